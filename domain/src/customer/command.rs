@@ -1,0 +1,117 @@
+//! What may be asked of a customer's stream. Facts that live in other aggregates
+//! (a tag's state, the departed staff's leaving date, the successor's load, the
+//! tenant's time zone) are looked up by the caller and carried in the command.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::event::{AddWay, HandoverKind, RefusalReason, RemovedBy};
+use crate::values::{
+    CampaignId, CouponId, GroupId, MessageId, Money, OrderId, StaffId, StoreId, TagId,
+};
+
+/// The state of a tag in the tenant's library, as the caller found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TagState {
+    Active,
+    Deleted,
+    Unknown,
+}
+
+/// Who or what concluded a handover as accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AcceptTrigger {
+    /// WeCom reported the transfer as accepted (status 1).
+    Reported,
+    /// The 24-hour window passed without a refusal: the auto-accept job.
+    WindowElapsed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CustomerCommand {
+    AddFriend {
+        staff: StaffId,
+        add_way: AddWay,
+        channel_state: Option<String>,
+    },
+    RemoveFriend {
+        staff: StaffId,
+        by: RemovedBy,
+    },
+    UpdateProfile {
+        name: String,
+        phone: Option<String>,
+    },
+    Tag {
+        staff: StaffId,
+        tag: TagId,
+        tag_state: TagState,
+    },
+    Untag {
+        staff: StaffId,
+        tag: TagId,
+    },
+    ChangeRemark {
+        staff: StaffId,
+        remark: String,
+        description: String,
+    },
+    IssueCoupon {
+        coupon: CouponId,
+        campaign: CampaignId,
+        value: Money,
+        expires_at: DateTime<Utc>,
+        staff: Option<StaffId>,
+    },
+    RedeemCoupon {
+        coupon: CouponId,
+        order: Option<OrderId>,
+    },
+    ExpireCoupon {
+        coupon: CouponId,
+    },
+    RecordGroupJoin {
+        group: GroupId,
+        join_scene: u8,
+    },
+    RecordGroupLeave {
+        group: GroupId,
+        quit_scene: u8,
+    },
+    RecordPurchase {
+        order: OrderId,
+        amount: Money,
+        store: StoreId,
+        staff: Option<StaffId>,
+    },
+    DeliverMassMessage {
+        message: MessageId,
+        sender: StaffId,
+        time_zone: Tz,
+    },
+    DeliverMoment {
+        moment: MessageId,
+        sender: StaffId,
+        time_zone: Tz,
+    },
+    RequestHandover {
+        handover: Uuid,
+        from: StaffId,
+        to: StaffId,
+        kind: HandoverKind,
+        /// When `from` left the company, if they did (from the Staff aggregate).
+        from_departed_at: Option<DateTime<Utc>>,
+        /// Whether `to` already serves as many customers as their limit allows.
+        successor_at_limit: bool,
+    },
+    AcceptHandover {
+        handover: Uuid,
+        trigger: AcceptTrigger,
+    },
+    RefuseHandover {
+        handover: Uuid,
+        reason: RefusalReason,
+    },
+}

@@ -1,0 +1,112 @@
+//! Business rejections of customer commands. Nothing here is a technical failure.
+
+use crate::values::{CouponId, GroupId, OrderId, StaffId, TagId};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CustomerError {
+    #[error("no such customer: add them as a friend first")]
+    UnknownCustomer,
+    #[error("{0} is already a friend of this customer")]
+    AlreadyFriend(StaffId),
+    #[error("{0} is not a friend of this customer")]
+    NotAFriend(StaffId),
+    #[error("a handover of this customer from {0} is in flight")]
+    RelationInHandover(StaffId),
+    #[error("{field} is too long: {chars} characters, at most {max}")]
+    TextTooLong {
+        field: &'static str,
+        chars: usize,
+        max: usize,
+    },
+    #[error("customer name must not be empty")]
+    EmptyName,
+    #[error("tag {0} is not in the tenant's tag library")]
+    UnknownTag(TagId),
+    #[error("tag {0} was deleted from the tag library")]
+    TagDeleted(TagId),
+    #[error("{staff} has already tagged this customer with {tag}")]
+    AlreadyTagged { staff: StaffId, tag: TagId },
+    #[error("{staff} has not tagged this customer with {tag}")]
+    NotTagged { staff: StaffId, tag: TagId },
+    #[error("coupon {0} was already issued")]
+    CouponAlreadyIssued(CouponId),
+    #[error("coupon {0} would expire before it is issued")]
+    CouponExpiresBeforeIssue(CouponId),
+    #[error("coupon {0} was not issued to this customer")]
+    CouponNotIssued(CouponId),
+    #[error("coupon {0} was already redeemed")]
+    CouponAlreadyRedeemed(CouponId),
+    #[error("coupon {0} has expired")]
+    CouponExpired(CouponId),
+    #[error("coupon {0} has not reached its expiry time")]
+    CouponNotYetExpired(CouponId),
+    #[error("the customer is already in group {0}")]
+    AlreadyInGroup(GroupId),
+    #[error("the customer is not in group {0}")]
+    NotInGroup(GroupId),
+    #[error("order {0} was already recorded")]
+    DuplicateOrder(OrderId),
+    #[error("the customer already received a mass message today")]
+    MassMessageDailyLimit,
+    #[error("the customer already received an enterprise Moment today")]
+    MomentDailyLimit,
+    #[error("the successor must differ from the current staff")]
+    SameStaff,
+    #[error("{0} already serves this customer")]
+    SuccessorAlreadyFriend(StaffId),
+    #[error("another handover of this customer is in flight")]
+    HandoverInFlight,
+    #[error("the customer was already handed over 2 times in the last 90 days")]
+    HandoverLimitReached,
+    #[error("the successor {0} is at their customer limit")]
+    SuccessorAtLimit(StaffId),
+    #[error("a resigned handover needs {0} to have left the company")]
+    StaffNotDeparted(StaffId),
+    #[error("{0} left more than a year ago: their customers can no longer be handed over")]
+    DepartureTooOld(StaffId),
+    #[error("an on-job handover needs {0} to still be with the company")]
+    StaffDeparted(StaffId),
+    #[error("no handover in flight with that id")]
+    NoSuchHandover,
+    #[error("the 24-hour window of this handover has not passed yet")]
+    HandoverWindowOpen,
+}
+
+impl CustomerError {
+    /// A stable machine-readable code (GraphQL `userErrors.code`, logs, metrics).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownCustomer => "UNKNOWN_CUSTOMER",
+            Self::AlreadyFriend(_) => "ALREADY_FRIEND",
+            Self::NotAFriend(_) => "NOT_A_FRIEND",
+            Self::RelationInHandover(_) => "RELATION_IN_HANDOVER",
+            Self::TextTooLong { .. } => "TEXT_TOO_LONG",
+            Self::EmptyName => "EMPTY_NAME",
+            Self::UnknownTag(_) => "UNKNOWN_TAG",
+            Self::TagDeleted(_) => "TAG_DELETED",
+            Self::AlreadyTagged { .. } => "ALREADY_TAGGED",
+            Self::NotTagged { .. } => "NOT_TAGGED",
+            Self::CouponAlreadyIssued(_) => "COUPON_ALREADY_ISSUED",
+            Self::CouponExpiresBeforeIssue(_) => "COUPON_EXPIRES_BEFORE_ISSUE",
+            Self::CouponNotIssued(_) => "COUPON_NOT_ISSUED",
+            Self::CouponAlreadyRedeemed(_) => "COUPON_ALREADY_REDEEMED",
+            Self::CouponExpired(_) => "COUPON_EXPIRED",
+            Self::CouponNotYetExpired(_) => "COUPON_NOT_YET_EXPIRED",
+            Self::AlreadyInGroup(_) => "ALREADY_IN_GROUP",
+            Self::NotInGroup(_) => "NOT_IN_GROUP",
+            Self::DuplicateOrder(_) => "DUPLICATE_ORDER",
+            Self::MassMessageDailyLimit => "MASS_MESSAGE_DAILY_LIMIT",
+            Self::MomentDailyLimit => "MOMENT_DAILY_LIMIT",
+            Self::SameStaff => "SAME_STAFF",
+            Self::SuccessorAlreadyFriend(_) => "SUCCESSOR_ALREADY_FRIEND",
+            Self::HandoverInFlight => "HANDOVER_IN_FLIGHT",
+            Self::HandoverLimitReached => "HANDOVER_LIMIT_REACHED",
+            Self::SuccessorAtLimit(_) => "SUCCESSOR_AT_LIMIT",
+            Self::StaffNotDeparted(_) => "STAFF_NOT_DEPARTED",
+            Self::DepartureTooOld(_) => "DEPARTURE_TOO_OLD",
+            Self::StaffDeparted(_) => "STAFF_DEPARTED",
+            Self::NoSuchHandover => "NO_SUCH_HANDOVER",
+            Self::HandoverWindowOpen => "HANDOVER_WINDOW_OPEN",
+        }
+    }
+}

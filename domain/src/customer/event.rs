@@ -1,0 +1,235 @@
+//! What happened to a customer. Published contract: variants are never renamed and
+//! old payloads are upcast, never rewritten. Tenant, actor and request id travel in
+//! the event metadata; the instant is in the payload because rules depend on it.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::{
+    CampaignId, CouponId, GroupId, MessageId, Money, OrderId, StaffId, StoreId, TagId,
+};
+
+/// WeCom's `add_way` code (1 scan QR code, 2 phone search, 3 business card, 4 group chat,
+/// 201 internal share, 202 admin assignment, ...). Kept as the number WeCom sends so no
+/// new code is ever lost; [`AddWay::label`] names the known ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AddWay(pub u16);
+
+impl AddWay {
+    pub const UNKNOWN: AddWay = AddWay(0);
+    pub const QR_CODE: AddWay = AddWay(1);
+    pub const PHONE_SEARCH: AddWay = AddWay(2);
+    pub const BUSINESS_CARD: AddWay = AddWay(3);
+    pub const GROUP_CHAT: AddWay = AddWay(4);
+    pub const ADMIN_ASSIGNED: AddWay = AddWay(202);
+
+    pub fn label(self) -> &'static str {
+        match self.0 {
+            1 => "qr_code",
+            2 => "phone_search",
+            3 => "business_card",
+            4 => "group_chat",
+            5 => "phone_contacts",
+            6 => "wechat_contacts",
+            7 => "wechat_friend_request",
+            8 => "third_party",
+            9 => "email_search",
+            10 => "video_channel",
+            11 => "schedule",
+            12 => "meeting",
+            13 => "wechat_friend_card",
+            14 => "smart_device",
+            16 => "customer_service",
+            201 => "internal_share",
+            202 => "admin_assigned",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Who ended a staff-customer relation. `Transfer` is a handover, not churn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RemovedBy {
+    Staff,
+    Customer,
+    Transfer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HandoverKind {
+    /// 在职继承: the original guide is still with the company.
+    OnJob,
+    /// 离职继承: the original guide has left.
+    Resigned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RefusalReason {
+    /// WeCom status 3.
+    CustomerRefused,
+    /// WeCom status 4.
+    CustomerLimitExceeded,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CustomerEvent {
+    FriendAdded {
+        staff: StaffId,
+        add_way: AddWay,
+        channel_state: Option<String>,
+        at: DateTime<Utc>,
+    },
+    FriendRemoved {
+        staff: StaffId,
+        by: RemovedBy,
+        at: DateTime<Utc>,
+    },
+    ProfileUpdated {
+        name: String,
+        phone: Option<String>,
+        at: DateTime<Utc>,
+    },
+    Tagged {
+        staff: StaffId,
+        tag: TagId,
+        at: DateTime<Utc>,
+    },
+    Untagged {
+        staff: StaffId,
+        tag: TagId,
+        at: DateTime<Utc>,
+    },
+    RemarkChanged {
+        staff: StaffId,
+        remark: String,
+        description: String,
+        at: DateTime<Utc>,
+    },
+    CouponIssued {
+        coupon: CouponId,
+        campaign: CampaignId,
+        value: Money,
+        expires_at: DateTime<Utc>,
+        staff: Option<StaffId>,
+        at: DateTime<Utc>,
+    },
+    CouponRedeemed {
+        coupon: CouponId,
+        order: Option<OrderId>,
+        at: DateTime<Utc>,
+    },
+    CouponExpired {
+        coupon: CouponId,
+        at: DateTime<Utc>,
+    },
+    JoinedGroup {
+        group: GroupId,
+        join_scene: u8,
+        at: DateTime<Utc>,
+    },
+    LeftGroup {
+        group: GroupId,
+        quit_scene: u8,
+        at: DateTime<Utc>,
+    },
+    PurchaseRecorded {
+        order: OrderId,
+        amount: Money,
+        store: StoreId,
+        staff: Option<StaffId>,
+        at: DateTime<Utc>,
+    },
+    MassMessageDelivered {
+        message: MessageId,
+        sender: StaffId,
+        at: DateTime<Utc>,
+    },
+    MomentDelivered {
+        moment: MessageId,
+        sender: StaffId,
+        at: DateTime<Utc>,
+    },
+    HandoverRequested {
+        handover: Uuid,
+        from: StaffId,
+        to: StaffId,
+        kind: HandoverKind,
+        at: DateTime<Utc>,
+        /// With no refusal by then, the handover completes (WeCom's 24 h rule).
+        auto_accept_at: DateTime<Utc>,
+    },
+    HandoverAccepted {
+        handover: Uuid,
+        from: StaffId,
+        to: StaffId,
+        at: DateTime<Utc>,
+    },
+    HandoverRefused {
+        handover: Uuid,
+        from: StaffId,
+        to: StaffId,
+        reason: RefusalReason,
+        at: DateTime<Utc>,
+    },
+}
+
+impl CustomerEvent {
+    /// The stable name stored in `events.event_type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FriendAdded { .. } => "FriendAdded",
+            Self::FriendRemoved { .. } => "FriendRemoved",
+            Self::ProfileUpdated { .. } => "ProfileUpdated",
+            Self::Tagged { .. } => "Tagged",
+            Self::Untagged { .. } => "Untagged",
+            Self::RemarkChanged { .. } => "RemarkChanged",
+            Self::CouponIssued { .. } => "CouponIssued",
+            Self::CouponRedeemed { .. } => "CouponRedeemed",
+            Self::CouponExpired { .. } => "CouponExpired",
+            Self::JoinedGroup { .. } => "JoinedGroup",
+            Self::LeftGroup { .. } => "LeftGroup",
+            Self::PurchaseRecorded { .. } => "PurchaseRecorded",
+            Self::MassMessageDelivered { .. } => "MassMessageDelivered",
+            Self::MomentDelivered { .. } => "MomentDelivered",
+            Self::HandoverRequested { .. } => "HandoverRequested",
+            Self::HandoverAccepted { .. } => "HandoverAccepted",
+            Self::HandoverRefused { .. } => "HandoverRefused",
+        }
+    }
+
+    /// When it happened, as decided at the edge.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Self::FriendAdded { at, .. }
+            | Self::FriendRemoved { at, .. }
+            | Self::ProfileUpdated { at, .. }
+            | Self::Tagged { at, .. }
+            | Self::Untagged { at, .. }
+            | Self::RemarkChanged { at, .. }
+            | Self::CouponIssued { at, .. }
+            | Self::CouponRedeemed { at, .. }
+            | Self::CouponExpired { at, .. }
+            | Self::JoinedGroup { at, .. }
+            | Self::LeftGroup { at, .. }
+            | Self::PurchaseRecorded { at, .. }
+            | Self::MassMessageDelivered { at, .. }
+            | Self::MomentDelivered { at, .. }
+            | Self::HandoverRequested { at, .. }
+            | Self::HandoverAccepted { at, .. }
+            | Self::HandoverRefused { at, .. } => *at,
+        }
+    }
+}
+
+impl DomainEvent for CustomerEvent {
+    fn event_type(&self) -> String {
+        self.name().to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}

@@ -1,0 +1,30 @@
+//! # scrm-domain: the ubiquitous language of the SCRM engine
+//!
+//! Owns the aggregates, their commands and events, and every business rule with a
+//! number in it (see [`rules`]). Each rule is a pure function from state, command and
+//! instant to events or a business error, tested given/when/then.
+//!
+//! Must not depend on anything that does I/O: no sqlx, no axum, no async-graphql, no
+//! clock and no random ids. Time, ids and the acting user come in from the edge
+//! ([`stamp::Stamped`]); facts that live in another aggregate are looked up by the
+//! caller and passed in the command. CI checks the dependency rule with `cargo tree`.
+//!
+//! # Layout
+//! - [`customer`]: one stream per tenant + `external_userid`: relations, tags, coupons,
+//!   groups, purchases, deliveries, handovers.
+//! - [`group`]: a customer group's owner, members and capacity.
+//! - [`staff`]: a member of staff, their limit, departure and daily group transfers.
+//! - [`tags`]: the tenant's tag library.
+//! - [`values`]: value objects, built only through `parse`.
+//! - [`stamp`]: the command envelope, stream ids and tenant-local days.
+//! - [`rules`]: every number the business depends on.
+
+pub mod customer;
+pub mod group;
+pub mod rules;
+pub mod staff;
+pub mod stamp;
+pub mod tags;
+pub mod values;
+
+pub use stamp::{local_day, stream_id, tenant_of, Stamped};

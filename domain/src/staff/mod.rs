@@ -1,0 +1,271 @@
+//! The Staff aggregate: one member of staff, their store, customer limit, departure,
+//! and the groups moved away from them per day (the 300-a-day rule counts here,
+//! because it is a limit per original owner).
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::rules;
+use crate::stamp::{local_day, Stamped};
+use crate::values::{GroupId, StoreId};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StaffCommand {
+    Register {
+        name: String,
+        store: StoreId,
+        title: String,
+    },
+    MoveToStore {
+        store: StoreId,
+    },
+    SetCustomerLimit {
+        limit: u32,
+    },
+    MarkDeparted,
+    /// Reserve one of today's group transfers away from this (original) owner.
+    ClaimGroupTransfer {
+        group: GroupId,
+        time_zone: Tz,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StaffEvent {
+    StaffRegistered {
+        name: String,
+        store: StoreId,
+        title: String,
+        customer_limit: u32,
+        at: DateTime<Utc>,
+    },
+    StaffMovedToStore {
+        from: StoreId,
+        to: StoreId,
+        at: DateTime<Utc>,
+    },
+    CustomerLimitChanged {
+        limit: u32,
+        at: DateTime<Utc>,
+    },
+    StaffDeparted {
+        at: DateTime<Utc>,
+    },
+    GroupTransferClaimed {
+        group: GroupId,
+        /// The tenant-local day the claim counts against.
+        day: NaiveDate,
+        at: DateTime<Utc>,
+    },
+}
+
+impl StaffEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::StaffRegistered { .. } => "StaffRegistered",
+            Self::StaffMovedToStore { .. } => "StaffMovedToStore",
+            Self::CustomerLimitChanged { .. } => "CustomerLimitChanged",
+            Self::StaffDeparted { .. } => "StaffDeparted",
+            Self::GroupTransferClaimed { .. } => "GroupTransferClaimed",
+        }
+    }
+}
+
+impl DomainEvent for StaffEvent {
+    fn event_type(&self) -> String {
+        self.name().to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StaffError {
+    #[error("the staff member is already registered")]
+    AlreadyRegistered,
+    #[error("no such staff member")]
+    UnknownStaff,
+    #[error("the staff member has left the company")]
+    Departed,
+    #[error("the staff member already works at that store")]
+    SameStore,
+    #[error("customer limit must be between 1 and {max}, not {got}")]
+    InvalidCustomerLimit { got: u32, max: u32 },
+    #[error("{0} groups were already transferred away from this owner today")]
+    DailyGroupTransferLimit(usize),
+    #[error("name must not be empty")]
+    EmptyName,
+}
+
+impl StaffError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AlreadyRegistered => "STAFF_ALREADY_REGISTERED",
+            Self::UnknownStaff => "UNKNOWN_STAFF",
+            Self::Departed => "STAFF_DEPARTED",
+            Self::SameStore => "SAME_STORE",
+            Self::InvalidCustomerLimit { .. } => "INVALID_CUSTOMER_LIMIT",
+            Self::DailyGroupTransferLimit(_) => "DAILY_GROUP_TRANSFER_LIMIT",
+            Self::EmptyName => "EMPTY_NAME",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Staff {
+    registered: bool,
+    store: Option<StoreId>,
+    customer_limit: u32,
+    departed_at: Option<DateTime<Utc>>,
+    /// Groups claimed on `claims_day`; older days are forgotten.
+    claims_day: Option<NaiveDate>,
+    claimed_groups: BTreeSet<GroupId>,
+}
+
+impl Staff {
+    pub fn store(&self) -> Option<&StoreId> {
+        self.store.as_ref()
+    }
+
+    pub fn customer_limit(&self) -> u32 {
+        self.customer_limit
+    }
+
+    pub fn departed_at(&self) -> Option<DateTime<Utc>> {
+        self.departed_at
+    }
+
+    /// Decides what `command`, arriving at `at`, makes happen. Pure.
+    pub fn decide(
+        &self,
+        command: StaffCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<StaffEvent>, StaffError> {
+        if let StaffCommand::Register { name, store, title } = command {
+            if self.registered {
+                return Err(StaffError::AlreadyRegistered);
+            }
+            if name.trim().is_empty() {
+                return Err(StaffError::EmptyName);
+            }
+            return Ok(vec![StaffEvent::StaffRegistered {
+                name,
+                store,
+                title,
+                customer_limit: rules::DEFAULT_CUSTOMER_LIMIT,
+                at,
+            }]);
+        }
+        if !self.registered {
+            return Err(StaffError::UnknownStaff);
+        }
+        match command {
+            StaffCommand::Register { .. } => unreachable!("handled above"),
+            StaffCommand::MoveToStore { store } => {
+                self.on_job()?;
+                let from = self.store.clone().ok_or(StaffError::UnknownStaff)?;
+                if from == store {
+                    return Err(StaffError::SameStore);
+                }
+                Ok(vec![StaffEvent::StaffMovedToStore {
+                    from,
+                    to: store,
+                    at,
+                }])
+            }
+            StaffCommand::SetCustomerLimit { limit } => {
+                self.on_job()?;
+                if limit == 0 || limit > rules::MAX_CUSTOMER_LIMIT {
+                    return Err(StaffError::InvalidCustomerLimit {
+                        got: limit,
+                        max: rules::MAX_CUSTOMER_LIMIT,
+                    });
+                }
+                Ok(vec![StaffEvent::CustomerLimitChanged { limit, at }])
+            }
+            StaffCommand::MarkDeparted => {
+                self.on_job()?;
+                Ok(vec![StaffEvent::StaffDeparted { at }])
+            }
+            StaffCommand::ClaimGroupTransfer { group, time_zone } => {
+                let day = local_day(at, time_zone);
+                let same_day = self.claims_day == Some(day);
+                if same_day && self.claimed_groups.contains(&group) {
+                    // Claiming the same group twice in a day is a retry, not a new transfer.
+                    return Ok(vec![]);
+                }
+                let claimed_today = if same_day {
+                    self.claimed_groups.len()
+                } else {
+                    0
+                };
+                if claimed_today >= rules::GROUP_TRANSFERS_PER_OWNER_PER_DAY {
+                    return Err(StaffError::DailyGroupTransferLimit(claimed_today));
+                }
+                Ok(vec![StaffEvent::GroupTransferClaimed { group, day, at }])
+            }
+        }
+    }
+
+    fn on_job(&self) -> Result<(), StaffError> {
+        match self.departed_at {
+            Some(_) => Err(StaffError::Departed),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Aggregate for Staff {
+    /// Stored in `events.aggregate_type`. Never rename.
+    const TYPE: &'static str = "Staff";
+    type Command = Stamped<StaffCommand>;
+    type Event = StaffEvent;
+    type Error = StaffError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), StaffError> {
+        for event in self.decide(command.command, command.at)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: StaffEvent) {
+        match event {
+            StaffEvent::StaffRegistered {
+                store,
+                customer_limit,
+                ..
+            } => {
+                self.registered = true;
+                self.store = Some(store);
+                self.customer_limit = customer_limit;
+            }
+            StaffEvent::StaffMovedToStore { to, .. } => self.store = Some(to),
+            StaffEvent::CustomerLimitChanged { limit, .. } => self.customer_limit = limit,
+            StaffEvent::StaffDeparted { at } => self.departed_at = Some(at),
+            StaffEvent::GroupTransferClaimed { group, day, .. } => {
+                if self.claims_day != Some(day) {
+                    self.claims_day = Some(day);
+                    self.claimed_groups.clear();
+                }
+                self.claimed_groups.insert(group);
+            }
+        }
+    }
+}

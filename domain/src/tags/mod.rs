@@ -1,0 +1,364 @@
+//! The tenant's tag library: tag groups (age band, occupation, style, member tier...)
+//! and their tags. One stream per tenant. It decides which tags exist; the Customer
+//! aggregate is told a tag's [`crate::customer::TagState`] by its caller.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::customer::TagState;
+use crate::rules;
+use crate::stamp::Stamped;
+use crate::values::{TagGroupId, TagId};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TagLibraryCommand {
+    CreateGroup {
+        group: TagGroupId,
+        name: String,
+    },
+    RenameGroup {
+        group: TagGroupId,
+        name: String,
+    },
+    DeleteGroup {
+        group: TagGroupId,
+    },
+    CreateTag {
+        tag: TagId,
+        group: TagGroupId,
+        name: String,
+    },
+    RenameTag {
+        tag: TagId,
+        name: String,
+    },
+    DeleteTag {
+        tag: TagId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TagLibraryEvent {
+    TagGroupCreated {
+        group: TagGroupId,
+        name: String,
+        at: DateTime<Utc>,
+    },
+    TagGroupRenamed {
+        group: TagGroupId,
+        name: String,
+        at: DateTime<Utc>,
+    },
+    TagGroupDeleted {
+        group: TagGroupId,
+        at: DateTime<Utc>,
+    },
+    TagCreated {
+        tag: TagId,
+        group: TagGroupId,
+        name: String,
+        at: DateTime<Utc>,
+    },
+    TagRenamed {
+        tag: TagId,
+        name: String,
+        at: DateTime<Utc>,
+    },
+    TagDeleted {
+        tag: TagId,
+        at: DateTime<Utc>,
+    },
+}
+
+impl TagLibraryEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::TagGroupCreated { .. } => "TagGroupCreated",
+            Self::TagGroupRenamed { .. } => "TagGroupRenamed",
+            Self::TagGroupDeleted { .. } => "TagGroupDeleted",
+            Self::TagCreated { .. } => "TagCreated",
+            Self::TagRenamed { .. } => "TagRenamed",
+            Self::TagDeleted { .. } => "TagDeleted",
+        }
+    }
+}
+
+impl DomainEvent for TagLibraryEvent {
+    fn event_type(&self) -> String {
+        self.name().to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagLibraryError {
+    #[error("a tag or tag group needs a name")]
+    EmptyName,
+    #[error("name is {chars} characters long, at most {max} allowed")]
+    NameTooLong { chars: usize, max: usize },
+    #[error("the id is already used")]
+    IdTaken,
+    #[error("another active entry already has that name")]
+    DuplicateName,
+    #[error("no such tag group")]
+    UnknownGroup,
+    #[error("no such tag")]
+    UnknownTag,
+    #[error("the tag or tag group was deleted")]
+    Deleted,
+    #[error("the tenant already has {0} tags, the maximum")]
+    TooManyTags(usize),
+}
+
+impl TagLibraryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::EmptyName => "EMPTY_NAME",
+            Self::NameTooLong { .. } => "NAME_TOO_LONG",
+            Self::IdTaken => "ID_TAKEN",
+            Self::DuplicateName => "DUPLICATE_NAME",
+            Self::UnknownGroup => "UNKNOWN_TAG_GROUP",
+            Self::UnknownTag => "UNKNOWN_TAG",
+            Self::Deleted => "DELETED",
+            Self::TooManyTags(_) => "TOO_MANY_TAGS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub name: String,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagEntry {
+    pub group: TagGroupId,
+    pub name: String,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagLibrary {
+    groups: BTreeMap<TagGroupId, Entry>,
+    tags: BTreeMap<TagId, TagEntry>,
+    active_tags: usize,
+}
+
+fn check_name(name: &str) -> Result<(), TagLibraryError> {
+    if name.trim().is_empty() {
+        return Err(TagLibraryError::EmptyName);
+    }
+    let chars = name.chars().count();
+    if chars > rules::TAG_NAME_MAX_CHARS {
+        return Err(TagLibraryError::NameTooLong {
+            chars,
+            max: rules::TAG_NAME_MAX_CHARS,
+        });
+    }
+    Ok(())
+}
+
+impl TagLibrary {
+    /// What a customer command needs to know about `tag`.
+    pub fn tag_state(&self, tag: &TagId) -> TagState {
+        match self.tags.get(tag) {
+            Some(t) if !t.deleted => TagState::Active,
+            Some(_) => TagState::Deleted,
+            None => TagState::Unknown,
+        }
+    }
+
+    pub fn tag(&self, tag: &TagId) -> Option<&TagEntry> {
+        self.tags.get(tag)
+    }
+
+    pub fn active_tags(&self) -> usize {
+        self.active_tags
+    }
+
+    fn live_group(&self, group: &TagGroupId) -> Result<&Entry, TagLibraryError> {
+        match self.groups.get(group) {
+            None => Err(TagLibraryError::UnknownGroup),
+            Some(g) if g.deleted => Err(TagLibraryError::Deleted),
+            Some(g) => Ok(g),
+        }
+    }
+
+    fn live_tag(&self, tag: &TagId) -> Result<&TagEntry, TagLibraryError> {
+        match self.tags.get(tag) {
+            None => Err(TagLibraryError::UnknownTag),
+            Some(t) if t.deleted => Err(TagLibraryError::Deleted),
+            Some(t) => Ok(t),
+        }
+    }
+
+    fn group_name_taken(&self, name: &str, except: Option<&TagGroupId>) -> bool {
+        self.groups
+            .iter()
+            .any(|(id, g)| !g.deleted && g.name == name && Some(id) != except)
+    }
+
+    fn tag_name_taken(&self, group: &TagGroupId, name: &str, except: Option<&TagId>) -> bool {
+        self.tags
+            .iter()
+            .any(|(id, t)| !t.deleted && &t.group == group && t.name == name && Some(id) != except)
+    }
+
+    /// Decides what `command`, arriving at `at`, makes happen. Pure.
+    pub fn decide(
+        &self,
+        command: TagLibraryCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<TagLibraryEvent>, TagLibraryError> {
+        use TagLibraryCommand as C;
+        use TagLibraryEvent as E;
+        match command {
+            C::CreateGroup { group, name } => {
+                check_name(&name)?;
+                if self.groups.contains_key(&group) {
+                    return Err(TagLibraryError::IdTaken);
+                }
+                if self.group_name_taken(&name, None) {
+                    return Err(TagLibraryError::DuplicateName);
+                }
+                Ok(vec![E::TagGroupCreated { group, name, at }])
+            }
+            C::RenameGroup { group, name } => {
+                check_name(&name)?;
+                self.live_group(&group)?;
+                if self.group_name_taken(&name, Some(&group)) {
+                    return Err(TagLibraryError::DuplicateName);
+                }
+                Ok(vec![E::TagGroupRenamed { group, name, at }])
+            }
+            C::DeleteGroup { group } => {
+                self.live_group(&group)?;
+                // Deleting a group deletes its tags, each with its own event, so every
+                // read model learns of each tag's deletion the same way.
+                let mut events: Vec<E> = self
+                    .tags
+                    .iter()
+                    .filter(|(_, t)| !t.deleted && t.group == group)
+                    .map(|(tag, _)| E::TagDeleted {
+                        tag: tag.clone(),
+                        at,
+                    })
+                    .collect();
+                events.push(E::TagGroupDeleted { group, at });
+                Ok(events)
+            }
+            C::CreateTag { tag, group, name } => {
+                check_name(&name)?;
+                self.live_group(&group)?;
+                if self.tags.contains_key(&tag) {
+                    return Err(TagLibraryError::IdTaken);
+                }
+                if self.tag_name_taken(&group, &name, None) {
+                    return Err(TagLibraryError::DuplicateName);
+                }
+                if self.active_tags >= rules::MAX_TAGS_PER_TENANT {
+                    return Err(TagLibraryError::TooManyTags(self.active_tags));
+                }
+                Ok(vec![E::TagCreated {
+                    tag,
+                    group,
+                    name,
+                    at,
+                }])
+            }
+            C::RenameTag { tag, name } => {
+                check_name(&name)?;
+                let entry = self.live_tag(&tag)?;
+                if self.tag_name_taken(&entry.group, &name, Some(&tag)) {
+                    return Err(TagLibraryError::DuplicateName);
+                }
+                Ok(vec![E::TagRenamed { tag, name, at }])
+            }
+            C::DeleteTag { tag } => {
+                self.live_tag(&tag)?;
+                Ok(vec![E::TagDeleted { tag, at }])
+            }
+        }
+    }
+}
+
+impl Aggregate for TagLibrary {
+    /// Stored in `events.aggregate_type`. Never rename.
+    const TYPE: &'static str = "TagLibrary";
+    type Command = Stamped<TagLibraryCommand>;
+    type Event = TagLibraryEvent;
+    type Error = TagLibraryError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), TagLibraryError> {
+        for event in self.decide(command.command, command.at)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: TagLibraryEvent) {
+        use TagLibraryEvent as E;
+        match event {
+            E::TagGroupCreated { group, name, .. } => {
+                self.groups.insert(
+                    group,
+                    Entry {
+                        name,
+                        deleted: false,
+                    },
+                );
+            }
+            E::TagGroupRenamed { group, name, .. } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.name = name;
+                }
+            }
+            E::TagGroupDeleted { group, .. } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.deleted = true;
+                }
+            }
+            E::TagCreated {
+                tag, group, name, ..
+            } => {
+                self.active_tags += 1;
+                self.tags.insert(
+                    tag,
+                    TagEntry {
+                        group,
+                        name,
+                        deleted: false,
+                    },
+                );
+            }
+            E::TagRenamed { tag, name, .. } => {
+                if let Some(t) = self.tags.get_mut(&tag) {
+                    t.name = name;
+                }
+            }
+            E::TagDeleted { tag, .. } => {
+                if let Some(t) = self.tags.get_mut(&tag).filter(|t| !t.deleted) {
+                    t.deleted = true;
+                    self.active_tags -= 1;
+                }
+            }
+        }
+    }
+}
