@@ -1,0 +1,158 @@
+//! Connecting to the configured backend and migrating its schema. One migrations
+//! folder per backend; both are embedded in the binary.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, PgConnection};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::{Backend, DatabaseSettings};
+
+pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Failures of the storage layer's set-up, each worded for the person at the console.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid DATABASE_URL: {0}")]
+    BadUrl(String),
+    #[error("cannot connect to {target}: {reason}")]
+    Unreachable { target: String, reason: String },
+    #[error("cannot open the SQLite file {path}: {reason}")]
+    SqliteFile { path: String, reason: String },
+    #[error(
+        "the database schema is newer than this scrm build (it has migration {found}, \
+         this build knows up to {known}); upgrade scrm before using this database"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A connection pool to whichever backend was configured.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+impl Database {
+    /// Connects to the backend `settings` select, creating the SQLite file if needed.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        let backend = Backend::from_url(settings.database_url.as_deref())?;
+        Self::connect_to(&backend, settings.max_connections).await
+    }
+
+    pub async fn connect_to(backend: &Backend, max_connections: u32) -> Result<Self, DbError> {
+        match backend {
+            Backend::Postgres { url } => {
+                // One direct attempt first: the pool would retry until its timeout and
+                // report only "timed out", hiding "connection refused" or "no such database".
+                let options =
+                    PgConnectOptions::from_str(url).map_err(|e| DbError::BadUrl(one_line(&e)))?;
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    PgConnection::connect_with(&options),
+                )
+                .await
+                .map_err(|_| connect_error(&backend.describe(), sqlx::Error::PoolTimedOut))?
+                .map_err(|e| connect_error(&backend.describe(), e))?;
+                let _ = probe.close().await;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| connect_error(&backend.describe(), e))?;
+                Ok(Self::Postgres(pool))
+            }
+            Backend::Sqlite { path } => Ok(Self::Sqlite(open_sqlite(path).await?)),
+        }
+    }
+
+    /// Applies every pending migration. Refuses a schema from a newer build.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let (migrator, result) = match self {
+            Self::Postgres(pool) => (&POSTGRES_MIGRATOR, POSTGRES_MIGRATOR.run(pool).await),
+            Self::Sqlite(pool) => (&SQLITE_MIGRATOR, SQLITE_MIGRATOR.run(pool).await),
+        };
+        result.map_err(|e| migrate_error(migrator, e))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres(pool) => pool.close().await,
+            Self::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+/// One writer connection: SQLite serialises writers anyway, and a second writer would
+/// only meet SQLITE_BUSY.
+async fn open_sqlite(path: &Path) -> Result<SqlitePool, DbError> {
+    let file_error = |reason: String| DbError::SqliteFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| file_error(e.to_string()))?;
+    }
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+        .map_err(|e| file_error(e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|e| file_error(one_line(&e)))
+}
+
+fn connect_error(target: &str, error: sqlx::Error) -> DbError {
+    match error {
+        sqlx::Error::Configuration(e) => DbError::BadUrl(e.to_string()),
+        sqlx::Error::PoolTimedOut => DbError::Unreachable {
+            target: target.to_string(),
+            reason: "timed out after 5 s".into(),
+        },
+        other => DbError::Unreachable {
+            target: target.to_string(),
+            reason: one_line(&other),
+        },
+    }
+}
+
+fn migrate_error(migrator: &Migrator, error: MigrateError) -> DbError {
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match error {
+        MigrateError::VersionMissing(found) => DbError::SchemaTooNew { found, known },
+        MigrateError::Execute(e) => DbError::Migration(one_line(&e)),
+        other => DbError::Migration(other.to_string()),
+    }
+}
+
+/// Error text from drivers can span lines; the console gets one.
+fn one_line(error: &dyn std::fmt::Display) -> String {
+    error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
