@@ -1,0 +1,329 @@
+//! The command service: the one way anything writes to the event store.
+//!
+//! In front of cqrs-es it adds what its `CqrsFramework` lacks: a bounded retry when
+//! another writer appended to the same stream first, an idempotency key per command
+//! (a repeated request appends nothing and gets the original answer), an optional
+//! expected version, tenant checks on the stream id, and the new version and global
+//! position returned to the caller. See docs/adr/0001-command-service.md.
+
+mod group_join;
+mod outcome;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope};
+use domain::stamp::{tenant_of, Stamped};
+use domain::values::{StaffId, TenantId};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use group_join::{GroupMembership, MembershipError};
+pub use outcome::{CommandError, Outcome};
+
+use crate::db::Database;
+use crate::store::{position_of, Store};
+
+/// Names of the metadata every stored event carries.
+pub mod meta_keys {
+    pub const TENANT: &str = "tenant_id";
+    pub const ACTOR: &str = "actor";
+    pub const REQUEST_ID: &str = "request_id";
+    pub const OCCURRED_AT: &str = "occurred_at";
+    pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
+    pub const COMMAND_HASH: &str = "command_hash";
+}
+
+/// Who asked for a command: `staff:<userid>`, `system:<job>`, `integration:<name>`,
+/// `operator:<id>`. Recorded with every event it causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    pub fn staff(staff: &StaffId) -> Self {
+        Self(format!("staff:{staff}"))
+    }
+
+    pub fn system(job: &str) -> Self {
+        Self(format!("system:{job}"))
+    }
+
+    pub fn integration(name: &str) -> Self {
+        Self(format!("integration:{name}"))
+    }
+
+    pub fn operator(id: &str) -> Self {
+        Self(format!("operator:{id}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the edge knows about a request besides the command itself.
+#[derive(Debug, Clone)]
+pub struct CommandMeta {
+    pub tenant: TenantId,
+    pub actor: Actor,
+    /// Correlates every event a request causes, across streams.
+    pub request_id: Uuid,
+    /// A repeated request with the same key appends nothing new.
+    pub idempotency_key: Option<String>,
+    /// When set, the command applies only to exactly this stream version.
+    pub expected_version: Option<usize>,
+}
+
+impl CommandMeta {
+    pub fn new(tenant: TenantId, actor: Actor, request_id: Uuid) -> Self {
+        Self {
+            tenant,
+            actor,
+            request_id,
+            idempotency_key: None,
+            expected_version: None,
+        }
+    }
+
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    pub fn expecting_version(mut self, version: usize) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+}
+
+/// How hard to try when other writers keep winning the race for a stream.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(2),
+        }
+    }
+}
+
+/// Executes commands against the streams of one aggregate type.
+#[allow(missing_debug_implementations)]
+pub struct CommandService<A: Aggregate> {
+    db: Database,
+    store: Store<A>,
+    retry: RetryPolicy,
+}
+
+impl<A, C> CommandService<A>
+where
+    A: Aggregate<Command = Stamped<C>, Services = ()>,
+    C: Clone + Serialize + Send + Sync,
+{
+    pub fn new(db: &Database) -> Self {
+        Self {
+            db: db.clone(),
+            store: Store::new(db),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The current state and version of a stream (version 0: no events yet).
+    pub async fn load(&self, aggregate_id: &str) -> Result<(A, usize), CommandError<A::Error>> {
+        let envelopes = self.store.load_events(aggregate_id).await?;
+        let version = envelopes.last().map_or(0, |e| e.sequence);
+        let mut aggregate = A::default();
+        for envelope in envelopes {
+            aggregate.apply(envelope.payload);
+        }
+        Ok((aggregate, version))
+    }
+
+    /// The events of a stream, oldest first.
+    pub async fn history(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<A::Event>, CommandError<A::Error>> {
+        let envelopes = self.store.load_events(aggregate_id).await?;
+        Ok(envelopes.into_iter().map(|e| e.payload).collect())
+    }
+
+    /// Decides `command` against the current state of `aggregate_id` and appends the
+    /// resulting events, retrying on a concurrent append up to the retry policy.
+    pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: Stamped<C>,
+        meta: &CommandMeta,
+    ) -> Result<Outcome, CommandError<A::Error>> {
+        if tenant_of(aggregate_id) != Some(meta.tenant.as_str()) {
+            return Err(CommandError::WrongTenant {
+                stream: aggregate_id.to_string(),
+            });
+        }
+        let hash = request_hash(&command.command);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let envelopes = self.store.load_events(aggregate_id).await?;
+            let version = envelopes.last().map_or(0, |e| e.sequence);
+            if let Some(key) = &meta.idempotency_key {
+                if let Some(previous) = earlier_answer(&envelopes, key) {
+                    if previous.hash != hash {
+                        return Err(CommandError::IdempotencyKeyReused);
+                    }
+                    return Ok(Outcome {
+                        aggregate_id: aggregate_id.to_string(),
+                        version: previous.sequence,
+                        position: self.position(aggregate_id, previous.sequence).await?,
+                        appended: 0,
+                        replayed: true,
+                        attempts: attempt,
+                    });
+                }
+            }
+            if let Some(expected) = meta.expected_version.filter(|v| *v != version) {
+                return Err(CommandError::VersionConflict {
+                    expected,
+                    actual: version,
+                });
+            }
+            let mut aggregate = A::default();
+            for envelope in envelopes {
+                aggregate.apply(envelope.payload);
+            }
+            let sink = EventSink::default();
+            aggregate
+                .handle(command.clone(), &(), &sink)
+                .await
+                .map_err(CommandError::Rejected)?;
+            let events = sink.collect().await;
+            if events.is_empty() {
+                return Ok(Outcome {
+                    aggregate_id: aggregate_id.to_string(),
+                    version,
+                    position: None,
+                    appended: 0,
+                    replayed: false,
+                    attempts: attempt,
+                });
+            }
+            let metadata = metadata(meta, &command, &hash);
+            match self
+                .store
+                .append(aggregate_id, aggregate, version, events, metadata)
+                .await
+            {
+                Ok(committed) => {
+                    let last = committed.last().map_or(version, |e| e.sequence);
+                    return Ok(Outcome {
+                        aggregate_id: aggregate_id.to_string(),
+                        version: last,
+                        position: self.position(aggregate_id, last).await?,
+                        appended: committed.len(),
+                        replayed: false,
+                        attempts: attempt,
+                    });
+                }
+                Err(AggregateError::AggregateConflict) if meta.expected_version.is_some() => {
+                    return Err(CommandError::VersionConflict {
+                        expected: version,
+                        actual: version + 1,
+                    });
+                }
+                Err(AggregateError::AggregateConflict) if attempt < self.retry.max_attempts => {
+                    tokio::time::sleep(backoff(self.retry.base_delay, attempt)).await;
+                }
+                Err(AggregateError::AggregateConflict) => {
+                    return Err(CommandError::Conflict { attempts: attempt });
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+
+    async fn position(
+        &self,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<i64>, CommandError<A::Error>> {
+        position_of(&self.db, A::TYPE, aggregate_id, sequence)
+            .await
+            .map_err(|e| CommandError::Store(e.to_string()))
+    }
+}
+
+struct EarlierAnswer {
+    sequence: usize,
+    hash: String,
+}
+
+/// The last event appended under idempotency key `key`, if any. The key lives in the
+/// events' own metadata, so it is stored atomically with them and checked under the
+/// same optimistic lock: two racing requests with one key cannot both append.
+fn earlier_answer<A: Aggregate>(
+    envelopes: &[EventEnvelope<A>],
+    key: &str,
+) -> Option<EarlierAnswer> {
+    envelopes
+        .iter()
+        .rev()
+        .find(|e| {
+            e.metadata
+                .get(meta_keys::IDEMPOTENCY_KEY)
+                .map(String::as_str)
+                == Some(key)
+        })
+        .map(|e| EarlierAnswer {
+            sequence: e.sequence,
+            hash: e
+                .metadata
+                .get(meta_keys::COMMAND_HASH)
+                .cloned()
+                .unwrap_or_default(),
+        })
+}
+
+/// A fingerprint of what was asked (not when), to tell a retry from a reused key.
+fn request_hash<C: Serialize>(command: &C) -> String {
+    let bytes = serde_json::to_vec(command).unwrap_or_default();
+    hex::encode(&Sha256::digest(&bytes)[..16])
+}
+
+fn metadata<C>(meta: &CommandMeta, command: &Stamped<C>, hash: &str) -> HashMap<String, String> {
+    let mut m = HashMap::from([
+        (meta_keys::TENANT.to_string(), meta.tenant.to_string()),
+        (
+            meta_keys::ACTOR.to_string(),
+            meta.actor.as_str().to_string(),
+        ),
+        (
+            meta_keys::REQUEST_ID.to_string(),
+            meta.request_id.to_string(),
+        ),
+        (meta_keys::OCCURRED_AT.to_string(), command.at.to_rfc3339()),
+    ]);
+    if let Some(key) = &meta.idempotency_key {
+        m.insert(meta_keys::IDEMPOTENCY_KEY.to_string(), key.clone());
+        m.insert(meta_keys::COMMAND_HASH.to_string(), hash.to_string());
+    }
+    m
+}
+
+/// Jittered, growing pause before another attempt, so racing writers spread out.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let jitter = rand::random_range(0.5..1.5);
+    base.mul_f64(f64::from(attempt) * jitter)
+}
