@@ -1,0 +1,186 @@
+//! # scrm-tests: shared harness for the end-to-end and storage tests
+//!
+//! Every test gets storage of its own: a freshly created PostgreSQL database (dropped
+//! when the test ends) or a SQLite file in a fresh temporary directory. Nothing is
+//! mocked. The PostgreSQL server is found at `SCRM_TEST_PG_URL`, else at a postgres://
+//! `DATABASE_URL`, else at postgres://postgres@127.0.0.1:5432/postgres.
+//!
+//! Depends on every crate of the workspace; nothing depends on it.
+
+pub mod ids;
+
+use std::path::PathBuf;
+
+use api::app::Engine;
+use api::config::Backend;
+use api::db::Database;
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn admin_url() -> String {
+    std::env::var("SCRM_TEST_PG_URL")
+        .ok()
+        .or_else(|| {
+            std::env::var("DATABASE_URL")
+                .ok()
+                .filter(|u| u.starts_with("postgres"))
+        })
+        .unwrap_or_else(|| DEFAULT_ADMIN_URL.to_string())
+}
+
+/// Replaces the database name (the last path segment) of a postgres URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let root = match base.rfind('/') {
+        Some(i) if i > base.find("://").map_or(0, |j| j + 2) => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+enum Cleanup {
+    Postgres { admin_url: String, name: String },
+    Sqlite { dir: PathBuf },
+}
+
+/// Storage that exists for one test only.
+pub struct TestDb {
+    pub db: Database,
+    pub backend: Backend,
+    cleanup: Cleanup,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl TestDb {
+    /// A new, empty PostgreSQL database (not migrated).
+    pub async fn postgres() -> Self {
+        let admin = admin_url();
+        let name = format!("scrm_test_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("tests need PostgreSQL at {admin}: {e}"));
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        let backend = Backend::Postgres {
+            url: with_database(&admin, &name),
+        };
+        let db = Database::connect_to(&backend, 16)
+            .await
+            .expect("connect to test database");
+        Self {
+            db,
+            backend,
+            cleanup: Cleanup::Postgres {
+                admin_url: admin,
+                name,
+            },
+        }
+    }
+
+    /// A new SQLite file in a fresh temporary directory (not migrated).
+    pub async fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!("scrm-test-{}", Uuid::new_v4().simple()));
+        let backend = Backend::Sqlite {
+            path: dir.join("scrm.db"),
+        };
+        let db = Database::connect_to(&backend, 1)
+            .await
+            .expect("open test SQLite file");
+        Self {
+            db,
+            backend,
+            cleanup: Cleanup::Sqlite { dir },
+        }
+    }
+
+    /// The engine on this storage, migrated.
+    pub async fn engine(&self) -> Engine {
+        Engine::start(self.db.clone()).await.expect("migrate")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Sqlite { dir } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name, db) = (admin_url.clone(), name.clone(), self.db.clone());
+                // Drop runs inside the test's runtime; a thread of its own with its own
+                // runtime can still wait for the database to go.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async move {
+                        db.close().await;
+                        if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                            let _ = conn.execute(sql.as_str()).await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Runs one async test body against both backends, as two `#[tokio::test]`s.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$attr:meta])* async fn $name:ident($db:ident: TestDb) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($db: $crate::TestDb) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                body($crate::TestDb::postgres().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                body($crate::TestDb::sqlite().await).await;
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_name_is_replaced_not_appended() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}
