@@ -7,7 +7,6 @@ use super::{
     HandoverKind, RefusalReason, RemovedBy, TagState,
 };
 use crate::rules;
-use crate::stamp::local_day;
 use crate::values::StaffId;
 
 type Decision = Result<Vec<CustomerEvent>, CustomerError>;
@@ -183,10 +182,11 @@ impl Customer {
                 sender,
                 time_zone,
             } => {
-                if let Some(last) = self.last_mass_message_at {
-                    if local_day(last, time_zone) == local_day(at, time_zone) {
-                        return Err(CustomerError::MassMessageDailyLimit);
-                    }
+                if !self.mass_messages.covers(at) {
+                    return Err(CustomerError::DeliveryTooLate);
+                }
+                if self.mass_messages.any_on_day_of(at, time_zone) {
+                    return Err(CustomerError::MassMessageDailyLimit);
                 }
                 Ok(vec![CustomerEvent::MassMessageDelivered {
                     message,
@@ -199,10 +199,11 @@ impl Customer {
                 sender,
                 time_zone,
             } => {
-                if let Some(last) = self.last_moment_at {
-                    if local_day(last, time_zone) == local_day(at, time_zone) {
-                        return Err(CustomerError::MomentDailyLimit);
-                    }
+                if !self.moments.covers(at) {
+                    return Err(CustomerError::DeliveryTooLate);
+                }
+                if self.moments.any_on_day_of(at, time_zone) {
+                    return Err(CustomerError::MomentDailyLimit);
                 }
                 Ok(vec![CustomerEvent::MomentDelivered { moment, sender, at }])
             }
@@ -238,6 +239,9 @@ impl Customer {
                         return Err(CustomerError::StaffDeparted(from));
                     }
                     (HandoverKind::Resigned, None) => {
+                        return Err(CustomerError::StaffNotDeparted(from));
+                    }
+                    (HandoverKind::Resigned, Some(left)) if left > at => {
                         return Err(CustomerError::StaffNotDeparted(from));
                     }
                     (HandoverKind::Resigned, Some(left))

@@ -50,6 +50,8 @@ pub enum CustomerError {
     MassMessageDailyLimit,
     #[error("the customer already received an enterprise Moment today")]
     MomentDailyLimit,
+    #[error("the delivery is stamped before the last week of deliveries and cannot be checked")]
+    DeliveryTooLate,
     #[error("the successor must differ from the current staff")]
     SameStaff,
     #[error("{0} already serves this customer")]
@@ -97,6 +99,7 @@ impl CustomerError {
             Self::DuplicateOrder(_) => "DUPLICATE_ORDER",
             Self::MassMessageDailyLimit => "MASS_MESSAGE_DAILY_LIMIT",
             Self::MomentDailyLimit => "MOMENT_DAILY_LIMIT",
+            Self::DeliveryTooLate => "DELIVERY_TOO_LATE",
             Self::SameStaff => "SAME_STAFF",
             Self::SuccessorAlreadyFriend(_) => "SUCCESSOR_ALREADY_FRIEND",
             Self::HandoverInFlight => "HANDOVER_IN_FLIGHT",

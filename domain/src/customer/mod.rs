@@ -59,6 +59,36 @@ pub struct PendingHandover {
     pub auto_accept_at: DateTime<Utc>,
 }
 
+/// The newest deliveries of one kind (mass message or Moment), oldest first. At most one
+/// is accepted per day, so the newest [`Deliveries::KEPT`] cover more than a week: a
+/// delivery recorded out of order still meets any other of its day here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Deliveries(Vec<DateTime<Utc>>);
+
+impl Deliveries {
+    const KEPT: usize = 8;
+
+    fn record(&mut self, at: DateTime<Utc>) {
+        let i = self.0.partition_point(|t| *t <= at);
+        self.0.insert(i, at);
+        if self.0.len() > Self::KEPT {
+            self.0.remove(0);
+        }
+    }
+
+    /// Whether a delivery at `at` can be checked against the ones kept.
+    fn covers(&self, at: DateTime<Utc>) -> bool {
+        self.0.len() < Self::KEPT || self.0.first().is_some_and(|oldest| at >= *oldest)
+    }
+
+    fn any_on_day_of(&self, at: DateTime<Utc>, tz: chrono_tz::Tz) -> bool {
+        let day = crate::stamp::local_day(at, tz);
+        self.0
+            .iter()
+            .any(|t| crate::stamp::local_day(*t, tz) == day)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
     known: bool,
@@ -66,8 +96,8 @@ pub struct Customer {
     coupons: BTreeMap<CouponId, Coupon>,
     groups: BTreeSet<GroupId>,
     orders: BTreeSet<OrderId>,
-    last_mass_message_at: Option<DateTime<Utc>>,
-    last_moment_at: Option<DateTime<Utc>>,
+    mass_messages: Deliveries,
+    moments: Deliveries,
     pending_handover: Option<PendingHandover>,
     /// When each handover of this customer was requested (for the 90-day rule).
     handovers_requested_at: Vec<DateTime<Utc>>,
@@ -198,10 +228,10 @@ impl Aggregate for Customer {
                 self.orders.insert(order);
             }
             CustomerEvent::MassMessageDelivered { at, .. } => {
-                self.last_mass_message_at = Some(at);
+                self.mass_messages.record(at);
             }
             CustomerEvent::MomentDelivered { at, .. } => {
-                self.last_moment_at = Some(at);
+                self.moments.record(at);
             }
             CustomerEvent::HandoverRequested {
                 handover,

@@ -1986,3 +1986,59 @@ fn another_staff_can_remove_the_customer_while_a_handover_is_in_flight() {
             at: t(2, 12),
         }]);
 }
+
+// ------------------------------------------------- deliveries recorded out of order
+
+#[test]
+fn a_mass_message_recorded_late_still_meets_the_one_already_delivered_that_day() {
+    // Delivered on Shanghai 3 March, then one of 2 March arrives late: it is accepted
+    // (2 March had none), and a third one for 3 March is still refused.
+    let events = vec![
+        friend_added(ZHANG, t(1, 0)),
+        mass_message("m-3rd", ZHANG, t(3, 2)),
+        mass_message("m-2nd-late", ZHANG, t(2, 2)),
+    ];
+    given(events)
+        .when(Stamped::new(
+            t(3, 6),
+            deliver_mass_message("m-3rd-again", LI),
+        ))
+        .then_expect_error(CustomerError::MassMessageDailyLimit);
+}
+
+#[test]
+fn a_moment_recorded_late_is_refused_on_a_day_that_already_had_one() {
+    given(vec![
+        friend_added(ZHANG, t(1, 0)),
+        moment("p1", ZHANG, t(2, 2)),
+        moment("p2", ZHANG, t(3, 2)),
+    ])
+    .when(Stamped::new(t(2, 9), deliver_moment("p-late", ZHANG)))
+    .then_expect_error(CustomerError::MomentDailyLimit);
+}
+
+#[test]
+fn a_delivery_older_than_every_kept_one_cannot_be_checked_and_is_refused() {
+    let mut events = vec![friend_added(ZHANG, t(1, 0))];
+    events.extend((0..8).map(|d| mass_message(&format!("m{d}"), ZHANG, t(10 + d, 2))));
+    given(events.clone())
+        .when(Stamped::new(
+            t(9, 2),
+            deliver_mass_message("too-late", ZHANG),
+        ))
+        .then_expect_error(CustomerError::DeliveryTooLate);
+    // A new day after them is fine.
+    given(events)
+        .when(Stamped::new(t(18, 2), deliver_mass_message("m8", ZHANG)))
+        .then_expect_events(vec![mass_message("m8", ZHANG, t(18, 2))]);
+}
+
+#[test]
+fn a_resigned_handover_needs_a_departure_before_the_request() {
+    given(vec![friend_added(ZHANG, t(1, 0))])
+        .when(Stamped::new(
+            t(5, 0),
+            request_resigned_handover(1, ZHANG, LI, Some(t(6, 0))),
+        ))
+        .then_expect_error(CustomerError::StaffNotDeparted(staff(ZHANG)));
+}

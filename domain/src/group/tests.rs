@@ -133,23 +133,45 @@ fn a_group_cannot_be_created_twice() {
 }
 
 #[test]
-fn a_group_name_of_30_characters_is_accepted_and_31_rejected() {
-    let ok = "群".repeat(30);
+fn a_group_name_of_30_characters_is_accepted() {
+    let name = "群".repeat(30);
     given(vec![])
         .when(Stamped::new(
             t(1, 9),
             C::Create {
                 owner: staff(OWNER),
-                name: ok.clone(),
+                name: name.clone(),
                 capacity: 500,
             },
         ))
         .then_expect_events(vec![E::GroupCreated {
             owner: staff(OWNER),
-            name: ok,
+            name,
             capacity: 500,
             at: t(1, 9),
         }]);
+}
+
+#[test]
+fn a_group_name_of_31_characters_is_rejected() {
+    given(vec![])
+        .when(Stamped::new(
+            t(1, 9),
+            C::Create {
+                owner: staff(OWNER),
+                name: "群".repeat(31),
+                capacity: 500,
+            },
+        ))
+        .then_expect_error(GroupError::TextTooLong {
+            field: "name",
+            chars: 31,
+            max: 30,
+        });
+}
+
+#[test]
+fn a_group_cannot_be_renamed_to_31_characters() {
     given(vec![created(500)])
         .when(Stamped::new(
             t(2, 9),

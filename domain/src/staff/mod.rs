@@ -5,7 +5,7 @@
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -121,15 +121,17 @@ impl StaffError {
     }
 }
 
+/// Days of group-transfer claims remembered: enough for a claim recorded out of order.
+const CLAIM_DAYS_KEPT: usize = 7;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Staff {
     registered: bool,
     store: Option<StoreId>,
     customer_limit: u32,
     departed_at: Option<DateTime<Utc>>,
-    /// Groups claimed on `claims_day`; older days are forgotten.
-    claims_day: Option<NaiveDate>,
-    claimed_groups: BTreeSet<GroupId>,
+    /// Groups claimed per tenant-local day, for the newest [`CLAIM_DAYS_KEPT`] days.
+    claims: BTreeMap<NaiveDate, BTreeSet<GroupId>>,
 }
 
 impl Staff {
@@ -199,16 +201,12 @@ impl Staff {
             }
             StaffCommand::ClaimGroupTransfer { group, time_zone } => {
                 let day = local_day(at, time_zone);
-                let same_day = self.claims_day == Some(day);
-                if same_day && self.claimed_groups.contains(&group) {
+                let claimed = self.claims.get(&day);
+                if claimed.is_some_and(|c| c.contains(&group)) {
                     // Claiming the same group twice in a day is a retry, not a new transfer.
                     return Ok(vec![]);
                 }
-                let claimed_today = if same_day {
-                    self.claimed_groups.len()
-                } else {
-                    0
-                };
+                let claimed_today = claimed.map_or(0, BTreeSet::len);
                 if claimed_today >= rules::GROUP_TRANSFERS_PER_OWNER_PER_DAY {
                     return Err(StaffError::DailyGroupTransferLimit(claimed_today));
                 }
@@ -260,11 +258,10 @@ impl Aggregate for Staff {
             StaffEvent::CustomerLimitChanged { limit, .. } => self.customer_limit = limit,
             StaffEvent::StaffDeparted { at } => self.departed_at = Some(at),
             StaffEvent::GroupTransferClaimed { group, day, .. } => {
-                if self.claims_day != Some(day) {
-                    self.claims_day = Some(day);
-                    self.claimed_groups.clear();
+                self.claims.entry(day).or_default().insert(group);
+                while self.claims.len() > CLAIM_DAYS_KEPT {
+                    self.claims.pop_first();
                 }
-                self.claimed_groups.insert(group);
             }
         }
     }

@@ -317,3 +317,16 @@ fn a_group_claimed_yesterday_is_claimed_again_today() {
         .when(Stamped::new(t(2, 16), claim(3)))
         .then_expect_events(vec![claimed(3, date(3), t(2, 16))]);
 }
+
+#[test]
+fn a_claim_recorded_late_counts_against_its_own_day() {
+    // 300 claims on Shanghai 2 March, then one on 3 March is recorded: a late claim for
+    // 2 March is still over that day's limit.
+    let mut events = claimed_on_shanghai_2_march(rules::GROUP_TRANSFERS_PER_OWNER_PER_DAY);
+    events.push(claimed(1_000, date(3), t(2, 18)));
+    given(events)
+        .when(Stamped::new(t(1, 23), claim(2_000)))
+        .then_expect_error(StaffError::DailyGroupTransferLimit(
+            rules::GROUP_TRANSFERS_PER_OWNER_PER_DAY,
+        ));
+}
