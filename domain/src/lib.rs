@@ -18,13 +18,17 @@
 //! - [`values`]: value objects, built only through `parse`.
 //! - [`stamp`]: the command envelope, stream ids and tenant-local days.
 //! - [`rules`]: every number the business depends on.
+//! - [`metadata`]: tenant, actor, request and instant stored with every event.
 
 pub mod customer;
+pub mod decide;
 pub mod group;
+pub mod metadata;
 pub mod rules;
 pub mod staff;
 pub mod stamp;
 pub mod tags;
 pub mod values;
 
+pub use decide::Decide;
 pub use stamp::{local_day, stream_id, tenant_of, Stamped};

@@ -83,7 +83,10 @@ impl CustomerGroup {
                     at,
                 }])
             }
-            GroupCommand::TransferOwnership { to } => {
+            GroupCommand::TransferOwnership {
+                to,
+                previous_owner_leaves,
+            } => {
                 let from = self.owner.clone().ok_or(GroupError::UnknownGroup)?;
                 if from == to {
                     return Err(GroupError::SameOwner);
@@ -94,12 +97,18 @@ impl CustomerGroup {
                     return Err(GroupError::TransferLimitReached);
                 }
                 let joins = !self.members.contains(&Member::Staff(to.clone()));
-                if joins && self.members.len() >= self.capacity as usize {
+                let staying = self.members.len() - usize::from(previous_owner_leaves);
+                if joins && staying >= self.capacity as usize {
                     return Err(GroupError::GroupFull {
                         capacity: self.capacity,
                     });
                 }
-                Ok(vec![GroupEvent::OwnershipTransferred { from, to, at }])
+                Ok(vec![GroupEvent::OwnershipTransferred {
+                    from,
+                    to,
+                    previous_owner_left: previous_owner_leaves,
+                    at,
+                }])
             }
             GroupCommand::Rename { name } => {
                 check_len("name", &name, GROUP_NAME_MAX_CHARS)?;

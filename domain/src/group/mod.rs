@@ -41,6 +41,9 @@ pub enum GroupCommand {
     },
     TransferOwnership {
         to: StaffId,
+        /// The previous owner leaves the group in the same step (a departed guide's
+        /// group): the successor takes their seat, so a full group can still move.
+        previous_owner_leaves: bool,
     },
     Rename {
         name: String,
@@ -72,6 +75,7 @@ pub enum GroupEvent {
     OwnershipTransferred {
         from: StaffId,
         to: StaffId,
+        previous_owner_left: bool,
         at: DateTime<Utc>,
     },
     GroupRenamed {
@@ -223,8 +227,16 @@ impl Aggregate for CustomerGroup {
             GroupEvent::MemberRemoved { member, .. } => {
                 self.members.remove(&member);
             }
-            GroupEvent::OwnershipTransferred { to, at, .. } => {
+            GroupEvent::OwnershipTransferred {
+                from,
+                to,
+                previous_owner_left,
+                at,
+            } => {
                 self.transfers_at.push(at);
+                if previous_owner_left {
+                    self.members.remove(&Member::Staff(from));
+                }
                 self.members.insert(Member::Staff(to.clone()));
                 self.owner = Some(to);
             }

@@ -70,6 +70,7 @@ fn transferred(from: &str, to: &str, at: DateTime<Utc>) -> GroupEvent {
     E::OwnershipTransferred {
         from: staff(from),
         to: staff(to),
+        previous_owner_left: false,
         at,
     }
 }
@@ -194,7 +195,10 @@ fn commands_on_a_group_never_created_are_rejected() {
             member: customer(1),
             quit_scene: 0,
         },
-        C::TransferOwnership { to: staff(LI) },
+        C::TransferOwnership {
+            to: staff(LI),
+            previous_owner_leaves: false,
+        },
         C::Rename {
             name: "新群".to_string(),
         },
@@ -372,7 +376,10 @@ fn ownership_is_transferred_to_another_staff() {
     given(group_with(500, 2))
         .when(Stamped::new(
             t(2, 9),
-            C::TransferOwnership { to: staff(LI) },
+            C::TransferOwnership {
+                to: staff(LI),
+                previous_owner_leaves: false,
+            },
         ))
         .then_expect_events(vec![transferred(OWNER, LI, t(2, 9))]);
 }
@@ -382,7 +389,10 @@ fn ownership_cannot_be_transferred_to_the_current_owner() {
     given(group_with(500, 2))
         .when(Stamped::new(
             t(2, 9),
-            C::TransferOwnership { to: staff(OWNER) },
+            C::TransferOwnership {
+                to: staff(OWNER),
+                previous_owner_leaves: false,
+            },
         ))
         .then_expect_error(GroupError::SameOwner);
 }
@@ -394,7 +404,10 @@ fn a_second_transfer_within_90_days_is_allowed() {
     given(events)
         .when(Stamped::new(
             t(5, 10),
-            C::TransferOwnership { to: staff(WANG) },
+            C::TransferOwnership {
+                to: staff(WANG),
+                previous_owner_leaves: false,
+            },
         ))
         .then_expect_events(vec![transferred(LI, WANG, t(5, 10))]);
 }
@@ -408,7 +421,10 @@ fn a_third_transfer_within_90_days_of_the_first_is_rejected() {
     given(events)
         .when(Stamped::new(
             first + Duration::days(90) - Duration::seconds(1),
-            C::TransferOwnership { to: staff(OWNER) },
+            C::TransferOwnership {
+                to: staff(OWNER),
+                previous_owner_leaves: false,
+            },
         ))
         .then_expect_error(GroupError::TransferLimitReached);
 }
@@ -423,7 +439,10 @@ fn a_third_transfer_90_days_after_the_first_is_allowed() {
     given(events)
         .when(Stamped::new(
             third,
-            C::TransferOwnership { to: staff(OWNER) },
+            C::TransferOwnership {
+                to: staff(OWNER),
+                previous_owner_leaves: false,
+            },
         ))
         .then_expect_events(vec![transferred(WANG, OWNER, third)]);
 }
@@ -433,7 +452,10 @@ fn a_full_group_cannot_be_transferred_to_a_staff_outside_it() {
     given(group_with(3, 2))
         .when(Stamped::new(
             t(2, 9),
-            C::TransferOwnership { to: staff(LI) },
+            C::TransferOwnership {
+                to: staff(LI),
+                previous_owner_leaves: false,
+            },
         ))
         .then_expect_error(GroupError::GroupFull { capacity: 3 });
 }
@@ -445,7 +467,10 @@ fn a_full_group_can_be_transferred_to_a_staff_already_in_it() {
     given(events)
         .when(Stamped::new(
             t(2, 9),
-            C::TransferOwnership { to: staff(LI) },
+            C::TransferOwnership {
+                to: staff(LI),
+                previous_owner_leaves: false,
+            },
         ))
         .then_expect_events(vec![transferred(OWNER, LI, t(2, 9))]);
 }
@@ -519,7 +544,10 @@ fn commands_on_a_dismissed_group_are_rejected() {
             member: customer(1),
             quit_scene: 0,
         },
-        C::TransferOwnership { to: staff(LI) },
+        C::TransferOwnership {
+            to: staff(LI),
+            previous_owner_leaves: false,
+        },
         C::Rename {
             name: "新群".to_string(),
         },
@@ -541,4 +569,36 @@ fn a_dismissed_group_cannot_be_created_again() {
     given(vec![created(500), E::GroupDismissed { at: t(2, 9) }])
         .when(Stamped::new(t(3, 9), create(500)))
         .then_expect_error(GroupError::AlreadyCreated);
+}
+
+#[test]
+fn a_departed_owner_hands_a_full_group_over_by_giving_up_their_seat() {
+    let full = group_with(3, 2);
+    given(full.clone())
+        .when(Stamped::new(
+            t(2, 9),
+            C::TransferOwnership {
+                to: staff(LI),
+                previous_owner_leaves: true,
+            },
+        ))
+        .then_expect_events(vec![E::OwnershipTransferred {
+            from: staff(OWNER),
+            to: staff(LI),
+            previous_owner_left: true,
+            at: t(2, 9),
+        }]);
+    let mut group = CustomerGroup::default();
+    for e in full {
+        group.apply(e);
+    }
+    group.apply(E::OwnershipTransferred {
+        from: staff(OWNER),
+        to: staff(LI),
+        previous_owner_left: true,
+        at: t(2, 9),
+    });
+    assert_eq!(group.members().len(), 3);
+    assert!(!group.members().contains(&Member::Staff(staff(OWNER))));
+    assert_eq!(group.owner(), Some(&staff(LI)));
 }
