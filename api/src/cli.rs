@@ -1,9 +1,13 @@
 //! The `scrm` command line: subcommands, settings and their dispatch.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use domain::values::TenantId;
+use fixtures::{Params, Scale};
 
+use crate::bench;
 use crate::config::{Backend, DatabaseSettings};
 use crate::db::Database;
+use crate::seed::{self, Progress};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +37,71 @@ pub enum LogFormat {
 pub enum Command {
     /// Create or upgrade the database schema (PostgreSQL or the embedded SQLite file).
     Migrate,
+    /// Generate a deterministic retail tenant and load it (migrates first).
+    Seed(SeedArgs),
+    /// Benchmarks that print figures next to a ceiling measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// `scrm seed` into a fresh PostgreSQL database versus a raw COPY of the same rows.
+    Seed {
+        #[command(flatten)]
+        seed: SeedArgs,
+        /// Rows in the raw COPY ceiling measurement.
+        #[arg(long, default_value_t = 2_000_000)]
+        raw_rows: usize,
+        /// Rounds (the median is reported).
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// tiny (tests), demo (~20,000 customers) or bench (~1,000,000 customers).
+    #[arg(long, default_value = "demo")]
+    pub scale: String,
+    /// Tenant to create (a lower-case slug).
+    #[arg(long, default_value = "demo")]
+    pub tenant: String,
+    /// Same seed, same events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Add this seed's data to a tenant that already holds data.
+    #[arg(long)]
+    pub append: bool,
+    /// Override the scale's number of customers (e.g. 9000000 for a Chow Tai Fook-sized tenant).
+    #[arg(long)]
+    pub customers: Option<u64>,
+    /// Override the scale's number of stores.
+    #[arg(long)]
+    pub stores: Option<u32>,
+    /// Override the scale's staff per store.
+    #[arg(long)]
+    pub staff_per_store: Option<u32>,
+}
+
+impl SeedArgs {
+    pub fn params(&self) -> anyhow::Result<Params> {
+        let scale = Scale::parse(&self.scale).ok_or_else(|| {
+            anyhow::anyhow!("unknown scale {:?}: use tiny, demo or bench", self.scale)
+        })?;
+        let tenant = TenantId::parse_slug(&self.tenant)?;
+        let mut params = Params::for_scale(scale, tenant, self.seed);
+        if let Some(n) = self.customers {
+            params.customers = n;
+        }
+        if let Some(n) = self.stores.filter(|n| *n > 0) {
+            params.stores = n;
+        }
+        if let Some(n) = self.staff_per_store.filter(|n| *n > 0) {
+            params.staff_per_store = n;
+        }
+        Ok(params)
+    }
 }
 
 /// Runs the parsed command line; errors are reported by `main` as one line.
@@ -43,6 +112,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Database::connect_to(&backend, cli.database.max_connections).await?;
             db.migrate().await?;
             tracing::info!(target = %backend.describe(), "schema is up to date");
+            db.close().await;
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Seed {
+            seed,
+            raw_rows,
+            rounds,
+        }) => {
+            let url = cli.database.database_url.clone().unwrap_or_default();
+            bench::seed_benchmark(&url, &seed.params()?, raw_rows, rounds.max(1)).await?;
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let params = args.params()?;
+            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
+            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
+            db.migrate().await?;
+            let report = seed::seed(&db, params.clone(), args.append, Progress::Auto).await?;
+            println!(
+                "seeded tenant {} (scale {}, seed {}) into {}: {} events from {} customers in {:.1}s, {:.0} events/s",
+                params.tenant,
+                args.scale,
+                params.seed,
+                backend.describe(),
+                report.rows,
+                report.summary.customers,
+                report.elapsed.as_secs_f64(),
+                report.events_per_second(),
+            );
             db.close().await;
             Ok(())
         }

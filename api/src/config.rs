@@ -74,6 +74,21 @@ impl Backend {
     }
 }
 
+/// The same server URL with another database name (the last path segment).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let root = match base.rfind('/') {
+        Some(i) if i > base.find("://").map_or(0, |j| j + 2) => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
 /// Hides the password of a connection URL.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -124,6 +139,19 @@ mod tests {
         );
         assert!(Backend::from_url(Some("mysql://root@localhost/x")).is_err());
         assert!(Backend::from_url(Some("sqlite://")).is_err());
+    }
+
+    #[test]
+    fn the_database_name_is_replaced_not_appended() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 
     #[test]

@@ -156,3 +156,27 @@ fn one_line(error: &dyn std::fmt::Display) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Creates an empty database `name` on the server `server_url` points at.
+pub async fn create_database(server_url: &str, name: &str) -> Result<(), DbError> {
+    let mut conn = PgConnection::connect(server_url)
+        .await
+        .map_err(|e| connect_error(&crate::config::redact(server_url), e))?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await.ok();
+    Ok(())
+}
+
+/// Drops database `name`, ending its sessions.
+pub async fn drop_database(server_url: &str, name: &str) -> Result<(), DbError> {
+    let mut conn = PgConnection::connect(server_url)
+        .await
+        .map_err(|e| connect_error(&crate::config::redact(server_url), e))?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await.ok();
+    Ok(())
+}

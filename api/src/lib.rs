@@ -14,11 +14,15 @@
 //! - [`commands`]: the command service (retry, idempotency, versions) and the
 //!   two-stream group membership flow.
 //! - [`app`]: one value holding a command service per aggregate, used by `main` and tests.
+//! - [`seed`]: `scrm seed`, the bulk loader of generated tenants.
+//! - [`bench`]: `scrm bench`, benchmarks that print figures beside a ceiling.
 //! - [`cli`]: the `scrm` subcommands.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod seed;
 pub mod store;

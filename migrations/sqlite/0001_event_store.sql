@@ -18,7 +18,6 @@ CREATE TABLE events
 ) STRICT;
 
 CREATE UNIQUE INDEX events_position ON events (position);
-CREATE INDEX events_tenant_type ON events (tenant_id, aggregate_type, event_type);
 
 -- sqlite-es inserts only its own columns; the position is assigned right after, in the
 -- same (serialised) write transaction. rowid is not used: VACUUM may renumber it.

@@ -12,7 +12,7 @@ pub mod ids;
 use std::path::PathBuf;
 
 use api::app::Engine;
-use api::config::Backend;
+use api::config::{with_database, Backend};
 use api::db::Database;
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
@@ -28,21 +28,6 @@ fn admin_url() -> String {
                 .filter(|u| u.starts_with("postgres"))
         })
         .unwrap_or_else(|| DEFAULT_ADMIN_URL.to_string())
-}
-
-/// Replaces the database name (the last path segment) of a postgres URL.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let root = match base.rfind('/') {
-        Some(i) if i > base.find("://").map_or(0, |j| j + 2) => &base[..i],
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
-    }
 }
 
 enum Cleanup {
@@ -109,6 +94,14 @@ impl TestDb {
         }
     }
 
+    /// Another fresh, empty store of the same backend.
+    pub async fn another(&self) -> Self {
+        match self.backend {
+            Backend::Postgres { .. } => Self::postgres().await,
+            Backend::Sqlite { .. } => Self::sqlite().await,
+        }
+    }
+
     /// The engine on this storage, migrated.
     pub async fn engine(&self) -> Engine {
         Engine::start(self.db.clone()).await.expect("migrate")
@@ -165,22 +158,4 @@ macro_rules! on_both_backends {
             }
         }
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn the_database_name_is_replaced_not_appended() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u@h/db?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
-    }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope};
+use domain::metadata::{self, EventMetadata};
 use domain::stamp::{tenant_of, Stamped};
 use domain::values::{StaffId, TenantId};
 use serde::Serialize;
@@ -25,16 +26,6 @@ pub use outcome::{CommandError, Outcome};
 
 use crate::db::Database;
 use crate::store::{position_of, Store};
-
-/// Names of the metadata every stored event carries.
-pub mod meta_keys {
-    pub const TENANT: &str = "tenant_id";
-    pub const ACTOR: &str = "actor";
-    pub const REQUEST_ID: &str = "request_id";
-    pub const OCCURRED_AT: &str = "occurred_at";
-    pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
-    pub const COMMAND_HASH: &str = "command_hash";
-}
 
 /// Who asked for a command: `staff:<userid>`, `system:<job>`, `integration:<name>`,
 /// `operator:<id>`. Recorded with every event it causes.
@@ -56,6 +47,11 @@ impl Actor {
 
     pub fn operator(id: &str) -> Self {
         Self(format!("operator:{id}"))
+    }
+
+    /// An actor string as stored in event metadata (`kind:id`).
+    pub fn from_stored(raw: impl Into<String>) -> Self {
+        Self(raw.into())
     }
 
     pub fn as_str(&self) -> &str {
@@ -220,7 +216,7 @@ where
                     attempts: attempt,
                 });
             }
-            let metadata = metadata(meta, &command, &hash);
+            let metadata = event_metadata(meta, &command, &hash);
             match self
                 .store
                 .append(aggregate_id, aggregate, version, events, metadata)
@@ -282,7 +278,7 @@ fn earlier_answer<A: Aggregate>(
         .rev()
         .find(|e| {
             e.metadata
-                .get(meta_keys::IDEMPOTENCY_KEY)
+                .get(metadata::IDEMPOTENCY_KEY)
                 .map(String::as_str)
                 == Some(key)
         })
@@ -290,7 +286,7 @@ fn earlier_answer<A: Aggregate>(
             sequence: e.sequence,
             hash: e
                 .metadata
-                .get(meta_keys::COMMAND_HASH)
+                .get(metadata::COMMAND_HASH)
                 .cloned()
                 .unwrap_or_default(),
         })
@@ -302,24 +298,19 @@ fn request_hash<C: Serialize>(command: &C) -> String {
     hex::encode(&Sha256::digest(&bytes)[..16])
 }
 
-fn metadata<C>(meta: &CommandMeta, command: &Stamped<C>, hash: &str) -> HashMap<String, String> {
-    let mut m = HashMap::from([
-        (meta_keys::TENANT.to_string(), meta.tenant.to_string()),
-        (
-            meta_keys::ACTOR.to_string(),
-            meta.actor.as_str().to_string(),
-        ),
-        (
-            meta_keys::REQUEST_ID.to_string(),
-            meta.request_id.to_string(),
-        ),
-        (meta_keys::OCCURRED_AT.to_string(), command.at.to_rfc3339()),
-    ]);
-    if let Some(key) = &meta.idempotency_key {
-        m.insert(meta_keys::IDEMPOTENCY_KEY.to_string(), key.clone());
-        m.insert(meta_keys::COMMAND_HASH.to_string(), hash.to_string());
+fn event_metadata<C>(
+    meta: &CommandMeta,
+    command: &Stamped<C>,
+    hash: &str,
+) -> HashMap<String, String> {
+    EventMetadata {
+        tenant: &meta.tenant,
+        actor: meta.actor.as_str(),
+        request_id: meta.request_id,
+        occurred_at: command.at,
+        idempotency: meta.idempotency_key.as_deref().map(|key| (key, hash)),
     }
-    m
+    .to_map()
 }
 
 /// Jittered, growing pause before another attempt, so racing writers spread out.
