@@ -23,6 +23,6 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod db;
+pub use projections::db;
 pub mod seed;
 pub mod store;

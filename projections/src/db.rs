@@ -1,7 +1,7 @@
-//! Connecting to the configured backend and migrating its schema. One migrations
-//! folder per backend; both are embedded in the binary.
+//! Connecting to the configured backend (PostgreSQL or the embedded SQLite file) and
+//! migrating its schema. One migrations folder per backend; both are embedded.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,10 +11,93 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, PgConnection};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::config::{Backend, DatabaseSettings};
-
 pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Where the embedded SQLite file lives when no `DATABASE_URL` is given.
+pub const DEFAULT_SQLITE_PATH: &str = ".scrm/scrm.db";
+
+/// The backend a URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Postgres { url: String },
+    Sqlite { path: PathBuf },
+}
+
+impl Backend {
+    /// Picks the backend from a `DATABASE_URL`, or the embedded file when there is none.
+    pub fn from_url(url: Option<&str>) -> Result<Self, crate::db::DbError> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(Self::Sqlite {
+                path: PathBuf::from(DEFAULT_SQLITE_PATH),
+            });
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres {
+                url: url.to_string(),
+            });
+        }
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or(url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(crate::db::DbError::BadUrl(
+                    "sqlite:// needs a file path, e.g. sqlite://data/scrm.db".into(),
+                ));
+            }
+            return Ok(Self::Sqlite {
+                path: PathBuf::from(path),
+            });
+        }
+        Err(crate::db::DbError::BadUrl(format!(
+            "DATABASE_URL must start with postgres:// or sqlite://, got {:?}",
+            redact(url)
+        )))
+    }
+
+    /// A description safe to log: no password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Postgres { url } => redact(url),
+            Self::Sqlite { path } => format!("sqlite://{}", path.display()),
+        }
+    }
+}
+
+/// The same server URL with another database name (the last path segment).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let root = match base.rfind('/') {
+        Some(i) if i > base.find("://").map_or(0, |j| j + 2) => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// Hides the password of a connection URL.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://{user}@{host}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
 
 /// Failures of the storage layer's set-up, each worded for the person at the console.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +127,6 @@ pub enum Database {
 }
 
 impl Database {
-    /// Connects to the backend `settings` select, creating the SQLite file if needed.
-    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
-        let backend = Backend::from_url(settings.database_url.as_deref())?;
-        Self::connect_to(&backend, settings.max_connections).await
-    }
-
     pub async fn connect_to(backend: &Backend, max_connections: u32) -> Result<Self, DbError> {
         match backend {
             Backend::Postgres { url } => {
@@ -161,7 +238,7 @@ fn one_line(error: &dyn std::fmt::Display) -> String {
 pub async fn create_database(server_url: &str, name: &str) -> Result<(), DbError> {
     let mut conn = PgConnection::connect(server_url)
         .await
-        .map_err(|e| connect_error(&crate::config::redact(server_url), e))?;
+        .map_err(|e| connect_error(&redact(server_url), e))?;
     sqlx::query(&format!("CREATE DATABASE \"{name}\""))
         .execute(&mut conn)
         .await?;
@@ -173,10 +250,69 @@ pub async fn create_database(server_url: &str, name: &str) -> Result<(), DbError
 pub async fn drop_database(server_url: &str, name: &str) -> Result<(), DbError> {
     let mut conn = PgConnection::connect(server_url)
         .await
-        .map_err(|e| connect_error(&crate::config::redact(server_url), e))?;
+        .map_err(|e| connect_error(&redact(server_url), e))?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut conn)
         .await?;
     conn.close().await.ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn no_url_means_the_embedded_file() {
+        assert_eq!(
+            Backend::from_url(None).unwrap(),
+            Backend::Sqlite {
+                path: PathBuf::from(DEFAULT_SQLITE_PATH)
+            }
+        );
+        assert_eq!(
+            Backend::from_url(Some("  ")).unwrap(),
+            Backend::from_url(None).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_scheme_picks_the_backend() {
+        assert!(matches!(
+            Backend::from_url(Some("postgres://postgres@127.0.0.1/scrm")),
+            Ok(Backend::Postgres { .. })
+        ));
+        assert_eq!(
+            Backend::from_url(Some("sqlite://data/x.db?mode=rwc")).unwrap(),
+            Backend::Sqlite {
+                path: PathBuf::from("data/x.db")
+            }
+        );
+        assert!(Backend::from_url(Some("mysql://root@localhost/x")).is_err());
+        assert!(Backend::from_url(Some("sqlite://")).is_err());
+    }
+
+    #[test]
+    fn the_database_name_is_replaced_not_appended() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+
+    #[test]
+    fn passwords_never_reach_logs_or_errors() {
+        assert_eq!(
+            redact("postgres://scrm:s3cret@db:5432/scrm"),
+            "postgres://scrm:***@db:5432/scrm"
+        );
+        let err = Backend::from_url(Some("mysql://u:s3cret@h/x")).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"));
+    }
 }
