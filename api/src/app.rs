@@ -7,6 +7,16 @@ use domain::tags::TagLibrary;
 
 use crate::commands::{CommandService, GroupMembership};
 use crate::db::{Database, DbError};
+use projections::{projector, rebuild, ProjectionError};
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("projections: {0}")]
+    Projection(#[from] ProjectionError),
+}
 
 #[allow(missing_debug_implementations)]
 pub struct Engine {
@@ -18,9 +28,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Migrates `db` to the schema this build knows, then wires the command services.
-    pub async fn start(db: Database) -> Result<Self, DbError> {
+    /// Migrates `db` to the schema this build knows, makes sure every projection has its
+    /// tables (rebuilding any built by another code version), then wires the services.
+    pub async fn start(db: Database) -> Result<Self, StartError> {
         db.migrate().await?;
+        for stale in projector::prepare(&db).await? {
+            tracing::info!(projection = stale.name, "code version changed: rebuilding");
+            rebuild::rebuild(&db, stale, true).await?;
+        }
         Ok(Self::new(db))
     }
 

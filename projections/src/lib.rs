@@ -1,8 +1,29 @@
-//! # scrm-projections: the read side
+//! # scrm-projections: storage wiring and the read side
 //!
-//! Will own the read models (customer portrait, staff-departure reassignment view,
-//! repurchase funnel), the durable catch-up projector that feeds them from the global
-//! event order, and their rebuild. Knows the domain's event types and SQL.
+//! Owns the connection to either backend and its migrations ([`db`]), the global-order
+//! reader ([`log`]), the read models, the durable catch-up [`projector`] that feeds them
+//! and their blue/green [`rebuild`]. Knows the domain's event types and SQL.
 //!
-//! Must not depend on the API layer (no axum, no async-graphql) nor on `scrm-api`:
-//! the API reads these tables, never the other way round.
+//! Must not depend on the API layer (no axum, no async-graphql) nor on `scrm-api`: the
+//! API reads these tables, never the other way round.
+//!
+//! # Layout
+//! - [`db`]: backends, connecting, migrations.
+//! - [`log`]: reading the log in global order.
+//! - [`registry`]: every projection, its tables and version.
+//! - [`portrait`]: the customer portrait (fold, rows, load/replace).
+//! - [`projector`]: incremental, checkpointed, woken by NOTIFY.
+//! - [`rebuild`]: fold everything, COPY into fresh tables, swap.
+//! - `table`, `sql`: table descriptions and per-backend SQL.
+
+pub mod db;
+mod error;
+pub mod log;
+pub mod portrait;
+pub mod projector;
+pub mod rebuild;
+pub mod registry;
+mod sql;
+pub mod table;
+
+pub use error::ProjectionError;

@@ -1,10 +1,8 @@
 //! `scrm seed`'s bulk path writes exactly what the command path writes.
 
-use api::app::Engine;
-use api::commands::{Actor, CommandMeta};
 use api::db::Database;
 use api::seed::{seed, Progress, SeedError};
-use fixtures::{AnyCommand, Emitted, Options, Params, Scale};
+use fixtures::{Options, Params, Scale};
 use harness::ids::tenant;
 use harness::on_both_backends;
 
@@ -37,47 +35,6 @@ async fn all_events(db: &Database) -> Vec<Row> {
     .expect("read events")
 }
 
-/// Replays one generated command through the command service, as a live request.
-async fn replay(engine: &Engine, params: &Params, e: Emitted) {
-    let meta = CommandMeta::new(
-        params.tenant.clone(),
-        Actor::from_stored(e.actor.clone()),
-        e.request_id,
-    );
-    let id = e.aggregate_id.as_str();
-    let outcome = match e.command.clone() {
-        AnyCommand::Customer(c) => engine
-            .customers
-            .execute(id, c, &meta)
-            .await
-            .map_err(|x| x.to_string()),
-        AnyCommand::Group(c) => engine
-            .groups
-            .execute(id, c, &meta)
-            .await
-            .map_err(|x| x.to_string()),
-        AnyCommand::Staff(c) => engine
-            .staff
-            .execute(id, c, &meta)
-            .await
-            .map_err(|x| x.to_string()),
-        AnyCommand::TagLibrary(c) => engine
-            .tags
-            .execute(id, c, &meta)
-            .await
-            .map_err(|x| x.to_string()),
-    }
-    .unwrap_or_else(|err| {
-        panic!("{id}: the store's domain refused what the generator's accepted: {err}")
-    });
-    assert_eq!(outcome.appended, e.event_count(), "{id}");
-    assert_eq!(
-        outcome.version,
-        e.first_sequence + e.event_count() - 1,
-        "{id}"
-    );
-}
-
 on_both_backends! {
     async fn the_bulk_path_stores_what_the_command_path_stores(db: TestDb) {
         let params = Params::for_scale(Scale::Tiny, tenant("acme"), 1);
@@ -90,7 +47,7 @@ on_both_backends! {
         let mut commands = Vec::new();
         fixtures::generate(&params, Options::default(), &mut |e| commands.push(e));
         for e in commands {
-            replay(&engine, &params, e).await;
+            harness::replay(&engine, &params.tenant, e).await;
         }
 
         let seeded = all_events(&db.db).await;

@@ -1,0 +1,360 @@
+//! The portrait as a pure fold over events. The incremental projector loads the rows a
+//! batch touches, folds, and writes them back; a rebuild folds the whole log in memory.
+//! Both run this code, so both produce the same rows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use domain::customer::CustomerEvent;
+use domain::staff::StaffEvent;
+use domain::tags::TagLibraryEvent;
+
+use super::rows::{
+    CouponRow, CustomerGroupRow, CustomerRow, CustomerTagRow, RelationRow, StaffRow, TagGroupRow,
+    TagRow,
+};
+use crate::log::{AnyEvent, LoggedEvent};
+
+/// Orders from which a customer counts as loyal.
+pub const LOYAL_ORDERS: i64 = 5;
+
+/// Lifecycle stages, in funnel order.
+pub fn stage(relations: usize, purchases: i64) -> &'static str {
+    match (relations, purchases) {
+        (0, _) => "lost",
+        (_, 0) => "friend",
+        (_, 1) => "first_purchase",
+        (_, n) if n < LOYAL_ORDERS => "repurchase",
+        _ => "loyal",
+    }
+}
+
+pub type Key = (String, String);
+
+/// Everything the portrait knows of one customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Portrait {
+    pub customer: CustomerRow,
+    pub relations: BTreeMap<String, RelationRow>,
+    pub tags: BTreeMap<(String, String), CustomerTagRow>,
+    pub groups: BTreeMap<String, CustomerGroupRow>,
+    pub coupons: BTreeMap<String, CouponRow>,
+}
+
+impl Portrait {
+    pub fn new(tenant: &str, customer: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            customer: CustomerRow {
+                tenant_id: tenant.to_string(),
+                customer_id: customer.to_string(),
+                name: None,
+                phone: None,
+                first_added_at: None,
+                first_staff_id: None,
+                add_way: None,
+                channel_state: None,
+                stage: stage(0, 0).to_string(),
+                purchases: 0,
+                total_fen: 0,
+                first_purchase_at: None,
+                last_purchase_at: None,
+                coupons_issued: 0,
+                coupons_redeemed: 0,
+                coupons_expired: 0,
+                last_activity_at: at,
+                version: 0,
+            },
+            relations: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            coupons: BTreeMap::new(),
+        }
+    }
+
+    fn apply(&mut self, event: &CustomerEvent, sequence: i64) {
+        let (tenant, customer) = (
+            self.customer.tenant_id.clone(),
+            self.customer.customer_id.clone(),
+        );
+        let c = &mut self.customer;
+        c.version = sequence;
+        c.last_activity_at = c.last_activity_at.max(event.at());
+        match event {
+            CustomerEvent::FriendAdded {
+                staff,
+                add_way,
+                channel_state,
+                at,
+            } => {
+                if c.first_added_at.is_none() {
+                    c.first_added_at = Some(*at);
+                    c.first_staff_id = Some(staff.to_string());
+                    c.add_way = Some(i64::from(add_way.0));
+                    c.channel_state = channel_state.clone();
+                }
+                self.relations.insert(
+                    staff.to_string(),
+                    RelationRow {
+                        tenant_id: tenant,
+                        customer_id: customer,
+                        staff_id: staff.to_string(),
+                        added_at: *at,
+                        add_way: i64::from(add_way.0),
+                        remark: String::new(),
+                        description: String::new(),
+                    },
+                );
+            }
+            CustomerEvent::FriendRemoved { staff, .. } => {
+                let staff = staff.to_string();
+                self.relations.remove(&staff);
+                self.tags.retain(|(s, _), _| *s != staff);
+            }
+            CustomerEvent::ProfileUpdated { name, phone, .. } => {
+                c.name = Some(name.clone());
+                c.phone = phone.clone();
+            }
+            CustomerEvent::Tagged { staff, tag, at } => {
+                self.tags.insert(
+                    (staff.to_string(), tag.to_string()),
+                    CustomerTagRow {
+                        tenant_id: tenant,
+                        customer_id: customer,
+                        staff_id: staff.to_string(),
+                        tag_id: tag.to_string(),
+                        tagged_at: *at,
+                    },
+                );
+            }
+            CustomerEvent::Untagged { staff, tag, .. } => {
+                self.tags.remove(&(staff.to_string(), tag.to_string()));
+            }
+            CustomerEvent::RemarkChanged {
+                staff,
+                remark,
+                description,
+                ..
+            } => {
+                if let Some(r) = self.relations.get_mut(staff.as_str()) {
+                    r.remark = remark.clone();
+                    r.description = description.clone();
+                }
+            }
+            CustomerEvent::CouponIssued {
+                coupon,
+                campaign,
+                value,
+                expires_at,
+                at,
+                ..
+            } => {
+                c.coupons_issued += 1;
+                self.coupons.insert(
+                    coupon.to_string(),
+                    CouponRow {
+                        tenant_id: tenant,
+                        customer_id: customer,
+                        coupon_id: coupon.to_string(),
+                        campaign_id: campaign.to_string(),
+                        value_fen: value.fen(),
+                        issued_at: *at,
+                        expires_at: *expires_at,
+                        status: "issued".into(),
+                        closed_at: None,
+                    },
+                );
+            }
+            CustomerEvent::CouponRedeemed { coupon, at, .. } => {
+                c.coupons_redeemed += 1;
+                if let Some(row) = self.coupons.get_mut(coupon.as_str()) {
+                    row.status = "redeemed".into();
+                    row.closed_at = Some(*at);
+                }
+            }
+            CustomerEvent::CouponExpired { coupon, at } => {
+                c.coupons_expired += 1;
+                if let Some(row) = self.coupons.get_mut(coupon.as_str()) {
+                    row.status = "expired".into();
+                    row.closed_at = Some(*at);
+                }
+            }
+            CustomerEvent::JoinedGroup { group, at, .. } => {
+                self.groups.insert(
+                    group.to_string(),
+                    CustomerGroupRow {
+                        tenant_id: tenant,
+                        customer_id: customer,
+                        group_id: group.to_string(),
+                        joined_at: *at,
+                    },
+                );
+            }
+            CustomerEvent::LeftGroup { group, .. } => {
+                self.groups.remove(group.as_str());
+            }
+            CustomerEvent::PurchaseRecorded { amount, at, .. } => {
+                c.purchases += 1;
+                c.total_fen += amount.fen();
+                c.first_purchase_at = Some(c.first_purchase_at.map_or(*at, |t| t.min(*at)));
+                c.last_purchase_at = Some(c.last_purchase_at.map_or(*at, |t| t.max(*at)));
+            }
+            CustomerEvent::HandoverAccepted { from, to, at, .. } => {
+                // As in the domain: the successor takes the relation with its remark and
+                // tags; the FriendRemoved{by: Transfer} that follows ends the old one.
+                let (from, to) = (from.to_string(), to.to_string());
+                if let Some(moved) = self.relations.get(&from).cloned() {
+                    let successor = self.relations.entry(to.clone()).or_insert(RelationRow {
+                        staff_id: to.clone(),
+                        added_at: *at,
+                        add_way: i64::from(domain::customer::AddWay::ADMIN_ASSIGNED.0),
+                        remark: String::new(),
+                        description: String::new(),
+                        ..moved.clone()
+                    });
+                    if successor.remark.is_empty() {
+                        successor.remark = moved.remark;
+                        successor.description = moved.description;
+                    }
+                    let carried: Vec<CustomerTagRow> = self
+                        .tags
+                        .values()
+                        .filter(|t| t.staff_id == from)
+                        .cloned()
+                        .collect();
+                    for t in carried {
+                        self.tags
+                            .entry((to.clone(), t.tag_id.clone()))
+                            .or_insert(CustomerTagRow {
+                                staff_id: to.clone(),
+                                ..t
+                            });
+                    }
+                }
+            }
+            CustomerEvent::MassMessageDelivered { .. }
+            | CustomerEvent::MomentDelivered { .. }
+            | CustomerEvent::HandoverRequested { .. }
+            | CustomerEvent::HandoverRefused { .. } => {}
+        }
+        self.customer.stage = stage(self.relations.len(), self.customer.purchases).to_string();
+    }
+}
+
+/// The portrait's rows for a set of keys: all of them in a rebuild, the ones a batch
+/// touches in incremental mode.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PortraitSet {
+    pub customers: HashMap<Key, Portrait>,
+    pub tags: HashMap<Key, TagRow>,
+    pub tag_groups: HashMap<Key, TagGroupRow>,
+    pub staff: HashMap<Key, StaffRow>,
+}
+
+impl PortraitSet {
+    pub fn apply(&mut self, e: &LoggedEvent) {
+        let key = (e.tenant.clone(), e.local_id.clone());
+        match &e.event {
+            AnyEvent::Customer(event) => {
+                self.customers
+                    .entry(key)
+                    .or_insert_with(|| Portrait::new(&e.tenant, &e.local_id, event.at()))
+                    .apply(event, e.sequence);
+            }
+            AnyEvent::TagLibrary(event) => self.apply_library(&e.tenant, event),
+            AnyEvent::Staff(event) => self.apply_staff(key, event),
+            AnyEvent::Group(_) => {}
+        }
+    }
+
+    fn apply_library(&mut self, tenant: &str, event: &TagLibraryEvent) {
+        let key = |id: &str| (tenant.to_string(), id.to_string());
+        match event {
+            TagLibraryEvent::TagGroupCreated { group, name, .. } => {
+                self.tag_groups.insert(
+                    key(group.as_str()),
+                    TagGroupRow {
+                        tenant_id: tenant.to_string(),
+                        group_id: group.to_string(),
+                        name: name.clone(),
+                        deleted: false,
+                    },
+                );
+            }
+            TagLibraryEvent::TagGroupRenamed { group, name, .. } => {
+                if let Some(g) = self.tag_groups.get_mut(&key(group.as_str())) {
+                    g.name = name.clone();
+                }
+            }
+            TagLibraryEvent::TagGroupDeleted { group, .. } => {
+                if let Some(g) = self.tag_groups.get_mut(&key(group.as_str())) {
+                    g.deleted = true;
+                }
+            }
+            TagLibraryEvent::TagCreated {
+                tag, group, name, ..
+            } => {
+                self.tags.insert(
+                    key(tag.as_str()),
+                    TagRow {
+                        tenant_id: tenant.to_string(),
+                        tag_id: tag.to_string(),
+                        group_id: group.to_string(),
+                        name: name.clone(),
+                        deleted: false,
+                    },
+                );
+            }
+            TagLibraryEvent::TagRenamed { tag, name, .. } => {
+                if let Some(t) = self.tags.get_mut(&key(tag.as_str())) {
+                    t.name = name.clone();
+                }
+            }
+            TagLibraryEvent::TagDeleted { tag, .. } => {
+                if let Some(t) = self.tags.get_mut(&key(tag.as_str())) {
+                    t.deleted = true;
+                }
+            }
+        }
+    }
+
+    fn apply_staff(&mut self, key: Key, event: &StaffEvent) {
+        match event {
+            StaffEvent::StaffRegistered {
+                name,
+                store,
+                title,
+                customer_limit,
+                ..
+            } => {
+                self.staff.insert(
+                    key.clone(),
+                    StaffRow {
+                        tenant_id: key.0,
+                        staff_id: key.1,
+                        name: name.clone(),
+                        store_id: store.to_string(),
+                        title: title.clone(),
+                        customer_limit: i64::from(*customer_limit),
+                        departed_at: None,
+                    },
+                );
+            }
+            StaffEvent::StaffMovedToStore { to, .. } => {
+                if let Some(s) = self.staff.get_mut(&key) {
+                    s.store_id = to.to_string();
+                }
+            }
+            StaffEvent::CustomerLimitChanged { limit, .. } => {
+                if let Some(s) = self.staff.get_mut(&key) {
+                    s.customer_limit = i64::from(*limit);
+                }
+            }
+            StaffEvent::StaffDeparted { at } => {
+                if let Some(s) = self.staff.get_mut(&key) {
+                    s.departed_at = Some(*at);
+                }
+            }
+            StaffEvent::GroupTransferClaimed { .. } => {}
+        }
+    }
+}

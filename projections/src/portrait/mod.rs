@@ -1,0 +1,13 @@
+//! The customer portrait (会员画像): identity, relations with remarks, tags (named through
+//! the tag library, so renames and deletions show at once), groups, coupons, purchases,
+//! lifecycle stage and last activity, listable by staff, store, tag, stage and dates.
+//! The per-customer timeline is read from the customer's own stream, which is the
+//! complete, ordered record of it (docs/adr/0005-projections.md).
+
+pub mod fold;
+pub mod rows;
+pub mod store;
+
+/// Bump when the fold or the tables change: the projection is then rebuilt.
+pub const VERSION: i64 = 1;
+pub const NAME: &str = "customer_portrait";

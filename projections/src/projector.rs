@@ -1,0 +1,219 @@
+//! The durable catch-up projector. Each projection reads the global order from its own
+//! checkpoint and commits its rows and the new checkpoint in one transaction, so a crash
+//! repeats nothing and loses nothing. Wakes on PostgreSQL NOTIFY (or an in-process
+//! signal on SQLite) and polls once a second as a safety net.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Notify};
+
+use crate::db::Database;
+use crate::error::ProjectionError;
+use crate::log::Checkpoint;
+use crate::portrait::fold::PortraitSet;
+use crate::portrait::store::Touched;
+use crate::registry::{Projection, ALL};
+use crate::sql::CheckpointRow;
+use crate::{on_pool, portrait};
+
+/// Events applied per transaction.
+pub const BATCH: i64 = 1_000;
+
+/// Where a projection stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub name: &'static str,
+    pub code_version: i64,
+    pub stored_version: Option<i64>,
+    pub checkpoint: Checkpoint,
+    pub events_applied: i64,
+    pub events_behind: i64,
+    /// Age of the oldest event not yet applied (0 when caught up).
+    pub seconds_behind: f64,
+}
+
+/// Creates each projection's tables and checkpoint if missing. Returns the projections
+/// whose tables were built by another code version: they need a rebuild.
+pub async fn prepare(db: &Database) -> Result<Vec<&'static Projection>, ProjectionError> {
+    let mut stale = Vec::new();
+    for p in ALL {
+        let postgres = matches!(db, Database::Postgres(_));
+        let stored = on_pool!(db, |pool| {
+            let mut tx = pool.begin().await?;
+            for table in p.tables {
+                sqlx::query(&table.create_sql(table.name, postgres))
+                    .execute(&mut *tx)
+                    .await?;
+                for sql in table.index_sql(table.name) {
+                    sqlx::query(&sql).execute(&mut *tx).await?;
+                }
+            }
+            let row: Option<(i64,)> =
+                sqlx::query_as("SELECT version FROM projection_checkpoints WHERE name = $1")
+                    .bind(p.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if row.is_none() {
+                sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2)")
+                    .bind(p.name)
+                    .bind(p.version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(row.map(|r| r.0))
+        })?;
+        if stored.is_some_and(|v| v != p.version) {
+            stale.push(*p);
+        }
+    }
+    Ok(stale)
+}
+
+macro_rules! step_impl {
+    ($m:ident, $pool:expr, $p:expr, $limit:expr) => {{
+        use crate::sql::$m::{lock_checkpoint, read_after, save_checkpoint};
+        let mut tx = $pool.begin().await?;
+        let Some((version, at, applied)): Option<CheckpointRow> =
+            lock_checkpoint(&mut tx, $p.name).await?
+        else {
+            return Err(ProjectionError::NotPrepared($p.name));
+        };
+        if version != $p.version {
+            return Err(ProjectionError::NeedsRebuild($p.name));
+        }
+        let events = read_after(&mut *tx, at, $limit).await?;
+        let Some(last) = events.last().map(|e| e.checkpoint) else {
+            tx.rollback().await?;
+            return Ok(0);
+        };
+        let touched = Touched::of(&events);
+        let mut set: PortraitSet = portrait::store::$m::load(&mut *tx, &touched).await?;
+        for e in &events {
+            set.apply(e);
+        }
+        portrait::store::$m::replace(&mut *tx, &set, &touched).await?;
+        save_checkpoint(
+            &mut tx,
+            $p.name,
+            version,
+            last,
+            applied + events.len() as i64,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }};
+}
+
+/// Applies at most `limit` events to `p` in one transaction. Returns how many.
+pub async fn step(db: &Database, p: &Projection, limit: i64) -> Result<usize, ProjectionError> {
+    match db {
+        Database::Postgres(pool) => step_impl!(pg, pool, p, limit),
+        Database::Sqlite(pool) => step_impl!(lite, pool, p, limit),
+    }
+}
+
+/// Applies everything committed so far to every projection.
+pub async fn catch_up(db: &Database) -> Result<usize, ProjectionError> {
+    let mut total = 0;
+    for p in ALL {
+        loop {
+            let n = step(db, p, BATCH).await?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Runs the projector until `shutdown` turns true. `wake` is signalled by in-process
+/// writers; on PostgreSQL a LISTEN on `scrm_events` signals it too.
+pub async fn run(
+    db: Database,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
+    if let Database::Postgres(pool) = &db {
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen("scrm_events").await?;
+        let wake = wake.clone();
+        tokio::spawn(async move {
+            while listener.recv().await.is_ok() {
+                wake.notify_one();
+            }
+        });
+    }
+    loop {
+        if let Err(error) = catch_up(&db).await {
+            tracing::error!(%error, "projector step failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+    }
+}
+
+/// Checkpoint, version and lag of every projection.
+pub async fn status(db: &Database) -> Result<Vec<Status>, ProjectionError> {
+    let mut out = Vec::new();
+    for p in ALL {
+        let row: Option<(i64, i64, i64, i64)> = on_pool!(db, |pool| {
+            sqlx::query_as("SELECT version, txid, position, events FROM projection_checkpoints WHERE name = $1")
+                .bind(p.name)
+                .fetch_optional(pool)
+                .await
+        })?;
+        let (stored_version, checkpoint, applied) = match row {
+            Some((v, txid, position, events)) => (Some(v), Checkpoint { txid, position }, events),
+            None => (None, Checkpoint::START, 0),
+        };
+        let (behind, oldest): (i64, Option<DateTime<Utc>>) = match db {
+            Database::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT count(*), min(recorded_at) FROM events \
+                     WHERE (txid, position) > ($1::bigint::text::xid8, $2)",
+                )
+                .bind(checkpoint.txid)
+                .bind(checkpoint.position)
+                .fetch_one(pool)
+                .await?
+            }
+            Database::Sqlite(pool) => {
+                let (n, oldest): (i64, Option<String>) = sqlx::query_as(
+                    "SELECT count(*), min(recorded_at) FROM events WHERE position > $1",
+                )
+                .bind(checkpoint.position)
+                .fetch_one(pool)
+                .await?;
+                (
+                    n,
+                    oldest
+                        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                        .map(|t| t.with_timezone(&Utc)),
+                )
+            }
+        };
+        out.push(Status {
+            name: p.name,
+            code_version: p.version,
+            stored_version,
+            checkpoint,
+            events_applied: applied,
+            events_behind: behind,
+            seconds_behind: oldest
+                .map_or(0.0, |t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,171 @@
+//! SQL that differs only in the driver's types, written once and instantiated per
+//! backend: `sql::pg` for PostgreSQL, `sql::lite` for SQLite.
+
+use crate::log::Checkpoint;
+
+/// Rows per INSERT statement: well under both backends' bind-parameter limits.
+pub const MAX_BINDS: usize = 30_000;
+
+pub const READ_PG: &str = "\
+SELECT txid::text::bigint, position, aggregate_type, aggregate_id, sequence, payload::text
+  FROM events
+ WHERE (txid, position) > ($1::bigint::text::xid8, $2)
+   AND txid < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY txid, position
+ LIMIT $3";
+
+pub const READ_SQLITE: &str = "\
+SELECT 0, position, aggregate_type, aggregate_id, sequence, payload
+  FROM events
+ WHERE position > $2 AND $1 = $1
+ ORDER BY position
+ LIMIT $3";
+
+/// (version, checkpoint, events applied) of a projection, if it has a row.
+pub type CheckpointRow = (i64, Checkpoint, i64);
+
+macro_rules! backend {
+    ($m:ident, $db:ty, $read:expr, $lock_suffix:expr) => {
+        pub mod $m {
+            use sqlx::{QueryBuilder, Transaction};
+
+            use super::{CheckpointRow, MAX_BINDS};
+            use crate::log::{Checkpoint, LoggedEvent};
+            use crate::table::{push_val, Table, Val};
+
+            pub type Conn = <$db as sqlx::Database>::Connection;
+
+            /// Events after `after` in global order (see `log::read_after`).
+            pub async fn read_after(
+                conn: &mut Conn,
+                after: Checkpoint,
+                limit: i64,
+            ) -> Result<Vec<LoggedEvent>, crate::ProjectionError> {
+                let rows: Vec<(i64, i64, String, String, i64, String)> = sqlx::query_as($read)
+                    .bind(after.txid)
+                    .bind(after.position)
+                    .bind(limit)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.into_iter().map(crate::log::parse_row).collect()
+            }
+
+            /// Reads a projection's checkpoint, locking it until the transaction ends.
+            pub async fn lock_checkpoint(
+                tx: &mut Transaction<'_, $db>,
+                name: &str,
+            ) -> Result<Option<CheckpointRow>, sqlx::Error> {
+                let sql = format!(
+                    "SELECT version, txid, position, events FROM projection_checkpoints WHERE name = $1{}",
+                    $lock_suffix
+                );
+                let row: Option<(i64, i64, i64, i64)> =
+                    sqlx::query_as(&sql).bind(name).fetch_optional(&mut **tx).await?;
+                Ok(row.map(|(v, txid, position, events)| (v, Checkpoint { txid, position }, events)))
+            }
+
+            pub async fn save_checkpoint(
+                tx: &mut Transaction<'_, $db>,
+                name: &str,
+                version: i64,
+                at: Checkpoint,
+                events: i64,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO projection_checkpoints (name, version, txid, position, events, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, CURRENT_TIMESTAMP) \
+                     ON CONFLICT (name) DO UPDATE SET version = $2, txid = $3, position = $4, \
+                     events = $5, updated_at = CURRENT_TIMESTAMP",
+                )
+                .bind(name)
+                .bind(version)
+                .bind(at.txid)
+                .bind(at.position)
+                .bind(events)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Rows of `table` for `tenant` whose `column` is one of `ids`.
+            pub async fn select_in<R>(
+                conn: &mut Conn,
+                table: &Table,
+                tenant: &str,
+                column: &str,
+                ids: &[String],
+            ) -> Result<Vec<R>, sqlx::Error>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+            {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(MAX_BINDS) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "SELECT {} FROM {} WHERE tenant_id = ",
+                        table.column_list(),
+                        table.name
+                    ));
+                    q.push_bind(tenant.to_string());
+                    q.push(format!(" AND {column} IN ("));
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    out.extend(q.build_query_as::<R>().fetch_all(&mut *conn).await?);
+                }
+                Ok(out)
+            }
+
+            /// Deletes the rows of `physical` for `tenant` whose `column` is one of `ids`.
+            pub async fn delete_in(
+                conn: &mut Conn,
+                physical: &str,
+                tenant: &str,
+                column: &str,
+                ids: &[String],
+            ) -> Result<(), sqlx::Error> {
+                for chunk in ids.chunks(MAX_BINDS) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "DELETE FROM {physical} WHERE tenant_id = "
+                    ));
+                    q.push_bind(tenant.to_string());
+                    q.push(format!(" AND {column} IN ("));
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            /// Multi-row INSERTs of `rows` into `physical` (a table shaped like `table`).
+            pub async fn insert_rows(
+                conn: &mut Conn,
+                table: &Table,
+                physical: &str,
+                rows: &[Vec<Val>],
+            ) -> Result<(), sqlx::Error> {
+                let per_statement = (MAX_BINDS / table.columns.len()).max(1);
+                for chunk in rows.chunks(per_statement) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO {physical} ({}) ",
+                        table.column_list()
+                    ));
+                    q.push_values(chunk, |mut b, row| {
+                        for v in row {
+                            push_val!(b, v);
+                        }
+                    });
+                    q.build().execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+backend!(pg, sqlx::Postgres, super::READ_PG, " FOR UPDATE");
+backend!(lite, sqlx::Sqlite, super::READ_SQLITE, "");

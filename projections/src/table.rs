@@ -1,0 +1,184 @@
+//! Read-model tables described once and written three ways: DDL for either backend,
+//! multi-row INSERTs (incremental updates, SQLite rebuilds) and COPY text (PostgreSQL
+//! rebuilds). Every table is keyed by tenant first.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// One column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+    Bool(bool),
+}
+
+/// Column types, mapped to each backend's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Text,
+    Int,
+    Time,
+    Bool,
+}
+
+impl Ty {
+    fn pg(self) -> &'static str {
+        match self {
+            Ty::Text => "text",
+            Ty::Int => "bigint",
+            Ty::Time => "timestamptz",
+            Ty::Bool => "boolean",
+        }
+    }
+
+    fn sqlite(self) -> &'static str {
+        match self {
+            Ty::Text | Ty::Time => "text",
+            Ty::Int | Ty::Bool => "integer",
+        }
+    }
+}
+
+/// A read-model table: columns (name, type, nullable), key and secondary indexes.
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, Ty, bool)],
+    pub key: &'static [&'static str],
+    pub indexes: &'static [&'static [&'static str]],
+}
+
+impl Table {
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| c.0)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `CREATE TABLE` for `physical` (the live name or a rebuild's `<name>__next`).
+    pub fn create_sql(&self, physical: &str, postgres: bool) -> String {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(name, ty, nullable)| {
+                let ty = if postgres { ty.pg() } else { ty.sqlite() };
+                let null = if *nullable { "" } else { " NOT NULL" };
+                format!("{name} {ty}{null}")
+            })
+            .collect();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {physical} ({}, PRIMARY KEY ({}))",
+            cols.join(", "),
+            self.key.join(", ")
+        )
+    }
+
+    /// Secondary indexes, named after `physical` so a rebuild's set never collides.
+    pub fn index_sql(&self, physical: &str) -> Vec<String> {
+        self.indexes
+            .iter()
+            .enumerate()
+            .map(|(i, cols)| {
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {physical}_ix{i} ON {physical} ({})",
+                    cols.join(", ")
+                )
+            })
+            .collect()
+    }
+}
+
+/// Appends one row in COPY's text format.
+pub fn copy_row(buf: &mut Vec<u8>, row: &[Val]) {
+    for (i, v) in row.iter().enumerate() {
+        if i > 0 {
+            buf.push(b'\t');
+        }
+        match v {
+            Val::Text(s) | Val::OptText(Some(s)) => escape(buf, s),
+            Val::OptText(None) | Val::OptInt(None) | Val::OptTime(None) => {
+                buf.extend_from_slice(b"\\N")
+            }
+            Val::OptInt(Some(n)) => buf.extend_from_slice(n.to_string().as_bytes()),
+            Val::Int(n) => buf.extend_from_slice(n.to_string().as_bytes()),
+            Val::Time(t) | Val::OptTime(Some(t)) => {
+                buf.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes())
+            }
+            Val::Bool(b) => buf.push(if *b { b't' } else { b'f' }),
+        }
+    }
+    buf.push(b'\n');
+}
+
+fn escape(buf: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            _ => buf.push(b),
+        }
+    }
+}
+
+/// Binds one value into a multi-row INSERT being built.
+macro_rules! push_val {
+    ($b:expr, $v:expr) => {
+        match $v {
+            $crate::table::Val::Text(s) => $b.push_bind(s.clone()),
+            $crate::table::Val::OptText(s) => $b.push_bind(s.clone()),
+            $crate::table::Val::Int(n) => $b.push_bind(*n),
+            $crate::table::Val::OptInt(n) => $b.push_bind(*n),
+            $crate::table::Val::Time(t) => $b.push_bind(*t),
+            $crate::table::Val::OptTime(t) => $b.push_bind(*t),
+            $crate::table::Val::Bool(x) => $b.push_bind(*x),
+        }
+    };
+}
+pub(crate) use push_val;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Table = Table {
+        name: "rm_x",
+        columns: &[("tenant_id", Ty::Text, false), ("n", Ty::Int, true)],
+        key: &["tenant_id"],
+        indexes: &[&["tenant_id", "n"]],
+    };
+
+    #[test]
+    fn ddl_follows_the_backend() {
+        assert_eq!(
+            T.create_sql("rm_x__next", true),
+            "CREATE TABLE IF NOT EXISTS rm_x__next (tenant_id text NOT NULL, n bigint, PRIMARY KEY (tenant_id))"
+        );
+        assert!(T.create_sql("rm_x", false).contains("n integer"));
+        assert_eq!(
+            T.index_sql("rm_x__next"),
+            vec!["CREATE INDEX IF NOT EXISTS rm_x__next_ix0 ON rm_x__next (tenant_id, n)"]
+        );
+    }
+
+    #[test]
+    fn copy_rows_escape_and_mark_nulls() {
+        let mut buf = Vec::new();
+        copy_row(
+            &mut buf,
+            &[
+                Val::Text("a\tb\\".into()),
+                Val::OptText(None),
+                Val::Bool(true),
+            ],
+        );
+        assert_eq!(buf, b"a\\tb\\\\\t\\N\tt\n");
+    }
+}
