@@ -8,7 +8,7 @@ use fixtures::{Options, Params};
 
 use crate::config::with_database;
 use crate::db::{create_database, drop_database, Database, DbError};
-use crate::seed::{copy_in, copy_text_row, seed, Progress, SeedError, COPY_CHUNK_ROWS};
+use crate::seed::{copy_in, copy_text_row, SeedError, COPY_CHUNK_ROWS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -22,6 +22,38 @@ pub enum BenchError {
     Seed(#[from] SeedError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("running `scrm seed`: {0}")]
+    Child(String),
+}
+
+/// Runs `scrm seed ARGS` against `url` and reads its summary line: (events/s, events).
+fn seed_in_child(url: &str, args: &[String]) -> Result<(f64, u64), BenchError> {
+    let exe = std::env::current_exe().map_err(|e| BenchError::Child(e.to_string()))?;
+    let out = std::process::Command::new(exe)
+        .arg("seed")
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .map_err(|e| BenchError::Child(e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(BenchError::Child(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    // "... : N events from C customers in S s, R events/s"
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    let number = |before: &str| {
+        words
+            .windows(2)
+            .find(|w| w[1].trim_end_matches(',') == before)
+            .and_then(|w| w[0].parse::<f64>().ok())
+    };
+    match (number("events/s"), number("events")) {
+        (Some(rate), Some(events)) => Ok((rate, events as u64)),
+        _ => Err(BenchError::Child(format!("unexpected output: {stdout}"))),
+    }
 }
 
 /// One round's figures.
@@ -51,6 +83,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 pub async fn seed_benchmark(
     server_url: &str,
     params: &Params,
+    seed_args: &[String],
     raw_rows: usize,
     rounds: usize,
 ) -> Result<Vec<SeedRound>, BenchError> {
@@ -107,23 +140,15 @@ pub async fn seed_benchmark(
         db.close().await;
         drop_database(server_url, &name).await?;
 
+        // The real command, as a user runs it: its own process, migrations included.
         create_database(server_url, &name).await?;
-        let db = Database::connect_to(
-            &crate::config::Backend::Postgres {
-                url: with_database(server_url, &name),
-            },
-            4,
-        )
-        .await?;
-        db.migrate().await?;
-        let report = seed(&db, params.clone(), false, Progress::Auto).await?;
-        db.close().await;
+        let seeded = seed_in_child(&with_database(server_url, &name), seed_args)?;
         drop_database(server_url, &name).await?;
 
         let r = SeedRound {
             raw_copy_rows_per_s: raw,
-            seed_events_per_s: report.events_per_second(),
-            seed_events: report.rows,
+            seed_events_per_s: seeded.0,
+            seed_events: seeded.1,
         };
         println!(
             "round {}: raw COPY {:>9.0} rows/s   scrm seed {:>9.0} events/s ({} events)   ratio {:.2}",

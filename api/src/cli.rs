@@ -85,6 +85,31 @@ pub struct SeedArgs {
 }
 
 impl SeedArgs {
+    /// The same arguments as `scrm seed` takes them.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--scale".to_string(),
+            self.scale.clone(),
+            "--tenant".into(),
+            self.tenant.clone(),
+            "--seed".into(),
+            self.seed.to_string(),
+        ];
+        for (flag, value) in [
+            ("--customers", self.customers.map(|n| n.to_string())),
+            ("--stores", self.stores.map(|n| n.to_string())),
+            (
+                "--staff-per-store",
+                self.staff_per_store.map(|n| n.to_string()),
+            ),
+        ] {
+            if let Some(v) = value {
+                args.extend([flag.to_string(), v]);
+            }
+        }
+        args
+    }
+
     pub fn params(&self) -> anyhow::Result<Params> {
         let scale = Scale::parse(&self.scale).ok_or_else(|| {
             anyhow::anyhow!("unknown scale {:?}: use tiny, demo or bench", self.scale)
@@ -121,7 +146,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             rounds,
         }) => {
             let url = cli.database.database_url.clone().unwrap_or_default();
-            bench::seed_benchmark(&url, &seed.params()?, raw_rows, rounds.max(1)).await?;
+            bench::seed_benchmark(
+                &url,
+                &seed.params()?,
+                &seed.to_args(),
+                raw_rows,
+                rounds.max(1),
+            )
+            .await?;
             Ok(())
         }
         Command::Seed(args) => {

@@ -307,17 +307,31 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// A COPY chunk that takes longer than this has stalled; better a clear error than a
+/// load that never ends (a chunk normally takes well under a second).
+const COPY_WATCHDOG: Duration = Duration::from_secs(120);
+
 /// Sends rows already in COPY text format as one COPY statement (one transaction).
 pub(crate) async fn copy_in(pool: &sqlx::PgPool, text: &[u8]) -> Result<(), sqlx::Error> {
-    let mut copy = pool
-        .copy_in_raw(
-            "COPY events (aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata) FROM STDIN",
-        )
-        .await?;
-    copy.send(text).await?;
-    copy.finish().await?;
-    Ok(())
+    let copy = async {
+        let mut copy = pool
+            .copy_in_raw(
+                "COPY events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) FROM STDIN",
+            )
+            .await?;
+        copy.send(text).await?;
+        copy.finish().await?;
+        Ok(())
+    };
+    match tokio::time::timeout(COPY_WATCHDOG, copy).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::Protocol(format!(
+            "COPY of {} bytes made no progress for {} s",
+            text.len(),
+            COPY_WATCHDOG.as_secs()
+        ))),
+    }
 }
 
 /// One row in COPY's text format: tab-separated, with backslash, tab, newline and
