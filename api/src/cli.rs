@@ -8,6 +8,8 @@ use crate::bench;
 use crate::config::{Backend, DatabaseSettings};
 use crate::db::Database;
 use crate::seed::{self, Progress};
+use projections::registry::{self, Projection};
+use projections::{projector, rebuild, ProjectionError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +41,16 @@ pub enum Command {
     Migrate,
     /// Generate a deterministic retail tenant and load it (migrates first).
     Seed(SeedArgs),
+    /// Rebuild read models from the whole log (blue/green: readers keep the old tables
+    /// until the swap). Migrates first.
+    Rebuild {
+        /// A projection by name (see `scrm rebuild --all` for every one).
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        projection: Option<String>,
+        /// Every projection.
+        #[arg(long)]
+        all: bool,
+    },
     /// Benchmarks that print figures next to a ceiling measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -56,6 +68,15 @@ pub enum BenchCommand {
         /// Rounds (the median is reported).
         #[arg(long, default_value_t = 1)]
         rounds: usize,
+    },
+    /// `scrm rebuild --all` on a seeded log versus the raw read rate, and versus cqrs-es's
+    /// QueryReplay + GenericQuery on a subset, all in one run.
+    Rebuild {
+        #[command(flatten)]
+        seed: SeedArgs,
+        /// Customers in the subset both rebuild paths run on.
+        #[arg(long, default_value_t = 2_000)]
+        subset_customers: u64,
     },
 }
 
@@ -154,6 +175,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 rounds.max(1),
             )
             .await?;
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Rebuild {
+            seed,
+            subset_customers,
+        }) => {
+            let url = cli.database.database_url.clone().unwrap_or_default();
+            bench::rebuild_benchmark(&url, &seed.to_args(), subset_customers).await?;
+            Ok(())
+        }
+        Command::Rebuild { projection, all } => {
+            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
+            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
+            db.migrate().await?;
+            projector::prepare(&db).await?;
+            let chosen: Vec<&'static Projection> = match (all, projection) {
+                (true, _) => registry::ALL.to_vec(),
+                (false, Some(name)) => {
+                    vec![registry::find(&name).ok_or(ProjectionError::UnknownProjection(name))?]
+                }
+                (false, None) => unreachable!("clap requires --projection or --all"),
+            };
+            for p in chosen {
+                let report = rebuild::rebuild(&db, p, true).await?;
+                println!(
+                    "rebuilt {}: {} events into {} rows in {:.1}s ({:.0} events/s; read+fold {:.1}s, write {:.1}s)",
+                    report.name,
+                    report.events,
+                    report.rows,
+                    report.total.as_secs_f64(),
+                    report.events_per_second(),
+                    report.read_and_fold.as_secs_f64(),
+                    report.write.as_secs_f64(),
+                );
+            }
+            db.close().await;
             Ok(())
         }
         Command::Seed(args) => {

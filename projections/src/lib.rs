@@ -10,6 +10,7 @@
 //! # Layout
 //! - [`db`]: backends, connecting, migrations.
 //! - [`log`]: reading the log in global order.
+//! - [`model`]: what a read model is, and its generic load/replace.
 //! - [`registry`]: every projection, its tables and version.
 //! - [`portrait`]: the customer portrait (fold, rows, load/replace).
 //! - [`projector`]: incremental, checkpointed, woken by NOTIFY.
@@ -19,6 +20,7 @@
 pub mod db;
 mod error;
 pub mod log;
+pub mod model;
 pub mod portrait;
 pub mod projector;
 pub mod rebuild;

@@ -12,11 +12,10 @@ use tokio::sync::{watch, Notify};
 use crate::db::Database;
 use crate::error::ProjectionError;
 use crate::log::Checkpoint;
-use crate::portrait::fold::PortraitSet;
-use crate::portrait::store::Touched;
-use crate::registry::{Projection, ALL};
+use crate::model::ReadModel;
+use crate::on_pool;
+use crate::registry::{with_model, Projection, ALL};
 use crate::sql::CheckpointRow;
-use crate::{on_pool, portrait};
 
 /// Events applied per transaction.
 pub const BATCH: i64 = 1_000;
@@ -42,7 +41,7 @@ pub async fn prepare(db: &Database) -> Result<Vec<&'static Projection>, Projecti
         let postgres = matches!(db, Database::Postgres(_));
         let stored = on_pool!(db, |pool| {
             let mut tx = pool.begin().await?;
-            for table in p.tables {
+            for (table, _) in p.tables {
                 sqlx::query(&table.create_sql(table.name, postgres))
                     .execute(&mut *tx)
                     .await?;
@@ -73,47 +72,45 @@ pub async fn prepare(db: &Database) -> Result<Vec<&'static Projection>, Projecti
 }
 
 macro_rules! step_impl {
-    ($m:ident, $pool:expr, $p:expr, $limit:expr) => {{
+    ($m:ident, $model:ty, $pool:expr, $limit:expr) => {{
         use crate::sql::$m::{lock_checkpoint, read_after, save_checkpoint};
         let mut tx = $pool.begin().await?;
+        let name = <$model as ReadModel>::NAME;
         let Some((version, at, applied)): Option<CheckpointRow> =
-            lock_checkpoint(&mut tx, $p.name).await?
+            lock_checkpoint(&mut tx, name).await?
         else {
-            return Err(ProjectionError::NotPrepared($p.name));
+            return Err(ProjectionError::NotPrepared(name));
         };
-        if version != $p.version {
-            return Err(ProjectionError::NeedsRebuild($p.name));
+        if version != <$model as ReadModel>::VERSION {
+            return Err(ProjectionError::NeedsRebuild(name));
         }
         let events = read_after(&mut *tx, at, $limit).await?;
         let Some(last) = events.last().map(|e| e.checkpoint) else {
             tx.rollback().await?;
             return Ok(0);
         };
-        let touched = Touched::of(&events);
-        let mut set: PortraitSet = portrait::store::$m::load(&mut *tx, &touched).await?;
+        let touched = <$model as ReadModel>::touched(&events);
+        let mut model: $model = crate::model::$m::load(&mut *tx, &touched).await?;
         for e in &events {
-            set.apply(e);
+            model.apply(e);
         }
-        portrait::store::$m::replace(&mut *tx, &set, &touched).await?;
-        save_checkpoint(
-            &mut tx,
-            $p.name,
-            version,
-            last,
-            applied + events.len() as i64,
-        )
-        .await?;
+        crate::model::$m::replace(&mut *tx, &model, &touched).await?;
+        save_checkpoint(&mut tx, name, version, last, applied + events.len() as i64).await?;
         tx.commit().await?;
         Ok(events.len())
     }};
 }
 
+async fn step_model<M: ReadModel>(db: &Database, limit: i64) -> Result<usize, ProjectionError> {
+    match db {
+        Database::Postgres(pool) => step_impl!(pg, M, pool, limit),
+        Database::Sqlite(pool) => step_impl!(lite, M, pool, limit),
+    }
+}
+
 /// Applies at most `limit` events to `p` in one transaction. Returns how many.
 pub async fn step(db: &Database, p: &Projection, limit: i64) -> Result<usize, ProjectionError> {
-    match db {
-        Database::Postgres(pool) => step_impl!(pg, pool, p, limit),
-        Database::Sqlite(pool) => step_impl!(lite, pool, p, limit),
-    }
+    with_model!(p, |M| step_model::<M>(db, limit).await)
 }
 
 /// Applies everything committed so far to every projection.

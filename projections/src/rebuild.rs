@@ -12,9 +12,8 @@ use sqlx::postgres::PgPoolCopyExt;
 use crate::db::Database;
 use crate::error::ProjectionError;
 use crate::log::{read_after, Checkpoint};
-use crate::portrait::fold::PortraitSet;
-use crate::portrait::store::rows_by_table;
-use crate::registry::Projection;
+use crate::model::ReadModel;
+use crate::registry::{with_model, Projection};
 use crate::table::{copy_row, Table, Val};
 
 /// Events read per round trip while rebuilding.
@@ -65,12 +64,20 @@ pub async fn rebuild(
     p: &'static Projection,
     show_progress: bool,
 ) -> Result<RebuildReport, ProjectionError> {
+    with_model!(p, |M| rebuild_model::<M>(db, p, show_progress).await)
+}
+
+async fn rebuild_model<M: ReadModel>(
+    db: &Database,
+    p: &'static Projection,
+    show_progress: bool,
+) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
     let bar = progress(show_progress);
     bar.set_message(format!("rebuilding {}", p.name));
 
     // 1. Fold the whole log in memory: bounded by customers, not events.
-    let mut set = PortraitSet::default();
+    let mut model = M::default();
     let mut at = Checkpoint::START;
     let mut events: u64 = 0;
     let mut last_log = Instant::now();
@@ -79,7 +86,7 @@ pub async fn rebuild(
         let Some(last) = batch.last() else { break };
         at = last.checkpoint;
         for e in &batch {
-            set.apply(e);
+            model.apply(e);
         }
         events += batch.len() as u64;
         bar.set_position(events);
@@ -97,8 +104,12 @@ pub async fn rebuild(
     let read_and_fold = started.elapsed();
 
     // 2. Fresh tables, filled in bulk, indexed after the load.
-    let tables = rows_by_table(&set);
-    drop(set);
+    let tables: Vec<(&Table, Vec<Vec<Val>>)> = M::TABLES
+        .iter()
+        .map(|(t, _)| *t)
+        .zip(model.rows())
+        .collect();
+    drop(model);
     let postgres = matches!(db, Database::Postgres(_));
     let mut rows: u64 = 0;
     for (table, table_rows) in &tables {
@@ -182,7 +193,7 @@ async fn swap(
             let mut tx = pool.begin().await?;
             // Waits for the incremental projector's current batch, then holds it off.
             crate::sql::pg::lock_checkpoint(&mut tx, p.name).await?;
-            for table in p.tables {
+            for (table, _) in p.tables {
                 let (live, fresh) = (table.name, next(table));
                 sqlx::query(&format!("DROP TABLE IF EXISTS {live}"))
                     .execute(&mut *tx)
@@ -206,7 +217,7 @@ async fn swap(
         }
         Database::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
-            for table in p.tables {
+            for (table, _) in p.tables {
                 let (live, fresh) = (table.name, next(table));
                 sqlx::query(&format!("DROP TABLE IF EXISTS {live}"))
                     .execute(&mut *tx)

@@ -87,36 +87,6 @@ macro_rules! backend {
                 Ok(())
             }
 
-            /// Rows of `table` for `tenant` whose `column` is one of `ids`.
-            pub async fn select_in<R>(
-                conn: &mut Conn,
-                table: &Table,
-                tenant: &str,
-                column: &str,
-                ids: &[String],
-            ) -> Result<Vec<R>, sqlx::Error>
-            where
-                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
-            {
-                let mut out = Vec::new();
-                for chunk in ids.chunks(MAX_BINDS) {
-                    let mut q = QueryBuilder::<$db>::new(format!(
-                        "SELECT {} FROM {} WHERE tenant_id = ",
-                        table.column_list(),
-                        table.name
-                    ));
-                    q.push_bind(tenant.to_string());
-                    q.push(format!(" AND {column} IN ("));
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(id.clone());
-                    }
-                    q.push(")");
-                    out.extend(q.build_query_as::<R>().fetch_all(&mut *conn).await?);
-                }
-                Ok(out)
-            }
-
             /// Deletes the rows of `physical` for `tenant` whose `column` is one of `ids`.
             pub async fn delete_in(
                 conn: &mut Conn,

@@ -182,3 +182,160 @@ mod tests {
         assert_eq!(buf, b"a\\tb\\\\\t\\N\tt\n");
     }
 }
+
+/// Declares a read-model row type and its table in one place: the struct, the `Table`
+/// description, and the conversions to and from column values.
+///
+/// Column kinds: `text`, `opt_text`, `int`, `opt_int`, `time`, `opt_time`, `bool`.
+macro_rules! table_row {
+    (
+        $(#[$doc:meta])*
+        $row:ident in $table:ident = $name:literal,
+        key [$($key:literal),+],
+        indexes [$([$($ix:literal),+]),*],
+        { $($field:ident : $kind:ident),+ $(,)? }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $row {
+            $(pub $field: $crate::table::kind_type!($kind)),+
+        }
+
+        pub const $table: $crate::table::Table = $crate::table::Table {
+            name: $name,
+            columns: &[$((stringify!($field), $crate::table::kind_ty!($kind), $crate::table::kind_nullable!($kind))),+],
+            key: &[$($key),+],
+            indexes: &[$(&[$($ix),+]),*],
+        };
+
+        impl $crate::table::Row for $row {
+            fn values(&self) -> Vec<$crate::table::Val> {
+                vec![$($crate::table::kind_val!($kind, self.$field.clone())),+]
+            }
+
+            fn from_values(values: Vec<$crate::table::Val>) -> Self {
+                let mut values = values.into_iter();
+                Self {
+                    $($field: $crate::table::kind_from!($kind, values.next())),+
+                }
+            }
+        }
+    };
+}
+pub(crate) use table_row;
+
+macro_rules! kind_type {
+    (text) => { String };
+    (opt_text) => { Option<String> };
+    (int) => { i64 };
+    (opt_int) => { Option<i64> };
+    (time) => { chrono::DateTime<chrono::Utc> };
+    (opt_time) => { Option<chrono::DateTime<chrono::Utc>> };
+    (bool) => { bool };
+}
+pub(crate) use kind_type;
+
+macro_rules! kind_ty {
+    (text) => {
+        $crate::table::Ty::Text
+    };
+    (opt_text) => {
+        $crate::table::Ty::Text
+    };
+    (int) => {
+        $crate::table::Ty::Int
+    };
+    (opt_int) => {
+        $crate::table::Ty::Int
+    };
+    (time) => {
+        $crate::table::Ty::Time
+    };
+    (opt_time) => {
+        $crate::table::Ty::Time
+    };
+    (bool) => {
+        $crate::table::Ty::Bool
+    };
+}
+pub(crate) use kind_ty;
+
+macro_rules! kind_nullable {
+    (opt_text) => {
+        true
+    };
+    (opt_int) => {
+        true
+    };
+    (opt_time) => {
+        true
+    };
+    ($other:ident) => {
+        false
+    };
+}
+pub(crate) use kind_nullable;
+
+macro_rules! kind_val {
+    (text, $v:expr) => {
+        $crate::table::Val::Text($v)
+    };
+    (opt_text, $v:expr) => {
+        $crate::table::Val::OptText($v)
+    };
+    (int, $v:expr) => {
+        $crate::table::Val::Int($v)
+    };
+    (opt_int, $v:expr) => {
+        $crate::table::Val::OptInt($v)
+    };
+    (time, $v:expr) => {
+        $crate::table::Val::Time($v)
+    };
+    (opt_time, $v:expr) => {
+        $crate::table::Val::OptTime($v)
+    };
+    (bool, $v:expr) => {
+        $crate::table::Val::Bool($v)
+    };
+}
+pub(crate) use kind_val;
+
+macro_rules! kind_from {
+    ($kind:ident, $v:expr) => {
+        $crate::table::FromVal::from_val($v.expect("a value per column"))
+    };
+}
+pub(crate) use kind_from;
+
+/// Rows go in and out of the database as column values, in column order.
+pub trait Row {
+    fn values(&self) -> Vec<Val>;
+    fn from_values(values: Vec<Val>) -> Self;
+}
+
+/// The typed value inside a [`Val`] (a mismatch is a bug in a table declaration).
+pub trait FromVal {
+    fn from_val(v: Val) -> Self;
+}
+
+macro_rules! from_val {
+    ($t:ty, $($pat:pat => $out:expr),+) => {
+        impl FromVal for $t {
+            fn from_val(v: Val) -> Self {
+                match v {
+                    $($pat => $out,)+
+                    other => panic!("column holds {other:?}, not {}", stringify!($t)),
+                }
+            }
+        }
+    };
+}
+
+from_val!(String, Val::Text(s) => s, Val::OptText(Some(s)) => s);
+from_val!(Option<String>, Val::OptText(s) => s, Val::Text(s) => Some(s));
+from_val!(i64, Val::Int(n) => n, Val::OptInt(Some(n)) => n);
+from_val!(Option<i64>, Val::OptInt(n) => n, Val::Int(n) => Some(n));
+from_val!(DateTime<Utc>, Val::Time(t) => t, Val::OptTime(Some(t)) => t);
+from_val!(Option<DateTime<Utc>>, Val::OptTime(t) => t, Val::Time(t) => Some(t));
+from_val!(bool, Val::Bool(b) => b);

@@ -168,7 +168,7 @@ pub async fn read_models(
 ) -> std::collections::BTreeMap<&'static str, Vec<Vec<Option<String>>>> {
     use sqlx::Row;
     let mut out = std::collections::BTreeMap::new();
-    for table in projection.tables {
+    for (table, _) in projection.tables {
         let cols: Vec<String> = table
             .columns
             .iter()

@@ -9,11 +9,10 @@ use domain::customer::CustomerEvent;
 use domain::staff::StaffEvent;
 use domain::tags::TagLibraryEvent;
 
-use super::rows::{
-    CouponRow, CustomerGroupRow, CustomerRow, CustomerTagRow, RelationRow, StaffRow, TagGroupRow,
-    TagRow,
-};
+use super::rows::*;
 use crate::log::{AnyEvent, LoggedEvent};
+use crate::model::{touch, Keys, ReadModel};
+use crate::table::{Row, Table, Val};
 
 /// Orders from which a customer counts as loyal.
 pub const LOYAL_ORDERS: i64 = 5;
@@ -250,8 +249,134 @@ pub struct PortraitSet {
     pub staff: HashMap<Key, StaffRow>,
 }
 
-impl PortraitSet {
-    pub fn apply(&mut self, e: &LoggedEvent) {
+impl ReadModel for PortraitSet {
+    const NAME: &'static str = super::NAME;
+    const VERSION: i64 = super::VERSION;
+    const TABLES: &'static [(&'static Table, &'static str)] = &[
+        (&CUSTOMER, "customer_id"),
+        (&RELATION, "customer_id"),
+        (&CUSTOMER_TAG, "customer_id"),
+        (&CUSTOMER_GROUP, "customer_id"),
+        (&COUPON, "customer_id"),
+        (&TAG, "tag_id"),
+        (&TAG_GROUP, "group_id"),
+        (&STAFF, "staff_id"),
+    ];
+
+    fn touched(events: &[LoggedEvent]) -> Vec<Keys> {
+        let (mut customers, mut tags, mut groups, mut staff) =
+            (Keys::new(), Keys::new(), Keys::new(), Keys::new());
+        for e in events {
+            match &e.event {
+                AnyEvent::Customer(_) => touch(&mut customers, &e.tenant, &e.local_id),
+                AnyEvent::Staff(StaffEvent::GroupTransferClaimed { .. }) | AnyEvent::Group(_) => {}
+                AnyEvent::Staff(_) => touch(&mut staff, &e.tenant, &e.local_id),
+                AnyEvent::TagLibrary(ev) => match ev {
+                    TagLibraryEvent::TagGroupCreated { group, .. }
+                    | TagLibraryEvent::TagGroupRenamed { group, .. }
+                    | TagLibraryEvent::TagGroupDeleted { group, .. } => {
+                        touch(&mut groups, &e.tenant, group.as_str())
+                    }
+                    TagLibraryEvent::TagCreated { tag, .. }
+                    | TagLibraryEvent::TagRenamed { tag, .. }
+                    | TagLibraryEvent::TagDeleted { tag, .. } => {
+                        touch(&mut tags, &e.tenant, tag.as_str())
+                    }
+                },
+            }
+        }
+        vec![
+            customers.clone(),
+            customers.clone(),
+            customers.clone(),
+            customers.clone(),
+            customers,
+            tags,
+            groups,
+            staff,
+        ]
+    }
+
+    fn load(&mut self, table: usize, rows: Vec<Vec<Val>>) {
+        for values in rows {
+            match table {
+                0 => {
+                    let c = CustomerRow::from_values(values);
+                    let mut p = Portrait::new(&c.tenant_id, &c.customer_id, c.last_activity_at);
+                    let key = (c.tenant_id.clone(), c.customer_id.clone());
+                    p.customer = c;
+                    self.customers.insert(key, p);
+                }
+                1 => {
+                    let r = RelationRow::from_values(values);
+                    if let Some(p) = self
+                        .customers
+                        .get_mut(&(r.tenant_id.clone(), r.customer_id.clone()))
+                    {
+                        p.relations.insert(r.staff_id.clone(), r);
+                    }
+                }
+                2 => {
+                    let t = CustomerTagRow::from_values(values);
+                    if let Some(p) = self
+                        .customers
+                        .get_mut(&(t.tenant_id.clone(), t.customer_id.clone()))
+                    {
+                        p.tags.insert((t.staff_id.clone(), t.tag_id.clone()), t);
+                    }
+                }
+                3 => {
+                    let g = CustomerGroupRow::from_values(values);
+                    if let Some(p) = self
+                        .customers
+                        .get_mut(&(g.tenant_id.clone(), g.customer_id.clone()))
+                    {
+                        p.groups.insert(g.group_id.clone(), g);
+                    }
+                }
+                4 => {
+                    let c = CouponRow::from_values(values);
+                    if let Some(p) = self
+                        .customers
+                        .get_mut(&(c.tenant_id.clone(), c.customer_id.clone()))
+                    {
+                        p.coupons.insert(c.coupon_id.clone(), c);
+                    }
+                }
+                5 => {
+                    let t = TagRow::from_values(values);
+                    self.tags.insert((t.tenant_id.clone(), t.tag_id.clone()), t);
+                }
+                6 => {
+                    let g = TagGroupRow::from_values(values);
+                    self.tag_groups
+                        .insert((g.tenant_id.clone(), g.group_id.clone()), g);
+                }
+                _ => {
+                    let s = StaffRow::from_values(values);
+                    self.staff
+                        .insert((s.tenant_id.clone(), s.staff_id.clone()), s);
+                }
+            }
+        }
+    }
+
+    fn rows(&self) -> Vec<Vec<Vec<Val>>> {
+        let mut out = vec![Vec::new(); Self::TABLES.len()];
+        for p in self.customers.values() {
+            out[0].push(p.customer.values());
+            out[1].extend(p.relations.values().map(Row::values));
+            out[2].extend(p.tags.values().map(Row::values));
+            out[3].extend(p.groups.values().map(Row::values));
+            out[4].extend(p.coupons.values().map(Row::values));
+        }
+        out[5] = self.tags.values().map(Row::values).collect();
+        out[6] = self.tag_groups.values().map(Row::values).collect();
+        out[7] = self.staff.values().map(Row::values).collect();
+        out
+    }
+
+    fn apply(&mut self, e: &LoggedEvent) {
         let key = (e.tenant.clone(), e.local_id.clone());
         match &e.event {
             AnyEvent::Customer(event) => {
@@ -265,7 +390,9 @@ impl PortraitSet {
             AnyEvent::Group(_) => {}
         }
     }
+}
 
+impl PortraitSet {
     fn apply_library(&mut self, tenant: &str, event: &TagLibraryEvent) {
         let key = |id: &str| (tenant.to_string(), id.to_string());
         match event {

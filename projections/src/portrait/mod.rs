@@ -6,7 +6,6 @@
 
 pub mod fold;
 pub mod rows;
-pub mod store;
 
 /// Bump when the fold or the tables change: the projection is then rebuilt.
 pub const VERSION: i64 = 1;

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+mod replay;
+
 use fixtures::{Options, Params};
 
 use crate::config::with_database;
@@ -20,6 +22,8 @@ pub enum BenchError {
     Db(#[from] DbError),
     #[error(transparent)]
     Seed(#[from] SeedError),
+    #[error(transparent)]
+    Projection(#[from] projections::ProjectionError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("running `scrm seed`: {0}")]
@@ -54,6 +58,117 @@ fn seed_in_child(url: &str, args: &[String]) -> Result<(f64, u64), BenchError> {
         (Some(rate), Some(events)) => Ok((rate, events as u64)),
         _ => Err(BenchError::Child(format!("unexpected output: {stdout}"))),
     }
+}
+
+/// Creates a scratch database and fills it with `scrm seed ARGS`. Returns its URL.
+async fn seeded_database(
+    server_url: &str,
+    name: &str,
+    args: &[String],
+) -> Result<(String, u64), BenchError> {
+    let _ = drop_database(server_url, name).await;
+    create_database(server_url, name).await?;
+    let url = with_database(server_url, name);
+    let (_, events) = seed_in_child(&url, args)?;
+    Ok((url, events))
+}
+
+async fn connect(url: &str) -> Result<Database, BenchError> {
+    let db = Database::connect_to(
+        &crate::config::Backend::Postgres {
+            url: url.to_string(),
+        },
+        4,
+    )
+    .await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Reads the whole log in global order, as the rebuild does, but parses nothing: the
+/// ceiling for any rebuild that reads through this client.
+async fn raw_read_rate(db: &Database) -> Result<f64, BenchError> {
+    let Database::Postgres(pool) = db else {
+        return Err(BenchError::NeedsPostgres);
+    };
+    let started = Instant::now();
+    let (mut txid, mut position, mut rows) = (0_i64, 0_i64, 0_u64);
+    loop {
+        let page: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT txid::text::bigint, position, payload::text FROM events \
+             WHERE (txid, position) > ($1::bigint::text::xid8, $2) \
+             ORDER BY txid, position LIMIT 20000",
+        )
+        .bind(txid)
+        .bind(position)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = page.last() else { break };
+        (txid, position) = (last.0, last.1);
+        rows += page.len() as u64;
+    }
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `scrm rebuild --all` on a seeded log, next to the raw read rate of the same log, and
+/// next to cqrs-es's own rebuild path (QueryReplay + GenericQuery over a JSON view in
+/// PostgreSQL) on a subset, where our rebuild runs too.
+pub async fn rebuild_benchmark(
+    server_url: &str,
+    seed_args: &[String],
+    subset: u64,
+) -> Result<(), BenchError> {
+    if !server_url.starts_with("postgres") {
+        return Err(BenchError::NeedsPostgres);
+    }
+    let pid = std::process::id();
+    let big = format!("scrm_bench_rebuild_{pid}");
+    let (url, events) = seeded_database(server_url, &big, seed_args).await?;
+    let db = connect(&url).await?;
+    projections::projector::prepare(&db).await?;
+    let raw = raw_read_rate(&db).await?;
+    let mut ours = 0.0;
+    for p in projections::registry::ALL {
+        let report = projections::rebuild::rebuild(&db, p, true).await?;
+        ours = report.events_per_second();
+        println!(
+            "full log ({events} events): raw read {raw:.0} rows/s; rebuild {} {:.0} events/s \
+             (read+fold {:.1}s, write {:.1}s, {} rows); ratio to raw read {:.2}",
+            p.name,
+            ours,
+            report.read_and_fold.as_secs_f64(),
+            report.write.as_secs_f64(),
+            report.rows,
+            ours / raw
+        );
+    }
+    db.close().await;
+    drop_database(server_url, &big).await?;
+
+    let small = format!("scrm_bench_replay_{pid}");
+    let mut args = seed_args.to_vec();
+    args.extend(["--customers".to_string(), subset.to_string()]);
+    let (url, subset_events) = seeded_database(server_url, &small, &args).await?;
+    let db = connect(&url).await?;
+    projections::projector::prepare(&db).await?;
+    let ours_subset =
+        projections::rebuild::rebuild(&db, &projections::registry::PORTRAIT, false).await?;
+    let (replayed, cqrs_rate) = replay::cqrs_es_replay(&db).await?;
+    db.close().await;
+    drop_database(server_url, &small).await?;
+    println!(
+        "subset ({subset} customers, {subset_events} events): our rebuild {:.0} events/s; \
+         cqrs-es QueryReplay+GenericQuery {cqrs_rate:.0} events/s ({replayed} Customer events); \
+         ratio {:.0}x",
+        ours_subset.events_per_second(),
+        ours_subset.events_per_second() / cqrs_rate
+    );
+    println!(
+        "full-log rebuild vs cqrs-es path: {:.0}x ({} cores)",
+        ours / cqrs_rate,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    Ok(())
 }
 
 /// One round's figures.

@@ -1,0 +1,136 @@
+//! What every read model is: a pure fold over the log into the rows of its tables.
+//! The incremental projector loads the rows a batch touches, folds the batch and
+//! replaces those rows; a rebuild folds the whole log. Both run the same fold, so
+//! both produce the same rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::log::LoggedEvent;
+use crate::table::{Table, Val};
+
+/// Ids by tenant.
+pub type Keys = BTreeMap<String, BTreeSet<String>>;
+
+/// Adds `id` of `tenant` to `keys`.
+pub fn touch(keys: &mut Keys, tenant: &str, id: impl Into<String>) {
+    keys.entry(tenant.to_string())
+        .or_default()
+        .insert(id.into());
+}
+
+pub trait ReadModel: Default + Send {
+    /// The projection's name in the registry and its checkpoint row.
+    const NAME: &'static str;
+    /// Bump when the fold or the tables change: the projection is then rebuilt.
+    const VERSION: i64;
+    /// Each table with the column that partitions it for incremental loads.
+    const TABLES: &'static [(&'static Table, &'static str)];
+
+    /// For each of [`Self::TABLES`], the partition keys a batch touches.
+    fn touched(events: &[LoggedEvent]) -> Vec<Keys>;
+    /// Takes rows of `TABLES[table]` as loaded.
+    fn load(&mut self, table: usize, rows: Vec<Vec<Val>>);
+    fn apply(&mut self, event: &LoggedEvent);
+    /// The rows held for each of [`Self::TABLES`].
+    fn rows(&self) -> Vec<Vec<Vec<Val>>>;
+}
+
+macro_rules! model_store {
+    ($m:ident, $db:ty) => {
+        pub mod $m {
+            use sqlx::{QueryBuilder, Row as _};
+
+            use super::{Keys, ReadModel};
+            use crate::sql::$m::{delete_in, insert_rows, Conn};
+            use crate::sql::MAX_BINDS;
+            use crate::table::{Table, Ty, Val};
+
+            fn decode(
+                row: &<$db as sqlx::Database>::Row,
+                table: &Table,
+            ) -> Result<Vec<Val>, sqlx::Error> {
+                table
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, ty, nullable))| {
+                        Ok(match (ty, nullable) {
+                            (Ty::Text, false) => Val::Text(row.try_get(i)?),
+                            (Ty::Text, true) => Val::OptText(row.try_get(i)?),
+                            (Ty::Int, false) => Val::Int(row.try_get(i)?),
+                            (Ty::Int, true) => Val::OptInt(row.try_get(i)?),
+                            (Ty::Time, false) => Val::Time(row.try_get(i)?),
+                            (Ty::Time, true) => Val::OptTime(row.try_get(i)?),
+                            (Ty::Bool, _) => Val::Bool(row.try_get(i)?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn select_in(
+                conn: &mut Conn,
+                table: &Table,
+                tenant: &str,
+                column: &str,
+                ids: &[String],
+            ) -> Result<Vec<Vec<Val>>, sqlx::Error> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(MAX_BINDS) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "SELECT {} FROM {} WHERE tenant_id = ",
+                        table.column_list(),
+                        table.name
+                    ));
+                    q.push_bind(tenant.to_string());
+                    q.push(format!(" AND {column} IN ("));
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    for row in q.build().fetch_all(&mut *conn).await? {
+                        out.push(decode(&row, table)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            /// Loads the current rows of every key in `touched`.
+            pub async fn load<M: ReadModel>(
+                conn: &mut Conn,
+                touched: &[Keys],
+            ) -> Result<M, sqlx::Error> {
+                let mut model = M::default();
+                for (i, ((table, column), keys)) in M::TABLES.iter().zip(touched).enumerate() {
+                    for (tenant, ids) in keys {
+                        let ids: Vec<String> = ids.iter().cloned().collect();
+                        let rows = select_in(conn, table, tenant, column, &ids).await?;
+                        model.load(i, rows);
+                    }
+                }
+                Ok(model)
+            }
+
+            /// Replaces the rows of every key in `touched` with those `model` holds.
+            pub async fn replace<M: ReadModel>(
+                conn: &mut Conn,
+                model: &M,
+                touched: &[Keys],
+            ) -> Result<(), sqlx::Error> {
+                for ((table, column), keys) in M::TABLES.iter().zip(touched) {
+                    for (tenant, ids) in keys {
+                        let ids: Vec<String> = ids.iter().cloned().collect();
+                        delete_in(conn, table.name, tenant, column, &ids).await?;
+                    }
+                }
+                for ((table, _), rows) in M::TABLES.iter().zip(model.rows()) {
+                    insert_rows(conn, table, table.name, &rows).await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+model_store!(pg, sqlx::Postgres);
+model_store!(lite, sqlx::Sqlite);
