@@ -12,13 +12,17 @@
 //! - [`log`]: reading the log in global order.
 //! - [`model`]: what a read model is, and its generic load/replace.
 //! - [`registry`]: every projection, its tables and version.
-//! - [`portrait`]: the customer portrait (fold, rows, load/replace).
+//! - [`portrait`]: the customer portrait (fold and rows).
+//! - [`departures`]: the staff-departure reassignment view.
+//! - [`funnel`]: the repurchase funnel and coupon redemption by campaign.
 //! - [`projector`]: incremental, checkpointed, woken by NOTIFY.
 //! - [`rebuild`]: fold everything, COPY into fresh tables, swap.
 //! - `table`, `sql`: table descriptions and per-backend SQL.
 
 pub mod db;
+pub mod departures;
 mod error;
+pub mod funnel;
 pub mod log;
 pub mod model;
 pub mod portrait;

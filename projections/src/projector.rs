@@ -113,19 +113,52 @@ pub async fn step(db: &Database, p: &Projection, limit: i64) -> Result<usize, Pr
     with_model!(p, |M| step_model::<M>(db, limit).await)
 }
 
-/// Applies everything committed so far to every projection.
+/// How long [`catch_up`] waits for older transactions (anywhere on the server: xids are
+/// cluster-wide) to end before it gives up.
+pub const CATCH_UP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Applies everything committed before the call to every projection. The reader never
+/// passes a transaction still running, so this waits for those to end.
 pub async fn catch_up(db: &Database) -> Result<usize, ProjectionError> {
+    let started = std::time::Instant::now();
     let mut total = 0;
     for p in ALL {
         loop {
             let n = step(db, p, BATCH).await?;
             total += n;
-            if n == 0 {
+            if n > 0 {
+                continue;
+            }
+            if behind(db, p).await? == 0 {
                 break;
             }
+            if started.elapsed() > CATCH_UP_DEADLINE {
+                return Err(ProjectionError::Stalled(p.name));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     Ok(total)
+}
+
+/// Committed events after `p`'s checkpoint.
+async fn behind(db: &Database, p: &Projection) -> Result<i64, ProjectionError> {
+    let sql = match db {
+        Database::Postgres(_) => {
+            "SELECT count(*) FROM events e, projection_checkpoints c WHERE c.name = $1 \
+             AND (e.txid, e.position) > (c.txid::text::xid8, c.position)"
+        }
+        Database::Sqlite(_) => {
+            "SELECT count(*) FROM events e, projection_checkpoints c WHERE c.name = $1 \
+             AND e.position > c.position"
+        }
+    };
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(p.name)
+            .fetch_one(pool)
+            .await
+    })?)
 }
 
 /// Runs the projector until `shutdown` turns true. `wake` is signalled by in-process

@@ -1,0 +1,319 @@
+//! The staff-departure reassignment view: per departed guide, the customers and groups
+//! still to hand over, in flight (with the auto-accept time), done and refused; per
+//! successor, what they received.
+
+use std::collections::{BTreeMap, HashMap};
+
+use domain::customer::{CustomerEvent, HandoverKind, RefusalReason};
+use domain::group::GroupEvent;
+use domain::staff::StaffEvent;
+
+use crate::log::{AnyEvent, LoggedEvent};
+use crate::model::{touch, Keys, ReadModel};
+use crate::table::{table_row, Row, Table, Val};
+
+pub const NAME: &str = "staff_departures";
+pub const VERSION: i64 = 1;
+
+table_row! {
+    /// One handover of one customer and where it stands.
+    HandoverRow in HANDOVER = "rm_handover",
+    key ["tenant_id", "customer_id", "handover_id"],
+    indexes [["tenant_id", "from_staff_id", "status"], ["tenant_id", "to_staff_id", "status"]],
+    {
+        tenant_id: text,
+        customer_id: text,
+        handover_id: text,
+        from_staff_id: text,
+        to_staff_id: text,
+        kind: text,
+        status: text,
+        requested_at: time,
+        auto_accept_at: time,
+        concluded_at: opt_time,
+    }
+}
+
+table_row! {
+    /// Who serves whom right now.
+    ServesRow in SERVES = "rm_staff_customer",
+    key ["tenant_id", "customer_id", "staff_id"],
+    indexes [["tenant_id", "staff_id"]],
+    {
+        tenant_id: text,
+        customer_id: text,
+        staff_id: text,
+        since: time,
+    }
+}
+
+table_row! {
+    DepartureStaffRow in STAFF = "rm_departure_staff",
+    key ["tenant_id", "staff_id"],
+    indexes [["tenant_id", "departed_at"]],
+    {
+        tenant_id: text,
+        staff_id: text,
+        name: text,
+        store_id: text,
+        departed_at: opt_time,
+    }
+}
+
+table_row! {
+    /// A customer group's owner, and who owned it before a transfer.
+    GroupOwnerRow in GROUP_OWNER = "rm_group_owner",
+    key ["tenant_id", "group_id"],
+    indexes [["tenant_id", "owner_staff_id"], ["tenant_id", "previous_owner_id"]],
+    {
+        tenant_id: text,
+        group_id: text,
+        name: text,
+        owner_staff_id: text,
+        previous_owner_id: opt_text,
+        transferred_at: opt_time,
+        dismissed: bool,
+    }
+}
+
+type Key = (String, String);
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Departures {
+    handovers: BTreeMap<(String, String, String), HandoverRow>,
+    serves: BTreeMap<(String, String, String), ServesRow>,
+    staff: HashMap<Key, DepartureStaffRow>,
+    groups: HashMap<Key, GroupOwnerRow>,
+}
+
+fn status_of(reason: RefusalReason) -> &'static str {
+    match reason {
+        RefusalReason::CustomerRefused => "refused_customer",
+        RefusalReason::CustomerLimitExceeded => "refused_limit",
+    }
+}
+
+impl ReadModel for Departures {
+    const NAME: &'static str = NAME;
+    const VERSION: i64 = VERSION;
+    const TABLES: &'static [(&'static Table, &'static str)] = &[
+        (&HANDOVER, "customer_id"),
+        (&SERVES, "customer_id"),
+        (&STAFF, "staff_id"),
+        (&GROUP_OWNER, "group_id"),
+    ];
+
+    fn touched(events: &[LoggedEvent]) -> Vec<Keys> {
+        let (mut customers, mut staff, mut groups) = (Keys::new(), Keys::new(), Keys::new());
+        for e in events {
+            match &e.event {
+                AnyEvent::Customer(_) => touch(&mut customers, &e.tenant, &e.local_id),
+                AnyEvent::Staff(_) => touch(&mut staff, &e.tenant, &e.local_id),
+                AnyEvent::Group(_) => touch(&mut groups, &e.tenant, &e.local_id),
+                AnyEvent::TagLibrary(_) => {}
+            }
+        }
+        vec![customers.clone(), customers, staff, groups]
+    }
+
+    fn load(&mut self, table: usize, rows: Vec<Vec<Val>>) {
+        for values in rows {
+            match table {
+                0 => {
+                    let r = HandoverRow::from_values(values);
+                    self.handovers.insert(
+                        (
+                            r.tenant_id.clone(),
+                            r.customer_id.clone(),
+                            r.handover_id.clone(),
+                        ),
+                        r,
+                    );
+                }
+                1 => {
+                    let r = ServesRow::from_values(values);
+                    self.serves.insert(
+                        (
+                            r.tenant_id.clone(),
+                            r.customer_id.clone(),
+                            r.staff_id.clone(),
+                        ),
+                        r,
+                    );
+                }
+                2 => {
+                    let r = DepartureStaffRow::from_values(values);
+                    self.staff
+                        .insert((r.tenant_id.clone(), r.staff_id.clone()), r);
+                }
+                _ => {
+                    let r = GroupOwnerRow::from_values(values);
+                    self.groups
+                        .insert((r.tenant_id.clone(), r.group_id.clone()), r);
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, e: &LoggedEvent) {
+        let (tenant, id) = (e.tenant.clone(), e.local_id.clone());
+        match &e.event {
+            AnyEvent::Customer(event) => self.apply_customer(tenant, id, event),
+            AnyEvent::Staff(event) => self.apply_staff((tenant, id), event),
+            AnyEvent::Group(event) => self.apply_group((tenant, id), event),
+            AnyEvent::TagLibrary(_) => {}
+        }
+    }
+
+    fn rows(&self) -> Vec<Vec<Vec<Val>>> {
+        vec![
+            self.handovers.values().map(Row::values).collect(),
+            self.serves.values().map(Row::values).collect(),
+            self.staff.values().map(Row::values).collect(),
+            self.groups.values().map(Row::values).collect(),
+        ]
+    }
+}
+
+impl Departures {
+    fn apply_customer(&mut self, tenant: String, customer: String, event: &CustomerEvent) {
+        match event {
+            CustomerEvent::FriendAdded { staff, at, .. } => {
+                let row = ServesRow {
+                    tenant_id: tenant.clone(),
+                    customer_id: customer.clone(),
+                    staff_id: staff.to_string(),
+                    since: *at,
+                };
+                self.serves
+                    .insert((tenant, customer, staff.to_string()), row);
+            }
+            CustomerEvent::FriendRemoved { staff, .. } => {
+                self.serves.remove(&(tenant, customer, staff.to_string()));
+            }
+            CustomerEvent::HandoverRequested {
+                handover,
+                from,
+                to,
+                kind,
+                at,
+                auto_accept_at,
+            } => {
+                let row = HandoverRow {
+                    tenant_id: tenant.clone(),
+                    customer_id: customer.clone(),
+                    handover_id: handover.to_string(),
+                    from_staff_id: from.to_string(),
+                    to_staff_id: to.to_string(),
+                    kind: match kind {
+                        HandoverKind::OnJob => "on_job".into(),
+                        HandoverKind::Resigned => "resigned".into(),
+                    },
+                    status: "waiting".into(),
+                    requested_at: *at,
+                    auto_accept_at: *auto_accept_at,
+                    concluded_at: None,
+                };
+                self.handovers
+                    .insert((tenant, customer, handover.to_string()), row);
+            }
+            CustomerEvent::HandoverAccepted {
+                handover, to, at, ..
+            } => {
+                if let Some(h) = self.handovers.get_mut(&(
+                    tenant.clone(),
+                    customer.clone(),
+                    handover.to_string(),
+                )) {
+                    h.status = "accepted".into();
+                    h.concluded_at = Some(*at);
+                }
+                let key = (tenant.clone(), customer.clone(), to.to_string());
+                self.serves.entry(key).or_insert(ServesRow {
+                    tenant_id: tenant,
+                    customer_id: customer,
+                    staff_id: to.to_string(),
+                    since: *at,
+                });
+            }
+            CustomerEvent::HandoverRefused {
+                handover,
+                reason,
+                at,
+                ..
+            } => {
+                if let Some(h) = self
+                    .handovers
+                    .get_mut(&(tenant, customer, handover.to_string()))
+                {
+                    h.status = status_of(*reason).into();
+                    h.concluded_at = Some(*at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_staff(&mut self, key: Key, event: &StaffEvent) {
+        match event {
+            StaffEvent::StaffRegistered { name, store, .. } => {
+                let row = DepartureStaffRow {
+                    tenant_id: key.0.clone(),
+                    staff_id: key.1.clone(),
+                    name: name.clone(),
+                    store_id: store.to_string(),
+                    departed_at: None,
+                };
+                self.staff.insert(key, row);
+            }
+            StaffEvent::StaffMovedToStore { to, .. } => {
+                if let Some(s) = self.staff.get_mut(&key) {
+                    s.store_id = to.to_string();
+                }
+            }
+            StaffEvent::StaffDeparted { at } => {
+                if let Some(s) = self.staff.get_mut(&key) {
+                    s.departed_at = Some(*at);
+                }
+            }
+            StaffEvent::CustomerLimitChanged { .. } | StaffEvent::GroupTransferClaimed { .. } => {}
+        }
+    }
+
+    fn apply_group(&mut self, key: Key, event: &GroupEvent) {
+        match event {
+            GroupEvent::GroupCreated { owner, name, .. } => {
+                let row = GroupOwnerRow {
+                    tenant_id: key.0.clone(),
+                    group_id: key.1.clone(),
+                    name: name.clone(),
+                    owner_staff_id: owner.to_string(),
+                    previous_owner_id: None,
+                    transferred_at: None,
+                    dismissed: false,
+                };
+                self.groups.insert(key, row);
+            }
+            GroupEvent::OwnershipTransferred { from, to, at, .. } => {
+                if let Some(g) = self.groups.get_mut(&key) {
+                    g.previous_owner_id = Some(from.to_string());
+                    g.owner_staff_id = to.to_string();
+                    g.transferred_at = Some(*at);
+                }
+            }
+            GroupEvent::GroupRenamed { name, .. } => {
+                if let Some(g) = self.groups.get_mut(&key) {
+                    g.name = name.clone();
+                }
+            }
+            GroupEvent::GroupDismissed { .. } => {
+                if let Some(g) = self.groups.get_mut(&key) {
+                    g.dismissed = true;
+                }
+            }
+            GroupEvent::MemberAdmitted { .. }
+            | GroupEvent::MemberRemoved { .. }
+            | GroupEvent::NoticeChanged { .. } => {}
+        }
+    }
+}

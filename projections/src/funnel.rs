@@ -1,0 +1,271 @@
+//! The repurchase funnel: friend added -> first purchase -> repurchase (2+ orders) ->
+//! loyal (5+), per customer with its acquisition store, guide, channel and cohort month,
+//! so it can be cut by any of them with conversion rates. Coupon redemption by campaign
+//! is read from the portrait's coupon table.
+
+use std::collections::HashMap;
+
+use chrono::Datelike;
+use domain::customer::CustomerEvent;
+use domain::staff::StaffEvent;
+
+use crate::db::Database;
+use crate::error::ProjectionError;
+use crate::log::{AnyEvent, LoggedEvent};
+use crate::model::{touch, Keys, ReadModel};
+use crate::portrait::fold::LOYAL_ORDERS;
+use crate::table::{table_row, Row, Table, Val};
+
+pub const NAME: &str = "repurchase_funnel";
+pub const VERSION: i64 = 1;
+
+table_row! {
+    /// One acquired customer's way down the funnel.
+    FunnelRow in FUNNEL = "rm_funnel_customer",
+    key ["tenant_id", "customer_id"],
+    indexes [["tenant_id", "cohort_month"], ["tenant_id", "store_id"], ["tenant_id", "staff_id"], ["tenant_id", "channel"]],
+    {
+        tenant_id: text,
+        customer_id: text,
+        acquired_at: time,
+        cohort_month: text,
+        store_id: opt_text,
+        staff_id: text,
+        channel: text,
+        orders: int,
+        total_fen: int,
+        first_purchase_at: opt_time,
+        repurchase_at: opt_time,
+        loyal_at: opt_time,
+    }
+}
+
+table_row! {
+    /// Which store each guide works at, to place a customer's acquisition.
+    FunnelStaffRow in FUNNEL_STAFF = "rm_funnel_staff",
+    key ["tenant_id", "staff_id"],
+    indexes [],
+    {
+        tenant_id: text,
+        staff_id: text,
+        store_id: text,
+    }
+}
+
+type Key = (String, String);
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Funnel {
+    customers: HashMap<Key, FunnelRow>,
+    staff: HashMap<Key, FunnelStaffRow>,
+}
+
+/// The acquisition channel: the WeCom `state` code when the add carried one, else the
+/// kind of add.
+fn channel(add_way: domain::customer::AddWay, state: &Option<String>) -> String {
+    state.clone().unwrap_or_else(|| add_way.label().to_string())
+}
+
+impl ReadModel for Funnel {
+    const NAME: &'static str = NAME;
+    const VERSION: i64 = VERSION;
+    const TABLES: &'static [(&'static Table, &'static str)] =
+        &[(&FUNNEL, "customer_id"), (&FUNNEL_STAFF, "staff_id")];
+
+    fn touched(events: &[LoggedEvent]) -> Vec<Keys> {
+        let (mut customers, mut staff) = (Keys::new(), Keys::new());
+        for e in events {
+            match &e.event {
+                AnyEvent::Customer(event) => {
+                    touch(&mut customers, &e.tenant, &e.local_id);
+                    // The acquiring guide's store is looked up, so it is loaded too.
+                    if let CustomerEvent::FriendAdded { staff: s, .. } = event {
+                        touch(&mut staff, &e.tenant, s.as_str());
+                    }
+                }
+                AnyEvent::Staff(_) => touch(&mut staff, &e.tenant, &e.local_id),
+                AnyEvent::Group(_) | AnyEvent::TagLibrary(_) => {}
+            }
+        }
+        vec![customers, staff]
+    }
+
+    fn load(&mut self, table: usize, rows: Vec<Vec<Val>>) {
+        for values in rows {
+            if table == 0 {
+                let r = FunnelRow::from_values(values);
+                self.customers
+                    .insert((r.tenant_id.clone(), r.customer_id.clone()), r);
+            } else {
+                let r = FunnelStaffRow::from_values(values);
+                self.staff
+                    .insert((r.tenant_id.clone(), r.staff_id.clone()), r);
+            }
+        }
+    }
+
+    fn apply(&mut self, e: &LoggedEvent) {
+        let key = (e.tenant.clone(), e.local_id.clone());
+        match &e.event {
+            AnyEvent::Customer(CustomerEvent::FriendAdded {
+                staff,
+                add_way,
+                channel_state,
+                at,
+            }) => {
+                if self.customers.contains_key(&key) {
+                    return;
+                }
+                let store_id = self
+                    .staff
+                    .get(&(e.tenant.clone(), staff.to_string()))
+                    .map(|s| s.store_id.clone());
+                let row = FunnelRow {
+                    tenant_id: key.0.clone(),
+                    customer_id: key.1.clone(),
+                    acquired_at: *at,
+                    cohort_month: format!("{:04}-{:02}", at.year(), at.month()),
+                    store_id,
+                    staff_id: staff.to_string(),
+                    channel: channel(*add_way, channel_state),
+                    orders: 0,
+                    total_fen: 0,
+                    first_purchase_at: None,
+                    repurchase_at: None,
+                    loyal_at: None,
+                };
+                self.customers.insert(key, row);
+            }
+            AnyEvent::Customer(CustomerEvent::PurchaseRecorded { amount, at, .. }) => {
+                if let Some(c) = self.customers.get_mut(&key) {
+                    c.orders += 1;
+                    c.total_fen += amount.fen();
+                    match c.orders {
+                        1 => c.first_purchase_at = Some(*at),
+                        2 => c.repurchase_at = Some(*at),
+                        n if n == LOYAL_ORDERS => c.loyal_at = Some(*at),
+                        _ => {}
+                    }
+                }
+            }
+            AnyEvent::Staff(StaffEvent::StaffRegistered { store, .. }) => {
+                let row = FunnelStaffRow {
+                    tenant_id: key.0.clone(),
+                    staff_id: key.1.clone(),
+                    store_id: store.to_string(),
+                };
+                self.staff.insert(key, row);
+            }
+            AnyEvent::Staff(StaffEvent::StaffMovedToStore { to, .. }) => {
+                if let Some(s) = self.staff.get_mut(&key) {
+                    s.store_id = to.to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn rows(&self) -> Vec<Vec<Vec<Val>>> {
+        vec![
+            self.customers.values().map(Row::values).collect(),
+            self.staff.values().map(Row::values).collect(),
+        ]
+    }
+}
+
+/// How to cut the funnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Store,
+    Staff,
+    Channel,
+    CohortMonth,
+}
+
+impl Dimension {
+    fn column(self) -> &'static str {
+        match self {
+            Dimension::Store => "coalesce(store_id, '')",
+            Dimension::Staff => "staff_id",
+            Dimension::Channel => "channel",
+            Dimension::CohortMonth => "cohort_month",
+        }
+    }
+}
+
+/// One cut of the funnel, with its conversion rates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelLine {
+    pub key: String,
+    pub friends: i64,
+    pub first_purchase: i64,
+    pub repurchase: i64,
+    pub loyal: i64,
+}
+
+impl FunnelLine {
+    fn rate(part: i64, whole: i64) -> f64 {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 / whole as f64
+        }
+    }
+
+    pub fn first_purchase_rate(&self) -> f64 {
+        Self::rate(self.first_purchase, self.friends)
+    }
+
+    pub fn repurchase_rate(&self) -> f64 {
+        Self::rate(self.repurchase, self.first_purchase)
+    }
+
+    pub fn loyal_rate(&self) -> f64 {
+        Self::rate(self.loyal, self.repurchase)
+    }
+}
+
+/// The funnel of `tenant` cut by `by`, largest first.
+pub async fn report(
+    db: &Database,
+    tenant: &str,
+    by: Dimension,
+) -> Result<Vec<FunnelLine>, ProjectionError> {
+    let sql = format!(
+        "SELECT {col}, count(*), \
+                count(first_purchase_at), count(repurchase_at), count(loyal_at) \
+           FROM rm_funnel_customer WHERE tenant_id = $1 \
+          GROUP BY {col} ORDER BY count(*) DESC, {col}",
+        col = by.column()
+    );
+    let rows: Vec<(String, i64, i64, i64, i64)> = crate::on_pool!(db, |pool| {
+        sqlx::query_as(&sql).bind(tenant).fetch_all(pool).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(key, friends, first_purchase, repurchase, loyal)| FunnelLine {
+                key,
+                friends,
+                first_purchase,
+                repurchase,
+                loyal,
+            },
+        )
+        .collect())
+}
+
+/// Coupon redemption by campaign: (campaign, issued, redeemed, expired).
+pub async fn coupon_redemption(
+    db: &Database,
+    tenant: &str,
+) -> Result<Vec<(String, i64, i64, i64)>, ProjectionError> {
+    let sql = "SELECT campaign_id, count(*), \
+                      sum(CASE WHEN status = 'redeemed' THEN 1 ELSE 0 END), \
+                      sum(CASE WHEN status = 'expired' THEN 1 ELSE 0 END) \
+                 FROM rm_customer_coupon WHERE tenant_id = $1 \
+                GROUP BY campaign_id ORDER BY campaign_id";
+    Ok(crate::on_pool!(db, |pool| {
+        sqlx::query_as(sql).bind(tenant).fetch_all(pool).await
+    })?)
+}
