@@ -1,9 +1,12 @@
 //! The engine's write side in one value, built the same way by `main` and by tests.
 
+use std::sync::Arc;
+
 use domain::customer::Customer;
 use domain::group::CustomerGroup;
 use domain::staff::Staff;
 use domain::tags::TagLibrary;
+use tokio::sync::Notify;
 
 use crate::commands::{CommandService, GroupMembership};
 use crate::db::{Database, DbError};
@@ -21,6 +24,8 @@ pub enum StartError {
 #[allow(missing_debug_implementations)]
 pub struct Engine {
     pub db: Database,
+    /// Signalled after every append this process makes: wakes the projector at once.
+    pub wake: Arc<Notify>,
     pub customers: CommandService<Customer>,
     pub groups: CommandService<CustomerGroup>,
     pub staff: CommandService<Staff>,
@@ -41,11 +46,13 @@ impl Engine {
 
     /// Wires the command services without touching the schema.
     pub fn new(db: Database) -> Self {
+        let wake = Arc::new(Notify::new());
         Self {
-            customers: CommandService::new(&db),
-            groups: CommandService::new(&db),
-            staff: CommandService::new(&db),
-            tags: CommandService::new(&db),
+            customers: CommandService::new(&db).waking(wake.clone()),
+            groups: CommandService::new(&db).waking(wake.clone()),
+            staff: CommandService::new(&db).waking(wake.clone()),
+            tags: CommandService::new(&db).waking(wake.clone()),
+            wake,
             db,
         }
     }

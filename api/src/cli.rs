@@ -8,7 +8,7 @@ use crate::bench;
 use crate::config::{Backend, DatabaseSettings};
 use crate::db::Database;
 use crate::seed::{self, Progress};
-use projections::registry::{self, Projection};
+use projections::registry;
 use projections::{projector, rebuild, ProjectionError};
 
 #[derive(Debug, Parser)]
@@ -39,6 +39,13 @@ pub enum LogFormat {
 pub enum Command {
     /// Create or upgrade the database schema (PostgreSQL or the embedded SQLite file).
     Migrate,
+    /// Run the server: migrations, projections (rebuilt if their code changed), the
+    /// background projector, /healthz, /readyz and /metrics.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SCRM_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Generate a deterministic retail tenant and load it (migrates first).
     Seed(SeedArgs),
     /// Rebuild read models from the whole log (blue/green: readers keep the old tables
@@ -177,6 +184,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             Ok(())
         }
+        Command::Serve { listen } => {
+            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
+            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
+            let engine = crate::app::Engine::start(db).await?;
+            let app = crate::server::App::build(engine, listen).await?;
+            tracing::info!(addr = %app.local_addr(), store = %backend.describe(), "serving");
+            app.run_until_stopped(crate::server::shutdown_signal())
+                .await?;
+            Ok(())
+        }
         Command::Bench(BenchCommand::Rebuild {
             seed,
             subset_customers,
@@ -190,24 +207,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Database::connect_to(&backend, cli.database.max_connections).await?;
             db.migrate().await?;
             projector::prepare(&db).await?;
-            let chosen: Vec<&'static Projection> = match (all, projection) {
-                (true, _) => registry::ALL.to_vec(),
+            let reports = match (all, projection) {
+                (true, _) => rebuild::rebuild_all(&db, true).await?,
                 (false, Some(name)) => {
-                    vec![registry::find(&name).ok_or(ProjectionError::UnknownProjection(name))?]
+                    let p =
+                        registry::find(&name).ok_or(ProjectionError::UnknownProjection(name))?;
+                    vec![rebuild::rebuild(&db, p, true).await?]
                 }
                 (false, None) => unreachable!("clap requires --projection or --all"),
             };
-            for p in chosen {
-                let report = rebuild::rebuild(&db, p, true).await?;
+            for report in &reports {
+                println!("rebuilt {}: {} rows", report.name, report.rows);
+            }
+            if let Some(r) = reports.first() {
                 println!(
-                    "rebuilt {}: {} events into {} rows in {:.1}s ({:.0} events/s; read+fold {:.1}s, write {:.1}s)",
-                    report.name,
-                    report.events,
-                    report.rows,
-                    report.total.as_secs_f64(),
-                    report.events_per_second(),
-                    report.read_and_fold.as_secs_f64(),
-                    report.write.as_secs_f64(),
+                    "{} events in {:.1}s ({:.0} events/s; read+fold {:.1}s, write {:.1}s)",
+                    r.events,
+                    r.total.as_secs_f64(),
+                    r.events_per_second(),
+                    r.read_and_fold.as_secs_f64(),
+                    r.write.as_secs_f64(),
                 );
             }
             db.close().await;

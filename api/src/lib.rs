@@ -14,6 +14,7 @@
 //! - [`commands`]: the command service (retry, idempotency, versions) and the
 //!   two-stream group membership flow.
 //! - [`app`]: one value holding a command service per aggregate, used by `main` and tests.
+//! - [`server`]: the HTTP server (health, readiness, metrics) hosting the projector.
 //! - [`seed`]: `scrm seed`, the bulk loader of generated tenants.
 //! - [`bench`]: `scrm bench`, benchmarks that print figures beside a ceiling.
 //! - [`cli`]: the `scrm` subcommands.
@@ -25,4 +26,5 @@ pub mod commands;
 pub mod config;
 pub use projections::db;
 pub mod seed;
+pub mod server;
 pub mod store;

@@ -14,7 +14,6 @@ use domain::tags::TagLibrary;
 use domain::values::TenantId;
 use fixtures::{EventRow, Options, Params, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::postgres::PgPoolCopyExt;
 use tokio::sync::mpsc;
 
 use crate::commands::CommandService;
@@ -34,7 +33,7 @@ pub enum SeedError {
     TenantExists(TenantId),
     #[error("tenant {tenant} already holds the data of seed {seed}; choose another --seed")]
     SeedAlreadyLoaded { tenant: TenantId, seed: u64 },
-    #[error("database error while seeding: {0}")]
+    #[error("database error while seeding")]
     Database(#[from] sqlx::Error),
     #[error("reading the tenant's tag library: {0}")]
     Library(String),
@@ -307,31 +306,15 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// A COPY chunk that takes longer than this has stalled; better a clear error than a
-/// load that never ends (a chunk normally takes well under a second).
-const COPY_WATCHDOG: Duration = Duration::from_secs(120);
-
 /// Sends rows already in COPY text format as one COPY statement (one transaction).
 pub(crate) async fn copy_in(pool: &sqlx::PgPool, text: &[u8]) -> Result<(), sqlx::Error> {
-    let copy = async {
-        let mut copy = pool
-            .copy_in_raw(
-                "COPY events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata) FROM STDIN",
-            )
-            .await?;
-        copy.send(text).await?;
-        copy.finish().await?;
-        Ok(())
-    };
-    match tokio::time::timeout(COPY_WATCHDOG, copy).await {
-        Ok(result) => result,
-        Err(_) => Err(sqlx::Error::Protocol(format!(
-            "COPY of {} bytes made no progress for {} s",
-            text.len(),
-            COPY_WATCHDOG.as_secs()
-        ))),
-    }
+    projections::db::copy_in_text(
+        pool,
+        "COPY events (aggregate_type, aggregate_id, sequence, event_type, \
+         event_version, payload, metadata) FROM STDIN",
+        text,
+    )
+    .await
 }
 
 /// One row in COPY's text format: tab-separated, with backslash, tab, newline and

@@ -258,6 +258,45 @@ pub async fn drop_database(server_url: &str, name: &str) -> Result<(), DbError> 
     Ok(())
 }
 
+/// A COPY chunk that makes no progress for this long has stalled (one normally takes
+/// well under a second).
+const COPY_WATCHDOG: Duration = Duration::from_secs(30);
+const COPY_ATTEMPTS: u32 = 3;
+
+/// Runs `statement` (a `COPY ... FROM STDIN`) with `text` as its data, in one transaction.
+///
+/// Rarely, and only under sustained bulk load, a COPY through sqlx 0.8 has been seen to
+/// stop with both ends waiting for each other. A stalled attempt's connection is closed,
+/// which makes the server roll that COPY back, and the chunk is sent again on a fresh
+/// connection; a chunk that keeps stalling is an error, never a silent hang.
+pub async fn copy_in_text(pool: &PgPool, statement: &str, text: &[u8]) -> Result<(), sqlx::Error> {
+    for attempt in 1..=COPY_ATTEMPTS {
+        let mut conn = pool.acquire().await?;
+        let copy = async {
+            let mut copy = conn.copy_in_raw(statement).await?;
+            for piece in text.chunks(1 << 20) {
+                copy.send(piece).await?;
+            }
+            copy.finish().await
+        };
+        match tokio::time::timeout(COPY_WATCHDOG, copy).await {
+            Ok(result) => return result.map(|_| ()),
+            Err(_) => {
+                conn.close_on_drop();
+                tracing::warn!(
+                    attempt,
+                    bytes = text.len(),
+                    "COPY stalled; retrying on a new connection"
+                );
+            }
+        }
+    }
+    Err(sqlx::Error::Protocol(format!(
+        "COPY of {} bytes stalled {COPY_ATTEMPTS} times in a row",
+        text.len()
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

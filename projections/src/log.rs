@@ -61,6 +61,9 @@ pub struct LoggedEvent {
 
 type Row = (i64, i64, String, String, i64, String);
 
+/// The PostgreSQL reader's SQL, for tests that check its plan.
+pub const READ_SQL_POSTGRES: &str = crate::sql::READ_PG;
+
 /// Up to `limit` events after `after`, in global order. On PostgreSQL only events of
 /// transactions older than every transaction still running are returned, so nothing can
 /// later appear behind the last one returned.

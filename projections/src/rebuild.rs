@@ -6,8 +6,8 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::postgres::PgPoolCopyExt;
 
 use crate::db::Database;
 use crate::error::ProjectionError;
@@ -73,109 +73,220 @@ async fn rebuild_model<M: ReadModel>(
     show_progress: bool,
 ) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
-    let bar = progress(show_progress);
-    bar.set_message(format!("rebuilding {}", p.name));
-
-    // 1. Fold the whole log in memory: bounded by customers, not events.
     let mut model = M::default();
-    let mut at = Checkpoint::START;
-    let mut events: u64 = 0;
-    let mut last_log = Instant::now();
-    loop {
-        let batch = read_after(db, at, READ_BATCH).await?;
-        let Some(last) = batch.last() else { break };
-        at = last.checkpoint;
-        for e in &batch {
-            model.apply(e);
-        }
-        events += batch.len() as u64;
-        bar.set_position(events);
-        if bar.is_hidden() && show_progress && last_log.elapsed() > Duration::from_secs(5) {
-            let rate = events as f64 / started.elapsed().as_secs_f64();
-            tracing::info!(
-                projection = p.name,
-                events,
-                rate = rate as u64,
-                "rebuilding"
-            );
-            last_log = Instant::now();
-        }
-    }
+    let (at, events) = fold_log(db, p.name, show_progress, started, |e| model.apply(e)).await?;
     let read_and_fold = started.elapsed();
-
-    // 2. Fresh tables, filled in bulk, indexed after the load.
-    let tables: Vec<(&Table, Vec<Vec<Val>>)> = M::TABLES
-        .iter()
-        .map(|(t, _)| *t)
-        .zip(model.rows())
-        .collect();
-    drop(model);
-    let postgres = matches!(db, Database::Postgres(_));
-    let mut rows: u64 = 0;
-    for (table, table_rows) in &tables {
-        let physical = next(table);
-        crate::on_pool!(db, |pool| {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {physical}"))
-                .execute(pool)
-                .await?;
-            sqlx::query(&table.create_sql(&physical, postgres))
-                .execute(pool)
-                .await?;
-            Ok::<_, sqlx::Error>(())
-        })?;
-        write_rows(db, table, &physical, table_rows).await?;
-        rows += table_rows.len() as u64;
-        if postgres {
-            crate::on_pool!(db, |pool| {
-                for sql in table.index_sql(&physical) {
-                    sqlx::query(&sql).execute(pool).await?;
-                }
-                sqlx::query(&format!("ANALYZE {physical}"))
-                    .execute(pool)
-                    .await?;
-                Ok::<_, sqlx::Error>(())
-            })?;
-        }
-    }
-    let write = started.elapsed() - read_and_fold;
-
-    // 3. Swap and move the checkpoint, atomically.
-    swap(db, p, at, events as i64).await?;
-    bar.finish_and_clear();
+    let rows = write_and_swap(db, p, model, at, events).await?;
     Ok(RebuildReport {
         name: p.name,
         events,
         rows,
         checkpoint: at,
         read_and_fold,
-        write,
+        write: started.elapsed() - read_and_fold,
         total: started.elapsed(),
     })
 }
 
+/// Rebuilds every projection from one pass over the log. Returns one report per
+/// projection; their `total` is the time of the whole run.
+pub async fn rebuild_all(
+    db: &Database,
+    show_progress: bool,
+) -> Result<Vec<RebuildReport>, ProjectionError> {
+    use crate::departures::Departures;
+    use crate::funnel::Funnel;
+    use crate::portrait::fold::PortraitSet;
+    use crate::registry::{DEPARTURES, FUNNEL, PORTRAIT};
+
+    let started = Instant::now();
+    let (mut portrait, mut departures, mut funnel) = (
+        PortraitSet::default(),
+        Departures::default(),
+        Funnel::default(),
+    );
+    let (at, events) = fold_log(db, "all projections", show_progress, started, |e| {
+        portrait.apply(e);
+        departures.apply(e);
+        funnel.apply(e);
+    })
+    .await?;
+    let read_and_fold = started.elapsed();
+    let mut rows = Vec::new();
+    rows.push((
+        &PORTRAIT,
+        write_and_swap(db, &PORTRAIT, portrait, at, events).await?,
+    ));
+    rows.push((
+        &DEPARTURES,
+        write_and_swap(db, &DEPARTURES, departures, at, events).await?,
+    ));
+    rows.push((
+        &FUNNEL,
+        write_and_swap(db, &FUNNEL, funnel, at, events).await?,
+    ));
+    let total = started.elapsed();
+    Ok(rows
+        .into_iter()
+        .map(|(p, rows)| RebuildReport {
+            name: p.name,
+            events,
+            rows,
+            checkpoint: at,
+            read_and_fold,
+            write: total - read_and_fold,
+            total,
+        })
+        .collect())
+}
+
+/// Streams the whole log in global order through `apply`. Returns where it ended. A
+/// reader task fetches and parses the next pages while `apply` folds this one, so the
+/// database and the fold work at the same time.
+async fn fold_log(
+    db: &Database,
+    label: &str,
+    show_progress: bool,
+    started: Instant,
+    mut apply: impl FnMut(&crate::log::LoggedEvent),
+) -> Result<(Checkpoint, u64), ProjectionError> {
+    let bar = progress(show_progress);
+    bar.set_message(format!("rebuilding {label}"));
+    let (pages, mut next_page) = tokio::sync::mpsc::channel(4);
+    let reader_db = db.clone();
+    let reader = tokio::spawn(async move {
+        let mut at = Checkpoint::START;
+        loop {
+            match read_after(&reader_db, at, READ_BATCH).await {
+                Ok(batch) if batch.is_empty() => break,
+                Ok(batch) => {
+                    at = batch.last().map_or(at, |e| e.checkpoint);
+                    if pages.send(Ok(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    let _ = pages.send(Err(error)).await;
+                    break;
+                }
+            }
+        }
+    });
+    let mut at = Checkpoint::START;
+    let mut events: u64 = 0;
+    let mut last_log = Instant::now();
+    while let Some(batch) = next_page.recv().await {
+        let batch: Vec<crate::log::LoggedEvent> = batch?;
+        at = batch.last().map_or(at, |e| e.checkpoint);
+        for e in &batch {
+            apply(e);
+        }
+        events += batch.len() as u64;
+        bar.set_position(events);
+        if bar.is_hidden() && show_progress && last_log.elapsed() > Duration::from_secs(5) {
+            let rate = events as f64 / started.elapsed().as_secs_f64();
+            tracing::info!(label, events, rate = rate as u64, "rebuilding");
+            last_log = Instant::now();
+        }
+    }
+    let _ = reader.await;
+    bar.finish_and_clear();
+    Ok((at, events))
+}
+
+/// Writes `model` into fresh tables, indexes them and swaps them in with the checkpoint.
+/// Returns the rows written.
+async fn write_and_swap<M: ReadModel>(
+    db: &Database,
+    p: &'static Projection,
+    model: M,
+    at: Checkpoint,
+    events: u64,
+) -> Result<u64, ProjectionError> {
+    let tables: Vec<(&'static Table, Vec<Vec<Val>>)> = M::TABLES
+        .iter()
+        .map(|(t, _)| *t)
+        .zip(model.rows())
+        .collect();
+    drop(model);
+    // Two tables at a time: one COPY per core.
+    let written: Vec<Result<u64, ProjectionError>> = futures::stream::iter(tables)
+        .map(|(table, table_rows)| write_table(db, table, table_rows))
+        .buffer_unordered(2)
+        .collect()
+        .await;
+    let mut rows = 0;
+    for w in written {
+        rows += w?;
+    }
+    swap(db, p, at, events as i64).await?;
+    Ok(rows)
+}
+
+/// Fills `<table>__next` and builds its key and indexes. Returns the rows written.
+async fn write_table(
+    db: &Database,
+    table: &'static Table,
+    rows: Vec<Vec<Val>>,
+) -> Result<u64, ProjectionError> {
+    let physical = next(table);
+    let postgres = matches!(db, Database::Postgres(_));
+    let count = rows.len() as u64;
+    crate::on_pool!(db, |pool| {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {physical}"))
+            .execute(pool)
+            .await?;
+        // SQLite's key is part of the table and cannot be added later.
+        sqlx::query(&table.create_sql_keyed(&physical, postgres, !postgres))
+            .execute(pool)
+            .await?;
+        Ok::<_, sqlx::Error>(())
+    })?;
+    write_rows(db, table, &physical, rows).await?;
+    if let Database::Postgres(pool) = db {
+        sqlx::query(&table.add_key_sql(&physical))
+            .execute(pool)
+            .await?;
+        for sql in table.index_sql(&physical) {
+            sqlx::query(&sql).execute(pool).await?;
+        }
+        sqlx::query(&format!("ANALYZE {physical}"))
+            .execute(pool)
+            .await?;
+    }
+    Ok(count)
+}
+
 async fn write_rows(
     db: &Database,
-    table: &Table,
+    table: &'static Table,
     physical: &str,
-    rows: &[Vec<Val>],
+    rows: Vec<Vec<Val>>,
 ) -> Result<(), ProjectionError> {
     match db {
         Database::Postgres(pool) => {
+            // A thread encodes the next chunk while the database ingests this one.
             let statement = format!("COPY {physical} ({}) FROM STDIN", table.column_list());
-            let mut buf = Vec::with_capacity(8 << 20);
-            for chunk in rows.chunks(COPY_ROWS) {
-                buf.clear();
-                for row in chunk {
-                    copy_row(&mut buf, row);
+            let (chunks, mut next_chunk) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+            let encoder = tokio::task::spawn_blocking(move || {
+                for chunk in rows.chunks(COPY_ROWS) {
+                    let mut buf = Vec::with_capacity(8 << 20);
+                    for row in chunk {
+                        copy_row(&mut buf, row);
+                    }
+                    if chunks.blocking_send(buf).is_err() {
+                        break;
+                    }
                 }
-                let mut copy = pool.copy_in_raw(&statement).await?;
-                copy.send(buf.as_slice()).await?;
-                copy.finish().await?;
+            });
+            while let Some(buf) = next_chunk.recv().await {
+                crate::db::copy_in_text(pool, &statement, &buf).await?;
             }
+            let _ = encoder.await;
         }
         Database::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
-            crate::sql::lite::insert_rows(&mut tx, table, physical, rows).await?;
+            crate::sql::lite::insert_rows(&mut tx, table, physical, &rows).await?;
             tx.commit().await?;
         }
     }

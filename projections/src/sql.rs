@@ -6,12 +6,15 @@ use crate::log::Checkpoint;
 /// Rows per INSERT statement: well under both backends' bind-parameter limits.
 pub const MAX_BINDS: usize = 30_000;
 
+/// Columns are qualified on purpose: an unqualified `ORDER BY txid` would bind to the
+/// output column `txid::text::bigint` and sort the whole table instead of walking the
+/// `(txid, position)` index.
 pub const READ_PG: &str = "\
-SELECT txid::text::bigint, position, aggregate_type, aggregate_id, sequence, payload::text
-  FROM events
- WHERE (txid, position) > ($1::bigint::text::xid8, $2)
-   AND txid < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY txid, position
+SELECT e.txid::text::bigint, e.position, e.aggregate_type, e.aggregate_id, e.sequence, e.payload::text
+  FROM events e
+ WHERE (e.txid, e.position) > ($1::bigint::text::xid8, $2)
+   AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY e.txid, e.position
  LIMIT $3";
 
 pub const READ_SQLITE: &str = "\

@@ -63,6 +63,12 @@ impl Table {
 
     /// `CREATE TABLE` for `physical` (the live name or a rebuild's `<name>__next`).
     pub fn create_sql(&self, physical: &str, postgres: bool) -> String {
+        self.create_sql_keyed(physical, postgres, true)
+    }
+
+    /// `CREATE TABLE`, with or without its primary key: a bulk load into a fresh table is
+    /// faster with the key built afterwards ([`Table::add_key_sql`]).
+    pub fn create_sql_keyed(&self, physical: &str, postgres: bool, keyed: bool) -> String {
         let cols: Vec<String> = self
             .columns
             .iter()
@@ -72,9 +78,25 @@ impl Table {
                 format!("{name} {ty}{null}")
             })
             .collect();
+        if keyed {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {physical} ({}, PRIMARY KEY ({}))",
+                cols.join(", "),
+                self.key.join(", ")
+            )
+        } else {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {physical} ({})",
+                cols.join(", ")
+            )
+        }
+    }
+
+    /// Adds the primary key to a table made by `create_sql_keyed(.., false)` (PostgreSQL),
+    /// under the name PostgreSQL would have given it.
+    pub fn add_key_sql(&self, physical: &str) -> String {
         format!(
-            "CREATE TABLE IF NOT EXISTS {physical} ({}, PRIMARY KEY ({}))",
-            cols.join(", "),
+            "ALTER TABLE {physical} ADD CONSTRAINT {physical}_pkey PRIMARY KEY ({})",
             self.key.join(", ")
         )
     }

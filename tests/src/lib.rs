@@ -102,6 +102,13 @@ impl TestDb {
         }
     }
 
+    /// A second, independent pool on the same storage (as another process would have).
+    pub async fn another_connection(&self) -> Database {
+        Database::connect_to(&self.backend, 4)
+            .await
+            .expect("connect")
+    }
+
     /// The engine on this storage, migrated.
     pub async fn engine(&self) -> Engine {
         Engine::start(self.db.clone()).await.expect("migrate")
@@ -115,16 +122,17 @@ impl Drop for TestDb {
                 let _ = std::fs::remove_dir_all(dir);
             }
             Cleanup::Postgres { admin_url, name } => {
-                let (admin_url, name, db) = (admin_url.clone(), name.clone(), self.db.clone());
+                let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime; a thread of its own with its own
-                // runtime can still wait for the database to go.
+                // runtime can still wait for the database to go. The pool is not closed
+                // first: that would wait on the test's runtime, which is blocked here;
+                // `WITH (FORCE)` ends its sessions instead.
                 let _ = std::thread::spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
                         .expect("runtime");
                     rt.block_on(async move {
-                        db.close().await;
                         if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
                             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                             let _ = conn.execute(sql.as_str()).await;

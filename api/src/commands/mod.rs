@@ -10,6 +10,7 @@ mod group_join;
 mod outcome;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
@@ -19,6 +20,7 @@ use domain::stamp::{tenant_of, Stamped};
 use domain::values::{StaffId, TenantId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 pub use group_join::{GroupMembership, MembershipError};
@@ -116,6 +118,7 @@ pub struct CommandService<A: Aggregate> {
     db: Database,
     store: Store<A>,
     retry: RetryPolicy,
+    wake: Option<Arc<Notify>>,
 }
 
 impl<A, C> CommandService<A>
@@ -128,7 +131,14 @@ where
             db: db.clone(),
             store: Store::new(db),
             retry: RetryPolicy::default(),
+            wake: None,
         }
+    }
+
+    /// Signals `wake` after every append (the in-process projector listens).
+    pub fn waking(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = Some(wake);
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -223,6 +233,9 @@ where
                 .await
             {
                 Ok(committed) => {
+                    if let Some(wake) = &self.wake {
+                        wake.notify_one();
+                    }
                     let last = committed.last().map_or(version, |e| e.sequence);
                     return Ok(Outcome {
                         aggregate_id: aggregate_id.to_string(),
