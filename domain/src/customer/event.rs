@@ -3,7 +3,6 @@
 //! the event metadata; the instant is in the payload because rules depend on it.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -224,12 +223,4 @@ impl CustomerEvent {
     }
 }
 
-impl DomainEvent for CustomerEvent {
-    fn event_type(&self) -> String {
-        self.name().to_string()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".to_string()
-    }
-}
+crate::decide::published_event!(CustomerEvent);

@@ -143,10 +143,7 @@ impl Aggregate for Customer {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), CustomerError> {
-        for event in self.decide(command.command, command.at)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
+        crate::decide::handle(self, command, sink).await
     }
 
     fn apply(&mut self, event: CustomerEvent) {

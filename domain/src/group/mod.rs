@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::stamp::Stamped;
@@ -105,15 +105,7 @@ impl GroupEvent {
     }
 }
 
-impl DomainEvent for GroupEvent {
-    fn event_type(&self) -> String {
-        self.name().to_string()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".to_string()
-    }
-}
+crate::decide::published_event!(GroupEvent);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {
@@ -205,10 +197,7 @@ impl Aggregate for CustomerGroup {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), GroupError> {
-        for event in self.decide(command.command, command.at)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
+        crate::decide::handle(self, command, sink).await
     }
 
     fn apply(&mut self, event: GroupEvent) {

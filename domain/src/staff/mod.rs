@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::rules;
@@ -79,15 +79,7 @@ impl StaffEvent {
     }
 }
 
-impl DomainEvent for StaffEvent {
-    fn event_type(&self) -> String {
-        self.name().to_string()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".to_string()
-    }
-}
+crate::decide::published_event!(StaffEvent);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StaffError {
@@ -237,10 +229,7 @@ impl Aggregate for Staff {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), StaffError> {
-        for event in self.decide(command.command, command.at)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
+        crate::decide::handle(self, command, sink).await
     }
 
     fn apply(&mut self, event: StaffEvent) {

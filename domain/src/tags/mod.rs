@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::customer::TagState;
@@ -90,15 +90,7 @@ impl TagLibraryEvent {
     }
 }
 
-impl DomainEvent for TagLibraryEvent {
-    fn event_type(&self) -> String {
-        self.name().to_string()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".to_string()
-    }
-}
+crate::decide::published_event!(TagLibraryEvent);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TagLibraryError {
@@ -307,10 +299,7 @@ impl Aggregate for TagLibrary {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), TagLibraryError> {
-        for event in self.decide(command.command, command.at)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
+        crate::decide::handle(self, command, sink).await
     }
 
     fn apply(&mut self, event: TagLibraryEvent) {
