@@ -355,3 +355,37 @@ async fn the_global_order_reader_walks_its_index_without_sorting() {
     );
     assert!(!plan.contains("Sort"), "{plan}");
 }
+
+on_both_backends! {
+    async fn a_projection_built_by_other_code_is_rebuilt_at_start_not_mixed(db: TestDb) {
+        let engine = db.engine().await;
+        let params = tiny("acme", 5, 60);
+        let mut commands = Vec::new();
+        fixtures::generate(&params, Options::default(), &mut |e| commands.push(e));
+        for e in commands {
+            harness::replay(&engine, &params.tenant, e).await;
+        }
+        catch_up(&engine.db).await.unwrap();
+        let good = read_models(&engine.db, ALL[0]).await;
+
+        // As if an older build had made these rows: another version, and a row it got wrong.
+        for sql in [
+            "UPDATE projection_checkpoints SET version = version + 100 WHERE name = 'customer_portrait'",
+            "UPDATE rm_customer SET purchases = purchases + 1000",
+        ] {
+            projections::on_pool!(&engine.db, |pool| {
+                sqlx::query(sql).execute(pool).await.map(|_| ())
+            })
+            .unwrap();
+        }
+        let stale = step(&engine.db, ALL[0], 100).await.unwrap_err();
+        assert!(matches!(stale, projections::ProjectionError::NeedsRebuild(_)), "{stale}");
+
+        // Starting the engine again rebuilds it before anything is fed to it.
+        let restarted = api::app::Engine::start(engine.db.clone()).await.unwrap();
+        assert_eq!(read_models(&restarted.db, ALL[0]).await, good);
+        let status = projector::status(&restarted.db).await.unwrap();
+        assert_eq!(status[0].stored_version, Some(status[0].code_version));
+        assert_eq!(status[0].events_behind, 0);
+    }
+}
