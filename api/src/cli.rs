@@ -4,8 +4,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::values::TenantId;
 use fixtures::{Params, Scale};
 
+use crate::auth::{ApiKeys, Role};
 use crate::bench;
-use crate::config::{Backend, DatabaseSettings};
+use crate::config::{AuthSettings, Backend, DatabaseSettings};
 use crate::db::Database;
 use crate::seed::{self, Progress};
 use projections::registry;
@@ -20,6 +21,14 @@ use projections::{projector, rebuild, ProjectionError};
 pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub auth: AuthSettings,
+
+    /// A file of `NAME=value` settings (e.g. DATABASE_URL=..., SCRM_LISTEN=...), read
+    /// under flags and the environment.
+    #[arg(long, env = "SCRM_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
 
     /// Log format on stderr.
     #[arg(long, env = "SCRM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -41,11 +50,31 @@ pub enum Command {
     Migrate,
     /// Run the server: migrations, projections (rebuilt if their code changed), the
     /// background projector, /healthz, /readyz and /metrics.
-    Serve {
+    Serve(ServeArgs),
+    /// The demo: the embedded database (unless DATABASE_URL is set), the `demo` tenant
+    /// seeded once, the server with GraphiQL, and ready-made tokens printed.
+    Demo {
         /// Address to listen on.
         #[arg(long, env = "SCRM_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
+    /// Mint a development token signed with the configured secret.
+    Token(TokenArgs),
+    /// Create an API key for an integration (the key is shown once).
+    ApiKey {
+        #[arg(long)]
+        tenant: String,
+        /// A name for the integration (it becomes the key's subject).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value_t = Role::Operations)]
+        role: Role,
+        /// Extra scopes, e.g. `pii`.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+    /// Print the GraphQL schema (SDL), as committed in schema.graphql.
+    Schema,
     /// Generate a deterministic retail tenant and load it (migrates first).
     Seed(SeedArgs),
     /// Rebuild read models from the whole log (blue/green: readers keep the old tables
@@ -85,6 +114,67 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000)]
         subset_customers: u64,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SCRM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Serve the GraphiQL page at /graphiql (off by default in production).
+    #[arg(long, env = "SCRM_GRAPHIQL")]
+    pub graphiql: bool,
+    /// Browser origins allowed by CORS, comma separated (none by default).
+    #[arg(long, env = "SCRM_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// The staff member's WeCom userid (required for guides and store managers).
+    #[arg(long)]
+    pub staff: Option<String>,
+    /// Store ids the caller works for (guides' store scope, store managers).
+    #[arg(long, value_delimiter = ',')]
+    pub stores: Vec<String>,
+    /// Extra scopes, e.g. `pii`.
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Hours until the token expires.
+    #[arg(long, default_value_t = 12)]
+    pub hours: i64,
+}
+
+impl TokenArgs {
+    pub fn mint(&self, jwt: &crate::auth::JwtSettings) -> anyhow::Result<String> {
+        let tenant = TenantId::parse_slug(&self.tenant)?;
+        let subject = match (&self.staff, self.role) {
+            (Some(staff), _) => domain::values::StaffId::parse(staff.as_str())?.to_string(),
+            (None, Role::Guide | Role::StoreManager) => {
+                anyhow::bail!("--staff is required for a {} token", self.role.as_str())
+            }
+            (None, role) => format!("{}-dev", role.as_str()),
+        };
+        let stores = self
+            .stores
+            .iter()
+            .map(|s| domain::values::StoreId::parse(s.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let claims = jwt.claims(
+            &tenant,
+            &subject,
+            self.role,
+            &stores,
+            &self.scopes,
+            chrono::Utc::now(),
+            chrono::Duration::hours(self.hours.clamp(1, 24 * 30)),
+        );
+        Ok(jwt.mint(&claims))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -184,14 +274,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             Ok(())
         }
-        Command::Serve { listen } => {
+        Command::Serve(args) => {
             let backend = Backend::from_url(cli.database.database_url.as_deref())?;
             let db = Database::connect_to(&backend, cli.database.max_connections).await?;
             let engine = crate::app::Engine::start(db).await?;
-            let app = crate::server::App::build(engine, listen).await?;
+            let mut settings = crate::server::ServerSettings::new(args.listen, cli.auth.jwt()?);
+            settings.graphiql = args.graphiql;
+            settings.cors_origins = args.cors_origins;
+            let app = crate::server::App::build(engine, settings).await?;
             tracing::info!(addr = %app.local_addr(), store = %backend.describe(), "serving");
             app.run_until_stopped(crate::server::shutdown_signal())
                 .await?;
+            Ok(())
+        }
+        Command::Demo { listen } => crate::demo::run(&cli.database, &cli.auth, listen).await,
+        Command::Token(args) => {
+            println!("{}", args.mint(&cli.auth.jwt()?)?);
+            Ok(())
+        }
+        Command::ApiKey {
+            tenant,
+            name,
+            role,
+            scopes,
+        } => {
+            let tenant = TenantId::parse_slug(&tenant)?;
+            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
+            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
+            db.migrate().await?;
+            let key = ApiKeys::new(&db)
+                .create(&tenant, &name, role, &scopes)
+                .await?;
+            println!("{}", key.token);
+            eprintln!("key id {} (shown once; store it now)", key.key_id);
+            db.close().await;
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
             Ok(())
         }
         Command::Bench(BenchCommand::Rebuild {

@@ -14,17 +14,35 @@
 //! - [`commands`]: the command service (retry, idempotency, versions) and the
 //!   two-stream group membership flow.
 //! - [`app`]: one value holding a command service per aggregate, used by `main` and tests.
-//! - [`server`]: the HTTP server (health, readiness, metrics) hosting the projector.
+//! - [`auth`]: JWTs and API keys resolved into one `Caller` per request.
+//! - [`reads`]: every API read, scoped to the caller's tenant (and RLS on PostgreSQL).
+//! - [`graphql`]: the schema, its guards, limits, user errors and ids.
+//! - [`http`]: `POST /graphql` with content negotiation, limits and masking.
+//! - [`jobs`]: durable background jobs (projection rebuilds).
+//! - [`idempotency`]: tenant-wide idempotency keys for mutations.
+//! - [`server`]: the HTTP server (GraphQL, GraphiQL, health, readiness, metrics)
+//!   hosting the projector and the job runner.
 //! - [`seed`]: `scrm seed`, the bulk loader of generated tenants.
 //! - [`bench`]: `scrm bench`, benchmarks that print figures beside a ceiling.
 //! - [`cli`]: the `scrm` subcommands.
 
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub use projections::db;
+pub mod graphiql;
+pub mod graphql;
+pub mod http;
+pub mod idempotency;
+pub mod jobs;
+pub mod metrics;
+pub mod reads;
 pub mod seed;
 pub mod server;
 pub mod store;
+pub mod tenants;

@@ -5,32 +5,121 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use projections::projector;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::app::Engine;
+use crate::auth::{ApiKeys, Authenticator, JwtSettings};
+use crate::clock::Clock;
+use crate::graphql::{build_schema, ApiState};
+use crate::http::{GraphqlHttp, MAX_BODY_BYTES, REQUEST_TIMEOUT};
+use crate::jobs::Jobs;
+use crate::metrics::Metrics;
+
+/// How the server runs, beyond the engine it serves.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub jwt: JwtSettings,
+    /// Serve the GraphiQL page (and introspection to every authenticated caller).
+    pub graphiql: bool,
+    /// Browser origins allowed to call the API (CORS); none by default.
+    pub cors_origins: Vec<String>,
+    pub clock: Clock,
+    pub request_timeout: std::time::Duration,
+}
+
+impl ServerSettings {
+    pub fn new(listen: SocketAddr, jwt: JwtSettings) -> Self {
+        Self {
+            listen,
+            jwt,
+            graphiql: false,
+            cors_origins: Vec::new(),
+            clock: Clock::System,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
 
 /// A bound, not yet running server.
 #[allow(missing_debug_implementations)]
 pub struct App {
     listener: TcpListener,
     engine: Arc<Engine>,
+    settings: ServerSettings,
+    jobs: Jobs,
+    metrics: Arc<Metrics>,
 }
 
 impl App {
-    /// Binds `listen` (port 0 picks a free one) around a started engine.
-    pub async fn build(engine: Engine, listen: SocketAddr) -> std::io::Result<Self> {
+    /// Binds `settings.listen` (port 0 picks a free one) around a started engine.
+    pub async fn build(engine: Engine, settings: ServerSettings) -> std::io::Result<Self> {
+        let jobs = Jobs::new(&engine.db, settings.clock.clone());
         Ok(Self {
-            listener: TcpListener::bind(listen).await?,
+            listener: TcpListener::bind(settings.listen).await?,
             engine: Arc::new(engine),
+            settings,
+            jobs,
+            metrics: Arc::new(Metrics::default()),
         })
+    }
+
+    fn router(&self) -> Router {
+        let state = Arc::new(ApiState {
+            engine: self.engine.clone(),
+            clock: self.settings.clock.clone(),
+            jobs: self.jobs.clone(),
+        });
+        let http = Arc::new(GraphqlHttp {
+            schema: build_schema(state),
+            auth: Authenticator {
+                jwt: self.settings.jwt.clone(),
+                keys: ApiKeys::new(&self.engine.db),
+            },
+            metrics: self.metrics.clone(),
+            db: self.engine.db.clone(),
+            open_introspection: self.settings.graphiql,
+            timeout: self.settings.request_timeout,
+        });
+        let origins: Vec<HeaderValue> = self
+            .settings
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        let cors = CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]);
+        let graphql = Router::new()
+            .route("/graphql", post(crate::http::handle))
+            .with_state(http)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+            .layer(cors);
+        let mut router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready))
+            .route("/metrics", get(metrics))
+            .with_state(Observed {
+                engine: self.engine.clone(),
+                metrics: self.metrics.clone(),
+            })
+            .merge(graphql);
+        if self.settings.graphiql {
+            router = router.merge(crate::graphiql::router("/graphql"));
+        }
+        router
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -53,11 +142,16 @@ impl App {
             self.engine.wake.clone(),
             stopped,
         ));
-        let router = Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(ready))
-            .route("/metrics", get(metrics))
-            .with_state(self.engine.clone());
+        match self.jobs.unfinished().await {
+            Ok(unfinished) => {
+                for (tenant, job) in unfinished {
+                    tracing::info!(job = %job.job_id, kind = %job.kind, "resuming job");
+                    self.jobs.spawn(tenant, job);
+                }
+            }
+            Err(error) => tracing::error!(%error, "could not list unfinished jobs"),
+        }
+        let router = self.router();
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -73,8 +167,8 @@ impl App {
 
 /// Ready when the store answers and every projection is at its code version; the body
 /// says how far behind each is.
-async fn ready(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
-    match projector::status(&engine.db).await {
+async fn ready(State(observed): State<Observed>) -> impl IntoResponse {
+    match projector::status(&observed.engine.db).await {
         Ok(statuses) => {
             let ready = statuses
                 .iter()
@@ -105,10 +199,31 @@ async fn ready(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text format: projector lag and progress.
-async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+/// What the health and metrics endpoints read.
+#[derive(Clone)]
+struct Observed {
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+}
+
+/// Prometheus text format: requests, jobs, projector lag and progress.
+async fn metrics(State(observed): State<Observed>) -> impl IntoResponse {
     let mut out = String::new();
-    if let Ok(statuses) = projector::status(&engine.db).await {
+    observed.metrics.render(&mut out);
+    let jobs: Result<Vec<(String, i64)>, sqlx::Error> =
+        projections::on_pool!(&observed.engine.db, |pool| {
+            sqlx::query_as("SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status")
+                .fetch_all(pool)
+                .await
+        });
+    if let Ok(jobs) = jobs {
+        out.push_str("# HELP scrm_jobs Jobs by status, all tenants.\n");
+        out.push_str("# TYPE scrm_jobs gauge\n");
+        for (status, n) in jobs {
+            out.push_str(&format!("scrm_jobs{{status=\"{status}\"}} {n}\n"));
+        }
+    }
+    if let Ok(statuses) = projector::status(&observed.engine.db).await {
         out.push_str("# HELP scrm_projection_events_behind Committed events not yet applied.\n");
         out.push_str("# TYPE scrm_projection_events_behind gauge\n");
         for s in &statuses {

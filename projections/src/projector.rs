@@ -48,6 +48,11 @@ pub async fn prepare(db: &Database) -> Result<Vec<&'static Projection>, Projecti
                 for sql in table.index_sql(table.name) {
                     sqlx::query(&sql).execute(&mut *tx).await?;
                 }
+                if postgres {
+                    for sql in table.isolation_sql(table.name) {
+                        sqlx::query(&sql).execute(&mut *tx).await?;
+                    }
+                }
             }
             let row: Option<(i64,)> =
                 sqlx::query_as("SELECT version FROM projection_checkpoints WHERE name = $1")
@@ -139,6 +144,42 @@ pub async fn catch_up(db: &Database) -> Result<usize, ProjectionError> {
         }
     }
     Ok(total)
+}
+
+/// Waits until projection `name` has applied the event at global `position` (read your
+/// writes), polling every few milliseconds up to `timeout`. Returns whether it did.
+pub async fn wait_for(
+    db: &Database,
+    name: &str,
+    position: i64,
+    timeout: Duration,
+) -> Result<bool, ProjectionError> {
+    let sql = match db {
+        Database::Postgres(_) => {
+            "SELECT count(*) FROM events e, projection_checkpoints c WHERE c.name = $1 \
+             AND e.position = $2 AND (e.txid, e.position) <= (c.txid::text::xid8, c.position)"
+        }
+        Database::Sqlite(_) => {
+            "SELECT count(*) FROM projection_checkpoints c WHERE c.name = $1 AND c.position >= $2"
+        }
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let done: i64 = on_pool!(db, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(name)
+                .bind(position)
+                .fetch_one(pool)
+                .await
+        })?;
+        if done > 0 {
+            return Ok(true);
+        }
+        if started.elapsed() >= timeout {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
 }
 
 /// Committed events after `p`'s checkpoint.

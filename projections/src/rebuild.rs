@@ -210,8 +210,13 @@ async fn write_and_swap<M: ReadModel>(
         .collect();
     drop(model);
     // Two tables at a time: one COPY per core.
-    let written: Vec<Result<u64, ProjectionError>> = futures::stream::iter(tables)
+    // The futures are made before the stream (not by a `map` closure inside it), so the
+    // rebuild's future stays `Send` for any lifetime and can run on a spawned task.
+    let writes: Vec<_> = tables
+        .into_iter()
         .map(|(table, table_rows)| write_table(db, table, table_rows))
+        .collect();
+    let written: Vec<Result<u64, ProjectionError>> = futures::stream::iter(writes)
         .buffer_unordered(2)
         .collect()
         .await;
@@ -248,6 +253,9 @@ async fn write_table(
             .execute(pool)
             .await?;
         for sql in table.index_sql(&physical) {
+            sqlx::query(&sql).execute(pool).await?;
+        }
+        for sql in table.isolation_sql(&physical) {
             sqlx::query(&sql).execute(pool).await?;
         }
         sqlx::query(&format!("ANALYZE {physical}"))

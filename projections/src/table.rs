@@ -92,6 +92,22 @@ impl Table {
         }
     }
 
+    /// PostgreSQL's second wall between tenants: row-level security (forced, so only a
+    /// role with BYPASSRLS, the projector's, sees across tenants) and read access for the
+    /// API's `scrm_app` role. A policy follows its table through the rebuild's rename.
+    pub fn isolation_sql(&self, physical: &str) -> [String; 5] {
+        [
+            format!("ALTER TABLE {physical} ENABLE ROW LEVEL SECURITY"),
+            format!("ALTER TABLE {physical} FORCE ROW LEVEL SECURITY"),
+            format!("DROP POLICY IF EXISTS tenant_isolation ON {physical}"),
+            format!(
+                "CREATE POLICY tenant_isolation ON {physical} \
+                 USING (tenant_id = current_setting('app.tenant_id', true))"
+            ),
+            format!("GRANT SELECT ON {physical} TO scrm_app"),
+        ]
+    }
+
     /// Adds the primary key to a table made by `create_sql_keyed(.., false)` (PostgreSQL),
     /// under the name PostgreSQL would have given it.
     pub fn add_key_sql(&self, physical: &str) -> String {

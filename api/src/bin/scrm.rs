@@ -1,13 +1,19 @@
-//! `scrm`: parse the command line, start logging, dispatch. Nothing else lives here.
+//! `scrm`: read settings, start logging, dispatch. Nothing else lives here.
 
 use std::process::ExitCode;
 
 use api::cli::{self, Cli, LogFormat};
+use api::config::load_config_file;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime starts any thread: the file's settings go into the environment.
+    let args: Vec<String> = std::env::args().collect();
+    if let Err(error) = load_config_file(&args) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
@@ -18,7 +24,17 @@ async fn main() -> ExitCode {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
-    match cli::run(cli).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

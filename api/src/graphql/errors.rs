@@ -1,0 +1,101 @@
+//! Top-level GraphQL errors: a short allow-list of codes clients may see. Anything else
+//! (a database error, a bug) is logged with the request id and reaches the client as
+//! "Internal error" with that id, never with its text.
+
+use async_graphql::ErrorExtensions;
+
+use crate::reads::ReadError;
+
+/// The `extensions.code` values that pass through to clients.
+pub const PUBLIC_CODES: &[&str] = &[
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "BAD_USER_INPUT",
+    "TIMEOUT",
+    "RATE_LIMITED",
+    "INTERNAL",
+];
+
+/// A request-level failure of a resolver.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("not allowed for this caller")]
+    Forbidden,
+    #[error("{0}")]
+    BadInput(String),
+    #[error("Internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadInput(_) => "BAD_USER_INPUT",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> Self {
+        if let ApiError::Internal(detail) = &error {
+            tracing::error!(error = %detail, "resolver failed");
+        }
+        let code = error.code();
+        async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code))
+    }
+}
+
+impl From<ReadError> for async_graphql::Error {
+    fn from(error: ReadError) -> Self {
+        ApiError::Internal(error.to_string()).into()
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+/// Replaces every error whose code is not public by "Internal error" plus the request
+/// id, logging what it hid.
+pub fn mask(response: &mut async_graphql::Response, request_id: &str) {
+    for error in &mut response.errors {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(|v| match v {
+                async_graphql::Value::String(s) => Some(s.clone()),
+                async_graphql::Value::Enum(s) => Some(s.to_string()),
+                _ => None,
+            });
+        let public = code.as_deref().is_some_and(|c| PUBLIC_CODES.contains(&c));
+        // Errors without a path come from parsing and validation: they describe the
+        // client's document, not the server.
+        if public || error.path.is_empty() {
+            if code.as_deref() == Some("INTERNAL") {
+                set_request_id(error, request_id);
+            }
+            continue;
+        }
+        tracing::error!(request_id, error = %error.message, "masked an internal error");
+        error.message = "Internal error".to_string();
+        error.extensions = None;
+        set_request_id(error, request_id);
+        if let Some(ext) = error.extensions.as_mut() {
+            ext.set("code", "INTERNAL");
+        }
+    }
+}
+
+fn set_request_id(error: &mut async_graphql::ServerError, request_id: &str) {
+    let ext = error.extensions.get_or_insert_with(Default::default);
+    ext.set("requestId", request_id);
+}

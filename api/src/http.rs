@@ -1,0 +1,205 @@
+//! `POST /graphql` over HTTP, with what stock async-graphql + axum leave out: JSON only
+//! (415 before anything runs), no batching, a body cap, a deadline, GraphQL-over-HTTP
+//! content negotiation, authentication from the `Authorization` header only, error
+//! masking and one log line per request without variable values.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::{AuthError, Authenticator, Role};
+use crate::graphql::{self, RequestId, ScrmSchema};
+use crate::metrics::{Metrics, Outcome};
+use crate::reads::Reads;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+const JSON: &str = "application/json";
+const GRAPHQL_JSON: &str = "application/graphql-response+json";
+
+#[allow(missing_debug_implementations)]
+pub struct GraphqlHttp {
+    pub schema: ScrmSchema,
+    pub auth: Authenticator,
+    pub metrics: Arc<Metrics>,
+    pub db: crate::db::Database,
+    /// Introspection for every authenticated caller (the demo's GraphiQL needs it);
+    /// otherwise only admins get it.
+    pub open_introspection: bool,
+    pub timeout: Duration,
+}
+
+fn refuse(status: StatusCode, message: &str, content_type: &'static str) -> Response {
+    let body = json!({ "errors": [{ "message": message }] });
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The media type to answer with, or `None` when the client accepts neither.
+fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(JSON);
+    };
+    let types: Vec<String> = accept
+        .split(',')
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    if types.iter().any(|t| t == GRAPHQL_JSON) {
+        Some(GRAPHQL_JSON)
+    } else if types
+        .iter()
+        .any(|t| t == JSON || t == "*/*" || t == "application/*" || t.is_empty())
+    {
+        Some(JSON)
+    } else {
+        None
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(JSON))
+}
+
+pub async fn handle(
+    State(http): State<Arc<GraphqlHttp>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let request_id = Uuid::new_v4();
+    let Some(answer_as) = negotiate(&headers) else {
+        http.metrics.record(Outcome::Refused, started.elapsed());
+        return refuse(
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept must allow application/json or application/graphql-response+json",
+            JSON,
+        );
+    };
+    if !is_json(&headers) {
+        http.metrics.record(Outcome::Refused, started.elapsed());
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+            answer_as,
+        );
+    }
+    // One operation per request: a JSON array (a batch) does not parse as a request.
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            http.metrics.record(Outcome::Refused, started.elapsed());
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "The body must be one JSON object with a string `query`",
+                answer_as,
+            );
+        }
+    };
+    if request.query.len() > MAX_QUERY_BYTES {
+        http.metrics.record(Outcome::Refused, started.elapsed());
+        return refuse(StatusCode::BAD_REQUEST, "The query is too long", answer_as);
+    }
+    let operation = request.operation_name.clone().unwrap_or_default();
+    let mut request = request.data(RequestId(request_id));
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = match http.auth.authenticate(authorization).await {
+        Ok(caller) => Some(caller),
+        Err(AuthError::Missing) => None,
+        Err(error) => {
+            tracing::warn!(%request_id, %error, "authentication failed");
+            None
+        }
+    };
+    let introspect = caller
+        .as_ref()
+        .is_some_and(|c| c.role == Role::Admin || http.open_introspection);
+    if !introspect {
+        request = request.disable_introspection();
+    }
+    let (tenant, role) = caller.as_ref().map_or((String::new(), ""), |c| {
+        (c.tenant.to_string(), c.role.as_str())
+    });
+    if let Some(caller) = caller {
+        request = request
+            .data(Reads::new(&http.db, &caller.tenant))
+            .data(caller);
+    }
+    let executed = tokio::time::timeout(http.timeout, http.schema.execute(request)).await;
+    let (mut response, outcome) = match executed {
+        Ok(response) if response.errors.is_empty() => (response, Outcome::Ok),
+        Ok(response) => (response, Outcome::Errors),
+        Err(_) => {
+            let mut error = async_graphql::ServerError::new("The request took too long", None);
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", "TIMEOUT");
+            error.extensions = Some(ext);
+            (
+                async_graphql::Response::from_errors(vec![error]),
+                Outcome::Timeout,
+            )
+        }
+    };
+    graphql::mask(&mut response, &request_id.to_string());
+    let codes: Vec<String> = response
+        .errors
+        .iter()
+        .filter_map(|e| e.extensions.as_ref()?.get("code").map(|c| c.to_string()))
+        .collect();
+    let took = started.elapsed();
+    http.metrics.record(outcome, took);
+    tracing::info!(
+        %request_id,
+        operation = %operation,
+        tenant = %tenant,
+        role,
+        duration_ms = took.as_secs_f64() * 1e3,
+        errors = response.errors.len(),
+        codes = ?codes,
+        "graphql"
+    );
+    // A request error (nothing executed) is a 400 in the GraphQL-over-HTTP media type;
+    // with plain JSON every well-formed request gets 200.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let status = if answer_as == GRAPHQL_JSON && request_error && outcome != Outcome::Timeout {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
+    let mut reply = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(answer_as))],
+        body,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+        reply.headers_mut().insert("x-request-id", value);
+    }
+    reply
+}

@@ -1,0 +1,81 @@
+//! Tenant-wide idempotency keys for API mutations: the first answer given under a key is
+//! kept with a hash of the request, so a retry gets that answer and a different request
+//! under the same key is refused. The command service also records the key on the
+//! events it appends, so two racing first attempts still append once
+//! (docs/adr/0001-command-service.md).
+
+use domain::values::TenantId;
+use projections::on_pool;
+use sha2::{Digest, Sha256};
+
+use crate::db::Database;
+
+/// What an earlier request under the same key left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Earlier {
+    None,
+    Same(String),
+    Different,
+}
+
+/// A fingerprint of an operation and its input (without the key itself).
+pub fn request_hash(operation: &str, input: &serde_json::Value) -> String {
+    let mut input = input.clone();
+    if let Some(map) = input.as_object_mut() {
+        map.remove("idempotencyKey");
+        map.remove("idempotency_key");
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(operation.as_bytes());
+    hasher.update([0]);
+    hasher.update(input.to_string().as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+pub async fn lookup(
+    db: &Database,
+    tenant: &TenantId,
+    key: &str,
+    hash: &str,
+) -> Result<Earlier, sqlx::Error> {
+    let row: Option<(String, String)> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT request_hash, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(match row {
+        None => Earlier::None,
+        Some((h, response)) if h == hash => Earlier::Same(response),
+        Some(_) => Earlier::Different,
+    })
+}
+
+/// Keeps `response` under the key unless another request stored one first.
+pub async fn record(
+    db: &Database,
+    tenant: &TenantId,
+    key: &str,
+    operation: &str,
+    hash: &str,
+    response: &str,
+) -> Result<(), sqlx::Error> {
+    on_pool!(db, |pool| {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (tenant_id, key, operation, request_hash, response) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, key) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(key)
+        .bind(operation)
+        .bind(hash)
+        .bind(response)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(())
+}
