@@ -19,6 +19,33 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error("projections: {0}")]
     Projection(#[from] ProjectionError),
+    #[error("unsafe database roles: {0}")]
+    UnsafeRole(String),
+}
+
+/// Refuses to serve when the role API reads run as could see across tenants: a
+/// superuser, a role that bypasses row-level security, or one that owns tables.
+pub async fn assert_app_role(db: &Database) -> Result<(), StartError> {
+    let Database::Postgres(pool) = db else {
+        return Ok(());
+    };
+    let row: Option<(bool, bool, i64)> = sqlx::query_as(
+        "SELECT r.rolsuper, r.rolbypassrls, \
+                (SELECT count(*) FROM pg_tables t WHERE t.tableowner = r.rolname) \
+           FROM pg_roles r WHERE r.rolname = 'scrm_app'",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::from)?;
+    match row {
+        None => Err(StartError::UnsafeRole("role scrm_app is missing".into())),
+        Some((true, _, _)) => Err(StartError::UnsafeRole("scrm_app is a superuser".into())),
+        Some((_, true, _)) => Err(StartError::UnsafeRole("scrm_app bypasses RLS".into())),
+        Some((_, _, n)) if n > 0 => {
+            Err(StartError::UnsafeRole(format!("scrm_app owns {n} tables")))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 #[allow(missing_debug_implementations)]
@@ -41,6 +68,7 @@ impl Engine {
             tracing::info!(projection = stale.name, "code version changed: rebuilding");
             rebuild::rebuild(&db, stale, true).await?;
         }
+        assert_app_role(&db).await?;
         Ok(Self::new(db))
     }
 

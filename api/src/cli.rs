@@ -57,6 +57,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, env = "SCRM_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Data scale to seed (tests use `tiny`).
+        #[arg(long, default_value = "demo", hide = true)]
+        scale: String,
     },
     /// Mint a development token signed with the configured secret.
     Token(TokenArgs),
@@ -287,7 +290,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             Ok(())
         }
-        Command::Demo { listen } => crate::demo::run(&cli.database, &cli.auth, listen).await,
+        Command::Demo { listen, scale } => {
+            let scale = Scale::parse(&scale).ok_or_else(|| {
+                anyhow::anyhow!("unknown scale {scale:?}: use tiny, demo or bench")
+            })?;
+            crate::demo::run(&cli.database, &cli.auth, listen, scale).await
+        }
         Command::Token(args) => {
             println!("{}", args.mint(&cli.auth.jwt()?)?);
             Ok(())

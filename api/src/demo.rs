@@ -63,6 +63,7 @@ pub async fn run(
     database: &DatabaseSettings,
     auth: &AuthSettings,
     listen: SocketAddr,
+    scale: Scale,
 ) -> anyhow::Result<()> {
     let backend = Backend::from_url(database.database_url.as_deref())?;
     let db = Database::connect_to(&backend, database.max_connections).await?;
@@ -72,7 +73,7 @@ pub async fn run(
             "seeding the demo tenant into {} (once)...",
             backend.describe()
         );
-        let params = Params::for_scale(Scale::Demo, TenantId::parse_slug(TENANT)?, 1);
+        let params = Params::for_scale(scale, TenantId::parse_slug(TENANT)?, 1);
         let report = seed::seed(&db, params, false, Progress::Auto).await?;
         println!(
             "seeded {} events in {:.1}s; building read models...",

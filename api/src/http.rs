@@ -191,7 +191,14 @@ pub async fn handle(
     } else {
         StatusCode::OK
     };
-    let body = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
+    let mut body = serde_json::to_value(&response).unwrap_or_default();
+    if request_error {
+        // Nothing executed, so there is no `data` entry at all (GraphQL over HTTP).
+        if let Some(map) = body.as_object_mut() {
+            map.remove("data");
+        }
+    }
+    let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
     let mut reply = (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(answer_as))],

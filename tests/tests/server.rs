@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use api::commands::{Actor, CommandMeta};
 use api::db::Database;
-use api::server::App;
+use api::server::{App, ServerSettings};
 use domain::customer::{AddWay, CustomerCommand};
 use domain::stamp::{stream_id, Stamped};
 use harness::ids::{at, staff, tenant};
@@ -39,7 +39,8 @@ async fn time_to_projection(db: &Database, customer: &str) -> Duration {
 on_both_backends! {
     async fn the_server_projects_in_the_background_and_reports_health_and_lag(db: TestDb) {
         let engine = db.engine().await;
-        let app = App::build(engine, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let settings = ServerSettings::new("127.0.0.1:0".parse().unwrap(), harness::live::jwt());
+        let app = App::build(engine, settings).await.unwrap();
         let base = format!("http://{}", app.local_addr());
         let engine = app.engine();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -92,9 +93,8 @@ on_both_backends! {
 async fn writes_from_another_process_wake_the_projector_through_notify() {
     let db = TestDb::postgres().await;
     let engine = db.engine().await;
-    let app = App::build(engine, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let settings = ServerSettings::new("127.0.0.1:0".parse().unwrap(), harness::live::jwt());
+    let app = App::build(engine, settings).await.unwrap();
     let engine = app.engine();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {

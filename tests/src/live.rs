@@ -1,0 +1,133 @@
+//! A running server over real HTTP, for end-to-end API tests: the same `App` builder
+//! `scrm serve` uses, on a test database, with a known signing secret.
+
+use std::sync::Arc;
+
+use api::app::Engine;
+use api::auth::{JwtSettings, Role};
+use api::clock::Clock;
+use api::server::{App, ServerSettings};
+use domain::values::{StoreId, TenantId};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::TestDb;
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+pub fn jwt() -> JwtSettings {
+    JwtSettings::new(SECRET, "scrm", "scrm-api")
+}
+
+/// A token for `role` in `tenant`; guides and store managers pass their staff id.
+pub fn token(tenant: &str, role: Role, staff: Option<&str>, stores: &[&str]) -> String {
+    token_with_scopes(tenant, role, staff, stores, &[])
+}
+
+pub fn token_with_scopes(
+    tenant: &str,
+    role: Role,
+    staff: Option<&str>,
+    stores: &[&str],
+    scopes: &[&str],
+) -> String {
+    let jwt = jwt();
+    let stores: Vec<StoreId> = stores.iter().map(|s| StoreId::parse(*s).unwrap()).collect();
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let subject = staff.map_or_else(|| format!("{}-test", role.as_str()), str::to_string);
+    let claims = jwt.claims(
+        &TenantId::parse(tenant).unwrap(),
+        &subject,
+        role,
+        &stores,
+        &scopes,
+        chrono::Utc::now(),
+        chrono::Duration::hours(1),
+    );
+    jwt.mint(&claims)
+}
+
+/// A server running until dropped.
+#[allow(missing_debug_implementations)]
+pub struct TestApi {
+    pub base: String,
+    pub engine: Arc<Engine>,
+    pub clock: Clock,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApi {
+    pub async fn start(db: &TestDb) -> Self {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: &TestDb, tune: impl FnOnce(&mut ServerSettings)) -> Self {
+        let engine = db.engine().await;
+        let clock = Clock::shiftable();
+        let mut settings = ServerSettings::new("127.0.0.1:0".parse().unwrap(), jwt());
+        settings.clock = clock.clone();
+        tune(&mut settings);
+        let app = App::build(engine, settings).await.expect("bind");
+        let base = format!("http://{}", app.local_addr());
+        let engine = app.engine();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            engine,
+            clock,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// POSTs a GraphQL request as JSON and returns the parsed body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status(), 200, "unexpected HTTP status");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Applies everything committed so far to the read models.
+    pub async fn settle(&self) {
+        projections::projector::catch_up(&self.engine.db)
+            .await
+            .expect("catch up");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The first error's `extensions.code`, if any.
+pub fn error_code(body: &Value) -> Option<String> {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_string)
+}
