@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Load benchmark of the GraphQL API on the `bench` scale (1,000,000 customers):
+# a guide's customer-portrait query and a filtered customer list, each with wrk at 64
+# concurrent connections, reporting throughput and p50/p99 (wrk --latency).
+#
+#   bash bench/api-load.sh            # seeds once into scrm_bench_api, reuses it after
+#
+# Needs: PostgreSQL (SCRM_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres),
+# wrk (apt-get install wrk), a release build (done here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${SCRM_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+DB=scrm_bench_api
+DB_URL="${PG_URL%/*}/$DB"
+DURATION="${DURATION:-30s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+PORT="${PORT:-18777}"
+export SCRM_JWT_SECRET="bench-only-9f0c1e5b7d2a4c6e8f0a1b3c5d7e9f1a2b4c6d8e"
+BIN=target/release/scrm
+
+command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null; }
+cargo build --release --bin scrm -q
+
+if ! psql "$PG_URL" -Atc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
+    psql "$PG_URL" -qc "CREATE DATABASE $DB"
+    "$BIN" --database-url "$DB_URL" seed --scale bench --tenant bench
+    "$BIN" --database-url "$DB_URL" rebuild --all
+fi
+
+"$BIN" --database-url "$DB_URL" --log-format json serve --listen "127.0.0.1:$PORT" \
+    >/tmp/scrm-bench-serve.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 1; done
+
+# A guide with a typical book of customers: the median guide by customer count.
+read -r GUIDE STORE < <(psql "$DB_URL" -AtF ' ' -c "
+    WITH g AS (SELECT r.staff_id, s.store_id, count(*) AS n FROM rm_customer_staff r
+                 JOIN rm_staff s USING (tenant_id, staff_id)
+                WHERE r.tenant_id = 'bench' AND s.departed_at IS NULL
+                GROUP BY 1, 2)
+    SELECT staff_id, store_id FROM g ORDER BY n OFFSET (SELECT count(*) / 2 FROM g) LIMIT 1")
+TOKEN=$("$BIN" token --tenant bench --role guide --staff "$GUIDE" --stores "$STORE" --hours 2)
+CUSTOMERS=$(psql "$DB_URL" -At -c "SELECT customer_id FROM rm_customer_staff
+    WHERE tenant_id = 'bench' AND staff_id = '$GUIDE' ORDER BY customer_id LIMIT 200" |
+    python3 -c 'import sys,base64,json; print(json.dumps([base64.urlsafe_b64encode(("Customer:"+l.strip()).encode()).decode().rstrip("=") for l in sys.stdin if l.strip()]))')
+echo "guide $GUIDE ($STORE), $(echo "$CUSTOMERS" | python3 -c 'import sys,json; print(len(json.load(sys.stdin)))') customers in the portrait rotation"
+
+LUA_DIR=$(mktemp -d)
+cat >"$LUA_DIR/portrait.lua" <<LUA
+local ids = $(echo "$CUSTOMERS" | sed 's/\[/{/; s/\]/}/')
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+request = function()
+  i = i % #ids + 1
+  local body = '{"query":"query P(\$id: ID!) { customer(id: \$id) { name maskedPhone stage purchases totalSpentYuan lastActivityAt tags(first: 10) { edges { node { name groupName } } } groups(first: 5) { edges { node { name } } } coupons(first: 5) { edges { node { campaignId status } } } timeline(first: 20) { edges { node { occurredAt kind summary } } } } }","variables":{"id":"' .. ids[i] .. '"}}'
+  return wrk.format(nil, "/graphql", nil, body)
+end
+LUA
+cat >"$LUA_DIR/list.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.body = '{"query":"{ customers(first: 20, filter: {stages: [FIRST_PURCHASE, REPURCHASE, LOYAL], hasUnredeemedCoupon: false}) { pageInfo { hasNextPage endCursor } edges { node { id name maskedPhone stage lastActivityAt } } } }"}'
+LUA
+
+# Sanity: both documents answer without errors before they are timed.
+for script in portrait list; do
+    out=$(wrk -t1 -c1 -d1s -s "$LUA_DIR/$script.lua" "http://127.0.0.1:$PORT" 2>&1 | grep -c "Non-2xx" || true)
+    [ "$out" = 0 ] || { echo "$script: non-2xx answers"; exit 1; }
+done
+body=$(curl -s "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' \
+    -H "authorization: Bearer $TOKEN" -d "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$LUA_DIR/list.lua")")
+echo "$body" | grep -q '"errors"' && { echo "list query failed: $body"; exit 1; }
+
+echo "machine: $(nproc) cores; wrk -t1 -c$CONNECTIONS -d$DURATION --latency; server and wrk on the same machine"
+for script in portrait list; do
+    echo "== $script"
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA_DIR/$script.lua" "http://127.0.0.1:$PORT" |
+        grep -E "Requests/sec|Latency Distribution|^ +(50|75|90|99)%|Non-2xx|requests in"
+done
