@@ -69,7 +69,7 @@ LUA
 
 # Sanity: both documents answer without errors before they are timed.
 for script in portrait list; do
-    out=$(wrk -t1 -c1 -d1s -s "$LUA_DIR/$script.lua" "http://127.0.0.1:$PORT" 2>&1 | grep -c "Non-2xx" || true)
+    out=$(wrk -t1 -c1 -d1s -s "$LUA_DIR/$script.lua" "http://127.0.0.1:$PORT/graphql" 2>&1 | grep -c "Non-2xx" || true)
     [ "$out" = 0 ] || { echo "$script: non-2xx answers"; exit 1; }
 done
 body=$(curl -s "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' \
@@ -79,6 +79,6 @@ echo "$body" | grep -q '"errors"' && { echo "list query failed: $body"; exit 1; 
 echo "machine: $(nproc) cores; wrk -t1 -c$CONNECTIONS -d$DURATION --latency; server and wrk on the same machine"
 for script in portrait list; do
     echo "== $script"
-    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA_DIR/$script.lua" "http://127.0.0.1:$PORT" |
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA_DIR/$script.lua" "http://127.0.0.1:$PORT/graphql" |
         grep -E "Requests/sec|Latency Distribution|^ +(50|75|90|99)%|Non-2xx|requests in"
 done
