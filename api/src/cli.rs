@@ -130,6 +130,23 @@ pub struct ServeArgs {
     /// Browser origins allowed by CORS, comma separated (none by default).
     #[arg(long, env = "SCRM_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Requests per second per authenticated caller (burst: twice as many).
+    #[arg(long, env = "SCRM_RATE_PER_CALLER", default_value_t = 50.0)]
+    pub rate_per_caller: f64,
+    /// Complexity points per second per tenant (burst: twice as many).
+    #[arg(long, env = "SCRM_RATE_TENANT_POINTS", default_value_t = 200_000.0)]
+    pub rate_tenant_points: f64,
+}
+
+impl ServeArgs {
+    pub fn rate_limits(&self) -> crate::rate_limit::RateLimits {
+        use crate::rate_limit::{Rate, RateLimits};
+        RateLimits {
+            per_caller: Rate::new(self.rate_per_caller, 2.0 * self.rate_per_caller),
+            tenant_points: Rate::new(self.rate_tenant_points, 2.0 * self.rate_tenant_points),
+            ..RateLimits::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -283,6 +300,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let engine = crate::app::Engine::start(db).await?;
             let mut settings = crate::server::ServerSettings::new(args.listen, cli.auth.jwt()?);
             settings.graphiql = args.graphiql;
+            settings.rate_limits = args.rate_limits();
             settings.cors_origins = args.cors_origins;
             let app = crate::server::App::build(engine, settings).await?;
             tracing::info!(addr = %app.local_addr(), store = %backend.describe(), "serving");

@@ -3,19 +3,23 @@
 //! content negotiation, authentication from the `Authorization` header only, error
 //! masking and one log line per request without variable values.
 
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::auth::{AuthError, Authenticator, Role};
-use crate::graphql::{self, RequestId, ScrmSchema};
+use crate::graphql::{self, RequestId, RequestStats, ScrmSchema};
 use crate::metrics::{Metrics, Outcome};
+use crate::rate_limit::RateLimiter;
 use crate::reads::Reads;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -35,6 +39,27 @@ pub struct GraphqlHttp {
     /// otherwise only admins get it.
     pub open_introspection: bool,
     pub timeout: Duration,
+    pub limits: Arc<RateLimiter>,
+}
+
+/// 429 with the GraphQL error a client can act on and a `Retry-After` header.
+fn too_many(wait: Duration, content_type: &'static str) -> Response {
+    let error = graphql::rate_limited(wait);
+    let body = json!({ "errors": [error] });
+    let mut reply = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body.to_string(),
+    )
+        .into_response();
+    reply
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after(wait));
+    reply
+}
+
+fn retry_after(wait: Duration) -> HeaderValue {
+    HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64)
 }
 
 fn refuse(status: StatusCode, message: &str, content_type: &'static str) -> Response {
@@ -84,6 +109,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 pub async fn handle(
     State(http): State<Arc<GraphqlHttp>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -134,21 +160,45 @@ pub async fn handle(
             None
         }
     };
+    // Callers are limited by who they are; requests without valid credentials by where
+    // they come from, which slows token guessing without touching anyone else.
+    let limited = match &caller {
+        Some(c) => {
+            http.limits
+                .callers
+                .check(&(c.tenant.to_string(), c.subject.clone()), 1.0, started)
+        }
+        None => http.limits.anonymous.check(&peer.ip(), 1.0, started),
+    };
+    if let Err(wait) = limited {
+        http.metrics.record(Outcome::Refused, started.elapsed());
+        tracing::warn!(%request_id, peer = %peer.ip(), "rate limited");
+        return too_many(wait, answer_as);
+    }
     let introspect = caller
         .as_ref()
         .is_some_and(|c| c.role == Role::Admin || http.open_introspection);
     if !introspect {
         request = request.disable_introspection();
     }
-    let (tenant, role) = caller.as_ref().map_or((String::new(), ""), |c| {
-        (c.tenant.to_string(), c.role.as_str())
-    });
+    let (tenant, subject, role) = caller
+        .as_ref()
+        .map_or((String::new(), String::new(), ""), |c| {
+            (c.tenant.to_string(), c.subject.clone(), c.role.as_str())
+        });
+    let stats = Arc::new(RequestStats::default());
+    request = request.data(stats.clone()).data(http.limits.clone());
     if let Some(caller) = caller {
         request = request
             .data(Reads::new(&http.db, &caller.tenant))
             .data(caller);
     }
-    let executed = tokio::time::timeout(http.timeout, http.schema.execute(request)).await;
+    // One span per request, so whatever a resolver logs carries the request id. Not
+    // async-graphql's `Tracing` extension: its `parse` span renders the document with the
+    // variables inlined (personal data in logs), and it costs a span per field.
+    let span = tracing::info_span!("graphql", %request_id);
+    let executed =
+        tokio::time::timeout(http.timeout, http.schema.execute(request).instrument(span)).await;
     let (mut response, outcome) = match executed {
         Ok(response) if response.errors.is_empty() => (response, Outcome::Ok),
         Ok(response) => (response, Outcome::Errors),
@@ -175,7 +225,9 @@ pub async fn handle(
         %request_id,
         operation = %operation,
         tenant = %tenant,
+        caller = %subject,
         role,
+        complexity = stats.complexity.load(Ordering::Relaxed),
         duration_ms = took.as_secs_f64() * 1e3,
         errors = response.errors.len(),
         codes = ?codes,
@@ -186,25 +238,44 @@ pub async fn handle(
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let status = if answer_as == GRAPHQL_JSON && request_error && outcome != Outcome::Timeout {
+    let retry = response.errors.iter().find_map(|e| {
+        let ext = e.extensions.as_ref()?;
+        match ext.get("code")? {
+            async_graphql::Value::String(code) if code == "RATE_LIMITED" => {
+                match ext.get("retryAfterSeconds") {
+                    Some(async_graphql::Value::Number(n)) => n.as_u64(),
+                    _ => Some(1),
+                }
+            }
+            _ => None,
+        }
+    });
+    let status = if retry.is_some() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if answer_as == GRAPHQL_JSON && request_error && outcome != Outcome::Timeout {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let mut body = serde_json::to_value(&response).unwrap_or_default();
-    if request_error {
+    let body = if request_error {
         // Nothing executed, so there is no `data` entry at all (GraphQL over HTTP).
-        if let Some(map) = body.as_object_mut() {
-            map.remove("data");
-        }
+        serde_json::to_vec(&json!({ "errors": response.errors }))
+    } else {
+        serde_json::to_vec(&response)
     }
-    let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    .unwrap_or_else(|_| b"{}".to_vec());
     let mut reply = (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(answer_as))],
         body,
     )
         .into_response();
+    if let Some(seconds) = retry {
+        reply.headers_mut().insert(
+            header::RETRY_AFTER,
+            retry_after(Duration::from_secs(seconds)),
+        );
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         reply.headers_mut().insert("x-request-id", value);
     }

@@ -24,6 +24,7 @@ use crate::graphql::{build_schema, ApiState};
 use crate::http::{GraphqlHttp, MAX_BODY_BYTES, REQUEST_TIMEOUT};
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
+use crate::rate_limit::{RateLimiter, RateLimits};
 
 /// How the server runs, beyond the engine it serves.
 #[derive(Debug, Clone)]
@@ -36,6 +37,7 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     pub clock: Clock,
     pub request_timeout: std::time::Duration,
+    pub rate_limits: RateLimits,
 }
 
 impl ServerSettings {
@@ -47,6 +49,7 @@ impl ServerSettings {
             cors_origins: Vec::new(),
             clock: Clock::System,
             request_timeout: REQUEST_TIMEOUT,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -90,6 +93,7 @@ impl App {
             db: self.engine.db.clone(),
             open_introspection: self.settings.graphiql,
             timeout: self.settings.request_timeout,
+            limits: Arc::new(RateLimiter::new(self.settings.rate_limits)),
         });
         let origins: Vec<HeaderValue> = self
             .settings
@@ -152,9 +156,12 @@ impl App {
             Err(error) => tracing::error!(%error, "could not list unfinished jobs"),
         }
         let router = self.router();
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         let _ = stop.send(true);
         match projector.await {
             Ok(Err(error)) => tracing::error!(%error, "projector stopped with an error"),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use api::app::Engine;
 use api::auth::{JwtSettings, Role};
 use api::clock::Clock;
+use api::rate_limit::{Rate, RateLimits};
 use api::server::{App, ServerSettings};
 use domain::values::{StoreId, TenantId};
 use serde_json::{json, Value};
@@ -68,6 +69,14 @@ impl TestApi {
         let clock = Clock::shiftable();
         let mut settings = ServerSettings::new("127.0.0.1:0".parse().unwrap(), jwt());
         settings.clock = clock.clone();
+        // Suites fire hundreds of requests per token within a second; the limits
+        // themselves are tested with their production values in `api_limits.rs`.
+        settings.rate_limits = RateLimits {
+            per_caller: Rate::new(1e6, 1e6),
+            tenant_points: Rate::new(1e9, 1e9),
+            anonymous: Rate::new(1e6, 1e6),
+            heavy: Rate::new(1e6, 1e6),
+        };
         tune(&mut settings);
         let app = App::build(engine, settings).await.expect("bind");
         let base = format!("http://{}", app.local_addr());

@@ -147,6 +147,8 @@ async fn one_pooled_connection_serving_tenants_in_turn_never_mixes_them() {
             .await
             .unwrap();
         assert_eq!(page.len(), 100);
+        // The request ends: its read transaction goes back to the pool.
+        drop(reads);
         let tenants: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT tenant_id FROM rm_customer WHERE customer_id = ANY($1)",
         )

@@ -26,6 +26,8 @@ pub enum ApiError {
     Forbidden,
     #[error("{0}")]
     BadInput(String),
+    #[error("Rate limit exceeded; retry in {} s", .0.as_secs_f64().ceil())]
+    RateLimited(std::time::Duration),
     #[error("Internal error")]
     Internal(String),
 }
@@ -36,6 +38,7 @@ impl ApiError {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::BadInput(_) => "BAD_USER_INPUT",
+            Self::RateLimited(_) => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -47,7 +50,16 @@ impl From<ApiError> for async_graphql::Error {
             tracing::error!(error = %detail, "resolver failed");
         }
         let code = error.code();
-        async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code))
+        let retry = match &error {
+            ApiError::RateLimited(wait) => Some(wait.as_secs_f64().ceil() as u64),
+            _ => None,
+        };
+        async_graphql::Error::new(error.to_string()).extend_with(|_, e| {
+            e.set("code", code);
+            if let Some(seconds) = retry {
+                e.set("retryAfterSeconds", seconds);
+            }
+        })
     }
 }
 

@@ -2,11 +2,19 @@
 //! (8.0 adds `limit_aliases`), so one request cannot fan a cheap field out hundreds of
 //! times.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use std::time::Instant;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
+use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+
+use crate::auth::Caller;
+use crate::rate_limit::RateLimiter;
 
 pub const MAX_ALIASES: usize = 15;
 
@@ -60,6 +68,114 @@ impl Extension for AliasLimitExtension {
                 None,
             ));
         }
+        Ok(document)
+    }
+}
+
+/// What validation learnt about a request, for its log line.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    pub complexity: std::sync::atomic::AtomicUsize,
+}
+
+/// Charges each validated request's complexity to its tenant's point bucket, so one
+/// tenant's heavy documents cannot starve the others; refused with `RATE_LIMITED`.
+#[derive(Debug, Default)]
+pub struct TenantBudget;
+
+impl ExtensionFactory for TenantBudget {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(TenantBudgetExtension)
+    }
+}
+
+struct TenantBudgetExtension;
+
+#[async_trait::async_trait]
+impl Extension for TenantBudgetExtension {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        if let Some(stats) = ctx.data_opt::<Arc<RequestStats>>() {
+            stats
+                .complexity
+                .store(result.complexity, std::sync::atomic::Ordering::Relaxed);
+        }
+        let limiter = ctx.data_opt::<Arc<RateLimiter>>();
+        let caller = ctx.data_opt::<Caller>();
+        if let (Some(limiter), Some(caller)) = (limiter, caller) {
+            let cost = result.complexity.max(1) as f64;
+            if let Err(wait) =
+                limiter
+                    .tenants
+                    .check(&caller.tenant.to_string(), cost, Instant::now())
+            {
+                return Err(vec![rate_limited(wait)]);
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// The error of a request refused by a rate limit, with when to retry.
+pub fn rate_limited(wait: std::time::Duration) -> ServerError {
+    let mut error = ServerError::new("Rate limit exceeded; retry later", None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", "RATE_LIMITED");
+    ext.set("retryAfterSeconds", wait.as_secs_f64().ceil() as u64);
+    error.extensions = Some(ext);
+    error
+}
+
+/// Parsed documents by their text. Clients send the same few documents all day, and
+/// parsing one (async-graphql's pest grammar) cost more CPU than cloning the result in
+/// the portrait benchmark. Only documents that parsed and passed the alias limit are kept.
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    documents: Arc<std::sync::Mutex<HashMap<String, ExecutableDocument>>>,
+}
+
+/// Enough for every document of a set of client apps; past it the cache starts over
+/// rather than tracking recency.
+const CACHED_DOCUMENTS: usize = 256;
+
+impl ExtensionFactory for DocumentCache {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentCacheExtension {
+            documents: self.documents.clone(),
+        })
+    }
+}
+
+struct DocumentCacheExtension {
+    documents: Arc<std::sync::Mutex<HashMap<String, ExecutableDocument>>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for DocumentCacheExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let cached = {
+            let documents = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+            documents.get(query).cloned()
+        };
+        if let Some(document) = cached {
+            return Ok(document);
+        }
+        let document = next.run(ctx, query, variables).await?;
+        let mut documents = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+        if documents.len() >= CACHED_DOCUMENTS {
+            documents.clear();
+        }
+        documents.insert(query.to_string(), document.clone());
         Ok(document)
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
 
 pub use errors::{mask, ApiError, PUBLIC_CODES};
-pub use limits::MAX_ALIASES;
+pub use limits::{rate_limited, RequestStats, MAX_ALIASES};
 pub use mutation::Mutation;
 pub use query::Query;
 pub use user_error::UserErrorCode;
@@ -54,8 +54,9 @@ pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
         .limit_directives(MAX_DIRECTIVES)
         .limit_recursive_depth(32)
         .disable_suggestions()
+        .extension(limits::DocumentCache::default())
         .extension(limits::AliasLimit)
-        .extension(async_graphql::extensions::Tracing)
+        .extension(limits::TenantBudget)
         .finish()
 }
 

@@ -2,6 +2,8 @@
 //! one stream, an optional expected version) and returns a payload whose `userErrors`
 //! carry every business-rule rejection.
 
+use std::sync::Arc;
+
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use domain::customer::{CustomerCommand, TagState};
@@ -27,6 +29,7 @@ use crate::auth::Caller;
 use crate::commands::{CommandError, CommandMeta, Outcome};
 use crate::idempotency::{self, Earlier};
 use crate::jobs::KIND_REBUILD;
+use crate::rate_limit::RateLimiter;
 
 #[derive(Debug, Default)]
 pub struct Mutation;
@@ -64,7 +67,7 @@ impl CustomerPayload {
             .or(reads(ctx)?
                 .customer(&customer_scope(caller, CustomerScope::Mine), id)
                 .await?)
-            .map(Customer))
+            .map(Customer::new))
     }
 }
 
@@ -247,11 +250,13 @@ async fn visible_customer(
 /// Waits briefly for the portrait to include a change, so the payload's `customer`
 /// shows it; a slow projector only makes the answer staler, never wrong.
 async fn fresh(state: &ApiState, outcome: &Outcome) {
-    if let Some(position) = outcome.position {
+    if outcome.position.is_some() {
         let waited = projections::projector::wait_for(
             &state.engine.db,
             projections::registry::PORTRAIT.name,
-            position,
+            <domain::customer::Customer as cqrs_es::Aggregate>::TYPE,
+            &outcome.aggregate_id,
+            i64::try_from(outcome.version).unwrap_or(i64::MAX),
             std::time::Duration::from_secs(2),
         )
         .await;
@@ -431,6 +436,18 @@ pub struct StartRebuildInput {
 
 /// An id derived from the request's idempotency key, so a retried request names the
 /// same new thing and its command hashes the same.
+/// Charges a job-starting mutation to its tenant's small bucket for heavy work. Replays
+/// of an idempotency key never get here, so they are free.
+fn heavy(ctx: &Context<'_>, caller: &Caller) -> Result<(), ApiError> {
+    match ctx.data_opt::<Arc<RateLimiter>>() {
+        Some(limiter) => limiter
+            .heavy
+            .check(&caller.tenant.to_string(), 1.0, std::time::Instant::now())
+            .map_err(ApiError::RateLimited),
+        None => Ok(()),
+    }
+}
+
 fn derived_id(prefix: &str, key: &str) -> String {
     format!("{prefix}{}", key.replace('-', ""))
 }
@@ -971,6 +988,7 @@ impl Mutation {
             async move {
                 let caller = caller(ctx)?;
                 let state = state(ctx)?;
+                heavy(ctx, caller)?;
                 if let Some(name) = &input.projection {
                     if projections::registry::find(name).is_none() {
                         return Ok(JobPayload::rejected(UserError::new(

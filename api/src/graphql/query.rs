@@ -137,7 +137,11 @@ impl Query {
         let caller = caller(ctx)?;
         let local = ids::decode("Customer", &id)?;
         let scope = customer_scope(caller, scope);
-        Ok(reads(ctx)?.customer(&scope, &local).await?.map(Customer))
+        let wants = portrait_wants(ctx);
+        Ok(reads(ctx)?
+            .portrait(&scope, &local, wants)
+            .await?
+            .map(|(record, parts)| Customer(record, Some(Box::new(parts)))))
     }
 
     /// Customers the caller serves (guides), or may see, most recently active first.
@@ -188,7 +192,7 @@ impl Query {
             .extend(rows.into_iter().take(limit as usize).map(|row| {
                 Edge::new(
                     ids::time_cursor(row.last_activity_at, &row.customer_id),
-                    Customer(row),
+                    Customer::new(row),
                 )
             }));
         Ok(page)

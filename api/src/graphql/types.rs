@@ -11,8 +11,8 @@ use super::ids::{self, page_size};
 use super::reads;
 use super::timeline::{describe, TimelineEntry};
 use crate::reads::{
-    CouponRecord, CustomerRecord, DepartureRecord, GroupRecord, HandoverRecord, RelationRecord,
-    StaffRecord, TagRecord,
+    CouponRecord, CustomerRecord, DepartureRecord, GroupRecord, HandoverRecord, PortraitParts,
+    PortraitWants, RelationRecord, StaffRecord, TagRecord,
 };
 
 pub type Page<T> = Connection<String, T>;
@@ -93,9 +93,53 @@ pub fn mask_phone(phone: &str) -> String {
     format!("{head}****{tail}")
 }
 
-/// A customer's portrait.
+/// A customer's portrait, with whatever parts were read together with it.
 #[derive(Debug, Clone)]
-pub struct Customer(pub CustomerRecord);
+pub struct Customer(pub CustomerRecord, pub Option<Box<PortraitParts>>);
+
+impl Customer {
+    pub fn new(record: CustomerRecord) -> Self {
+        Self(record, None)
+    }
+
+    fn parts(&self) -> Option<&PortraitParts> {
+        self.1.as_deref()
+    }
+}
+
+/// Which portrait parts the selection under `ctx` asks for, so `customer(id)` can read
+/// them in the same statement as the customer.
+pub fn portrait_wants(ctx: &Context<'_>) -> PortraitWants {
+    let look = ctx.look_ahead();
+    // The newest `first + 1` events serve every `timeline(first:)` without `after`; a
+    // selection with `after` reads its own page.
+    let timeline = look
+        .field("timeline")
+        .selection_fields()
+        .iter()
+        .filter_map(|field| {
+            let args = field.arguments().ok()?;
+            if args.iter().any(|(name, _)| name.as_str() == "after") {
+                return None;
+            }
+            args.iter()
+                .find(|(name, _)| name.as_str() == "first")
+                .and_then(|(_, value)| match value {
+                    async_graphql::Value::Number(n) => n.as_i64(),
+                    _ => None,
+                })
+                .filter(|first| (1..=100).contains(first))
+        })
+        .max()
+        .map(|first| first + 1);
+    PortraitWants {
+        relations: look.field("staff").exists(),
+        tags: look.field("tags").exists(),
+        groups: look.field("groups").exists(),
+        coupons: look.field("coupons").exists(),
+        timeline,
+    }
+}
 
 #[Object]
 impl Customer {
@@ -191,7 +235,10 @@ impl Customer {
         first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Page<StaffRelation>> {
-        let rows = reads(ctx)?.relations(&self.0.customer_id).await?;
+        let rows = match self.parts().and_then(|p| p.relations.clone()) {
+            Some(rows) => rows,
+            None => reads(ctx)?.relations(&self.0.customer_id).await?,
+        };
         Ok(page_vec(
             rows.into_iter().map(StaffRelation).collect(),
             first,
@@ -206,7 +253,10 @@ impl Customer {
         first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Page<CustomerTag>> {
-        let rows = reads(ctx)?.tags(&self.0.customer_id).await?;
+        let rows = match self.parts().and_then(|p| p.tags.clone()) {
+            Some(rows) => rows,
+            None => reads(ctx)?.tags(&self.0.customer_id).await?,
+        };
         Ok(page_vec(
             rows.into_iter().map(CustomerTag).collect(),
             first,
@@ -221,7 +271,10 @@ impl Customer {
         first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Page<CustomerGroupMembership>> {
-        let rows = reads(ctx)?.groups(&self.0.customer_id).await?;
+        let rows = match self.parts().and_then(|p| p.groups.clone()) {
+            Some(rows) => rows,
+            None => reads(ctx)?.groups(&self.0.customer_id).await?,
+        };
         Ok(page_vec(
             rows.into_iter().map(CustomerGroupMembership).collect(),
             first,
@@ -236,7 +289,10 @@ impl Customer {
         first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Page<Coupon>> {
-        let rows = reads(ctx)?.coupons(&self.0.customer_id).await?;
+        let rows = match self.parts().and_then(|p| p.coupons.clone()) {
+            Some(rows) => rows,
+            None => reads(ctx)?.coupons(&self.0.customer_id).await?,
+        };
         Ok(page_vec(
             rows.into_iter().map(Coupon).collect(),
             first,
@@ -261,9 +317,18 @@ impl Customer {
             ),
             None => None,
         };
-        let mut rows = reads(ctx)?
-            .timeline(&self.0.customer_id, before, limit + 1)
-            .await?;
+        let preloaded = self
+            .parts()
+            .filter(|p| before.is_none() && p.timeline_limit > limit)
+            .and_then(|p| p.timeline.clone());
+        let mut rows = match preloaded {
+            Some(rows) => rows,
+            None => {
+                reads(ctx)?
+                    .timeline(&self.0.customer_id, before, limit + 1)
+                    .await?
+            }
+        };
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let mut page = Connection::new(before.is_some(), more);

@@ -28,7 +28,7 @@ pub struct CustomerRecord {
     pub version: i64,
 }
 
-const CUSTOMER_COLUMNS: &str = "c.customer_id, c.name, c.phone, c.first_added_at, \
+pub(super) const CUSTOMER_COLUMNS: &str = "c.customer_id, c.name, c.phone, c.first_added_at, \
     c.first_staff_id, c.add_way, c.channel_state, c.stage, c.purchases, c.total_fen, \
     c.first_purchase_at, c.last_purchase_at, c.coupons_issued, c.coupons_redeemed, \
     c.coupons_expired, c.last_activity_at, c.version";
@@ -49,7 +49,7 @@ pub struct CustomerFilter {
     pub served_by: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct RelationRecord {
     pub staff_id: String,
     pub staff_name: Option<String>,
@@ -60,7 +60,7 @@ pub struct RelationRecord {
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct TagRecord {
     pub tag_id: String,
     pub name: Option<String>,
@@ -69,7 +69,7 @@ pub struct TagRecord {
     pub tagged_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct GroupRecord {
     pub group_id: String,
     pub name: Option<String>,
@@ -77,7 +77,7 @@ pub struct GroupRecord {
     pub joined_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct CouponRecord {
     pub coupon_id: String,
     pub campaign_id: String,
@@ -98,7 +98,7 @@ pub struct TimelineRecord {
 }
 
 impl Reads {
-    fn scope_predicate(&self, sql: &mut Sql, scope: &Scope) {
+    pub(super) fn scope_predicate(&self, sql: &mut Sql, scope: &Scope) {
         match scope {
             Scope::Tenant => {}
             Scope::Staff(staff) => {
