@@ -138,6 +138,23 @@ impl Reads {
         limit: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<CustomerRecord>, ReadError> {
+        let sql = self.customers_sql(scope, filter, after, limit, now);
+        Ok(scoped!(self, |conn| fetch_all!(
+            sql,
+            CustomerRecord,
+            &mut *conn
+        )))
+    }
+
+    /// The statement [`Reads::customers`] runs (tests EXPLAIN it).
+    pub fn customers_sql(
+        &self,
+        scope: &Scope,
+        filter: &CustomerFilter,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Sql {
         let tenant = || Arg::Text(self.tenant.to_string());
         let mut sql = Sql::new(&format!(
             "SELECT {CUSTOMER_COLUMNS} FROM rm_customer c WHERE c.tenant_id = "
@@ -204,11 +221,7 @@ impl Reads {
         }
         sql.push(" ORDER BY c.last_activity_at DESC, c.customer_id DESC LIMIT ")
             .bind(Arg::Int(limit));
-        Ok(scoped!(self, |conn| fetch_all!(
-            sql,
-            CustomerRecord,
-            &mut *conn
-        )))
+        sql
     }
 
     /// One customer, if it exists in the caller's scope.

@@ -95,6 +95,16 @@ impl Reads {
         if !self.is_postgres() {
             return self.portrait_by_parts(scope, customer_id, wants).await;
         }
+        let sql = self.portrait_sql(scope, customer_id, wants);
+        let rows = scoped!(self, |conn| fetch_all!(sql, PortraitRow, &mut *conn));
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        Self::assemble(row, wants).map(Some)
+    }
+
+    /// The PostgreSQL statement of [`Reads::portrait`] (tests EXPLAIN it).
+    pub fn portrait_sql(&self, scope: &Scope, customer_id: &str, wants: PortraitWants) -> Sql {
         let mut sql = Sql::new(&format!("SELECT {CUSTOMER_COLUMNS}"));
         for (wanted, part, name) in [
             (wants.relations, RELATIONS, "relations"),
@@ -128,10 +138,13 @@ impl Reads {
             .push(" AND c.customer_id = ")
             .bind(Arg::Text(customer_id.to_string()));
         self.scope_predicate(&mut sql, scope);
-        let rows = scoped!(self, |conn| fetch_all!(sql, PortraitRow, &mut *conn));
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
-        };
+        sql
+    }
+
+    fn assemble(
+        row: PortraitRow,
+        wants: PortraitWants,
+    ) -> Result<(CustomerRecord, PortraitParts), ReadError> {
         let timeline = match wants.timeline {
             Some(_) => Some(
                 decode::<TimelineJson>("timeline", row.timeline)?
@@ -163,7 +176,7 @@ impl Reads {
             timeline,
             timeline_limit: wants.timeline.unwrap_or(0),
         };
-        Ok(Some((row.customer, parts)))
+        Ok((row.customer, parts))
     }
 
     /// The same portrait a statement per part (SQLite, whose JSON functions differ).

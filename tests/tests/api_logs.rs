@@ -1,0 +1,187 @@
+//! API.md #37: one log line per request with who, what, how costly, how long and how it
+//! ended, and never a variable's value. A separate test binary, because it installs the
+//! process-wide log subscriber.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use api::auth::Role;
+use api::graphql::ids;
+use api::seed::{self, Progress};
+use fixtures::{Params, Scale};
+use harness::ids::tenant;
+use harness::live::{token, TestApi};
+use harness::TestDb;
+use projections::on_pool;
+use serde_json::{json, Value};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The request log line with this request id.
+    fn request_line(&self, request_id: &str) -> Value {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| {
+                l["fields"]["message"] == "graphql" && l["fields"]["request_id"] == request_id
+            })
+            .unwrap_or_else(|| panic!("no log line for request {request_id}"))
+    }
+}
+
+const T: &str = "acme";
+/// A phone number and a remark written by a guide: personal data that must stay out of logs.
+const PHONE: &str = "13912345678";
+const REMARK: &str = "VIP-喜欢金饰-13912345678";
+
+async fn post(api: &TestApi, bearer: &str, body: Value) -> (String, Value) {
+    let response = api
+        .http
+        .post(format!("{}/graphql", api.base))
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (id, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_logs_one_line_with_its_facts_and_no_personal_data() {
+    let logs = Capture::default();
+    // The binary's own configuration: JSON lines at info.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("info,sqlx=warn"))
+        .with_writer(logs.clone())
+        .json()
+        .init();
+
+    let db = TestDb::postgres().await;
+    db.db.migrate().await.unwrap();
+    seed::seed(
+        &db.db,
+        Params::for_scale(Scale::Tiny, tenant(T), 1),
+        false,
+        Progress::Silent,
+    )
+    .await
+    .unwrap();
+    let api = TestApi::start(&db).await;
+    api.settle().await;
+    let (staff, store, customer): (String, String, String) = on_pool!(&api.engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT r.staff_id, s.store_id, r.customer_id FROM rm_customer_staff r \
+             JOIN rm_staff s USING (tenant_id, staff_id) WHERE r.tenant_id = $1 \
+             ORDER BY r.customer_id LIMIT 1",
+        )
+        .bind(T)
+        .fetch_one(pool)
+        .await
+    })
+    .unwrap();
+    let id = ids::encode("Customer", &customer).to_string();
+    let guide = token(T, Role::Guide, Some(&staff), &[&store]);
+
+    let (request_id, body) = post(
+        &api,
+        &guide,
+        json!({
+            "operationName": "Remark",
+            "query": "mutation Remark($input: SetRemarkInput!) { setRemark(input: $input) { \
+                      userErrors { code } customer { id } } }",
+            "variables": { "input": {
+                "customerId": id, "remark": "VIP", "description": REMARK,
+                "idempotencyKey": uuid::Uuid::new_v4().to_string() } },
+        }),
+    )
+    .await;
+    assert_eq!(body["data"]["setRemark"]["userErrors"], json!([]), "{body}");
+    let line = request_line_eventually(&logs, &request_id).await;
+    let fields = &line["fields"];
+    assert_eq!(fields["operation"], "Remark");
+    assert_eq!(fields["tenant"], T);
+    assert_eq!(fields["caller"], staff.as_str());
+    assert_eq!(fields["role"], "guide");
+    assert!(fields["complexity"].as_u64().unwrap() > 0, "{line}");
+    assert!(fields["duration_ms"].as_f64().unwrap() > 0.0, "{line}");
+    assert_eq!(fields["errors"], 0);
+
+    // Operations may read the phone; the answer has it, the log must not.
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query("UPDATE rm_customer SET phone = $1 WHERE tenant_id = $2 AND customer_id = $3")
+            .bind(PHONE)
+            .bind(T)
+            .bind(&customer)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .unwrap();
+    let ops = token(T, Role::Operations, None, &[]);
+    let (request_id, body) = post(
+        &api,
+        &ops,
+        json!({ "query": "query Look($id: ID!) { customer(id: $id) { phone } }",
+                "variables": { "id": id } }),
+    )
+    .await;
+    assert_eq!(body["data"]["customer"]["phone"], PHONE, "{body}");
+    let line = request_line_eventually(&logs, &request_id).await;
+    assert_eq!(line["fields"]["role"], "operations");
+
+    // A failing request logs its code.
+    let (request_id, _) = post(&api, "forged", json!({ "query": "{ viewer { role } }" })).await;
+    let line = request_line_eventually(&logs, &request_id).await;
+    assert!(
+        line["fields"]["codes"]
+            .as_str()
+            .unwrap()
+            .contains("UNAUTHENTICATED"),
+        "{line}"
+    );
+
+    let text = logs.text();
+    assert!(!text.contains(PHONE), "a phone number reached the logs");
+    assert!(!text.contains("喜欢金饰"), "a remark reached the logs");
+    api.stop().await;
+}
+
+async fn request_line_eventually(logs: &Capture, request_id: &str) -> Value {
+    // The line is written after the response is on its way.
+    for _ in 0..100 {
+        if logs.text().contains(request_id) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    logs.request_line(request_id)
+}
