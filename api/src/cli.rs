@@ -136,6 +136,13 @@ pub struct ServeArgs {
     /// Complexity points per second per tenant (burst: twice as many).
     #[arg(long, env = "SCRM_RATE_TENANT_POINTS", default_value_t = 200_000.0)]
     pub rate_tenant_points: f64,
+    /// Complete handovers nobody answered within 24 hours, as WeCom does (`false` when
+    /// another process, e.g. the WeCom integration, reports them instead).
+    #[arg(long, env = "SCRM_AUTO_ACCEPT_HANDOVERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_accept_handovers: bool,
+    /// Seconds between the job runner's periodic steps (waiting jobs, auto-accept).
+    #[arg(long, env = "SCRM_TICK_SECONDS", default_value_t = 30)]
+    pub tick_seconds: u64,
 }
 
 impl ServeArgs {
@@ -302,6 +309,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.graphiql = args.graphiql;
             settings.rate_limits = args.rate_limits();
             settings.cors_origins = args.cors_origins;
+            settings.auto_accept_handovers = args.auto_accept_handovers;
+            settings.tick_every = std::time::Duration::from_secs(args.tick_seconds.max(1));
             let app = crate::server::App::build(engine, settings).await?;
             tracing::info!(addr = %app.local_addr(), store = %backend.describe(), "serving");
             app.run_until_stopped(crate::server::shutdown_signal())

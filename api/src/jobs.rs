@@ -1,41 +1,83 @@
 //! Long work as durable rows: created by a mutation, run by the server in the
-//! background, resumed when the server restarts. Projection rebuilds are jobs today;
-//! handovers will be.
+//! background, resumed when the server restarts. Projection rebuilds and handovers are
+//! jobs. A job that has to wait (tomorrow's share of group transfers) keeps running
+//! with a `next_run_at`, and the server's [`Jobs::tick`] picks it up again then.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use domain::values::TenantId;
 use projections::{on_pool, rebuild, registry};
 use uuid::Uuid;
 
+use crate::app::Engine;
 use crate::clock::Clock;
 use crate::db::Database;
-use crate::reads::{JobRecord, JobStatus};
+use crate::reads::{JobRecord, JobStatus, JOB_COLUMNS as COLUMNS};
 
 pub const KIND_REBUILD: &str = "rebuild";
+pub const KIND_HANDOVER: &str = "handover";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Jobs {
+    engine: Arc<Engine>,
     db: Database,
     clock: Clock,
     /// One rebuild at a time: two would fight over the same `__next` tables.
     rebuild_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Jobs this process is running: a resumed or re-ticked job never runs twice at once.
+    running: Arc<Mutex<HashSet<String>>>,
 }
 
-const COLUMNS: &str = "job_id, kind, status, input, created_by, progress_done, progress_total, \
-    error_code, created_at, started_at, finished_at";
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Takes a job out of [`Jobs::running`] when its run ends, however it ends.
+struct RunningGuard {
+    running: Arc<Mutex<HashSet<String>>>,
+    job_id: String,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(&self.job_id);
+        }
+    }
+}
 
 impl Jobs {
-    pub fn new(db: &Database, clock: Clock) -> Self {
+    pub fn new(engine: Arc<Engine>, clock: Clock) -> Self {
         Self {
-            db: db.clone(),
+            db: engine.db.clone(),
+            engine,
             clock,
             rebuild_lock: Arc::new(tokio::sync::Mutex::new(())),
+            running: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
-    /// Creates a job, or returns the one already created under `key`.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Creates a job, or returns the one already created under `key`, or (with a
+    /// `subject`) the unfinished job of the same kind about the same subject. The bool
+    /// says whether this call created it.
     pub async fn create(
         &self,
         tenant: &TenantId,
@@ -43,14 +85,20 @@ impl Jobs {
         input: &serde_json::Value,
         created_by: &str,
         key: &str,
+        subject: Option<&str>,
     ) -> Result<(JobRecord, bool), sqlx::Error> {
+        if let Some(job) = self.unfinished_about(tenant, kind, subject).await? {
+            return Ok((job, false));
+        }
         let job_id = Uuid::new_v4().simple().to_string();
         let now = self.clock.now();
+        // No conflict target: either the key or the one-unfinished-per-subject index
+        // may be what an earlier or concurrent start already holds.
         let inserted = on_pool!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO jobs (tenant_id, job_id, kind, status, input, created_by, \
-                 idempotency_key, created_at) VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7) \
-                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+                 idempotency_key, created_at, subject) \
+                 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             )
             .bind(tenant.as_str())
             .bind(&job_id)
@@ -59,20 +107,50 @@ impl Jobs {
             .bind(created_by)
             .bind(key)
             .bind(now)
+            .bind(subject)
             .execute(pool)
             .await
             .map(|r| r.rows_affected() == 1)
         })?;
-        let job: JobRecord = on_pool!(&self.db, |pool| {
+        let by_key: Option<JobRecord> = on_pool!(&self.db, |pool| {
             sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2"
             ))
             .bind(tenant.as_str())
             .bind(key)
-            .fetch_one(pool)
+            .fetch_optional(pool)
             .await
         })?;
+        let job = match by_key {
+            Some(job) => job,
+            None => self
+                .unfinished_about(tenant, kind, subject)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?,
+        };
         Ok((job, inserted))
+    }
+
+    async fn unfinished_about(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        subject: Option<&str>,
+    ) -> Result<Option<JobRecord>, sqlx::Error> {
+        let Some(subject) = subject else {
+            return Ok(None);
+        };
+        on_pool!(&self.db, |pool| {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 AND kind = $2 \
+                 AND subject = $3 AND status IN ('queued', 'running')"
+            ))
+            .bind(tenant.as_str())
+            .bind(kind)
+            .bind(subject)
+            .fetch_optional(pool)
+            .await
+        })
     }
 
     async fn set(
@@ -107,10 +185,32 @@ impl Jobs {
         Ok(())
     }
 
-    /// Runs a job to its end; a rebuild is idempotent, so a resumed one starts over.
+    /// Marks a job failed with `code`, keeping the progress it made.
+    async fn fail(&self, tenant: &str, job_id: &str, code: &str) -> Result<(), sqlx::Error> {
+        let now: DateTime<Utc> = self.clock.now();
+        on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET status = 'failed', error_code = $3, finished_at = $4, \
+                 next_run_at = NULL WHERE tenant_id = $1 AND job_id = $2",
+            )
+            .bind(tenant)
+            .bind(job_id)
+            .bind(code)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+    }
+
+    /// Runs a job as far as it can go now: a rebuild to its end (it is idempotent, so a
+    /// resumed one starts over), a handover up to its next wait.
     pub async fn run(&self, tenant: String, job: JobRecord) {
         let result = match job.kind.as_str() {
             KIND_REBUILD => self.run_rebuild(&tenant, &job).await,
+            KIND_HANDOVER => crate::handover::run(self, &tenant, &job)
+                .await
+                .map_err(|e| format!("{} {e}", e.code())),
             other => Err(format!("UNKNOWN_JOB_KIND {other}")),
         };
         if let Err(error) = result {
@@ -120,9 +220,7 @@ impl Jobs {
                 .next()
                 .unwrap_or("FAILED")
                 .to_string();
-            let _ = self
-                .set(&tenant, &job.job_id, JobStatus::Failed, Some(&code), 0, 0)
-                .await;
+            let _ = self.fail(&tenant, &job.job_id, &code).await;
         }
     }
 
@@ -193,9 +291,75 @@ impl Jobs {
         Ok(jobs)
     }
 
-    /// Starts `job` in the background.
+    /// Starts `job` in the background, unless this process is already running it.
     pub fn spawn(&self, tenant: String, job: JobRecord) {
+        let Ok(mut running) = self.running.lock() else {
+            return;
+        };
+        if !running.insert(job.job_id.clone()) {
+            return;
+        }
+        drop(running);
+        let guard = RunningGuard {
+            running: self.running.clone(),
+            job_id: job.job_id.clone(),
+        };
         let jobs = self.clone();
-        tokio::spawn(async move { jobs.run(tenant, job).await });
+        tokio::spawn(async move {
+            let _guard = guard;
+            jobs.run(tenant, job).await
+        });
+    }
+
+    /// Running jobs whose wait is over, oldest first.
+    async fn due(&self) -> Result<Vec<(String, JobRecord)>, sqlx::Error> {
+        let now = self.clock.now();
+        let rows: Vec<(String, String)> = on_pool!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT tenant_id, job_id FROM jobs WHERE status = 'running' \
+                 AND next_run_at IS NOT NULL AND next_run_at <= $1 ORDER BY created_at",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })?;
+        let mut jobs = Vec::new();
+        for (tenant, job_id) in rows {
+            let job: JobRecord = on_pool!(&self.db, |pool| {
+                sqlx::query_as(&format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 AND job_id = $2"
+                ))
+                .bind(&tenant)
+                .bind(&job_id)
+                .fetch_one(pool)
+                .await
+            })?;
+            jobs.push((tenant, job));
+        }
+        Ok(jobs)
+    }
+
+    /// The server's periodic step: continues jobs whose wait is over and, when
+    /// `auto_accept` is on, completes handovers whose 24-hour window passed without an
+    /// answer. Time is the injectable clock's, so tests move it instead of waiting.
+    pub async fn tick(&self, auto_accept: bool) {
+        match self.due().await {
+            Ok(due) => {
+                for (tenant, job) in due {
+                    self.spawn(tenant, job);
+                }
+            }
+            Err(error) => tracing::error!(%error, "could not list due jobs"),
+        }
+        if auto_accept {
+            match crate::handover::accept_due(&self.engine, self.clock.now()).await {
+                Ok(0) => {}
+                Ok(accepted) => tracing::info!(accepted, "handovers accepted after 24 h"),
+                Err(error) => tracing::error!(%error, "auto-accept failed"),
+            }
+        }
+        if let Err(error) = crate::handover::sync_outcomes(&self.db, self.clock.now()).await {
+            tracing::error!(%error, "could not update handover outcomes");
+        }
     }
 }

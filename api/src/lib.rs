@@ -18,7 +18,8 @@
 //! - [`reads`]: every API read, scoped to the caller's tenant (and RLS on PostgreSQL).
 //! - [`graphql`]: the schema, its guards, limits, user errors and ids.
 //! - [`http`]: `POST /graphql` with content negotiation, limits and masking.
-//! - [`jobs`]: durable background jobs (projection rebuilds).
+//! - [`jobs`]: durable background jobs (projection rebuilds, handovers).
+//! - [`handover`]: the one-click handover job and the 24-hour auto-accept.
 //! - [`idempotency`]: tenant-wide idempotency keys for mutations.
 //! - [`server`]: the HTTP server (GraphQL, GraphiQL, health, readiness, metrics)
 //!   hosting the projector and the job runner.
@@ -37,6 +38,7 @@ pub mod demo;
 pub use projections::db;
 pub mod graphiql;
 pub mod graphql;
+pub mod handover;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;

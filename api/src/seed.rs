@@ -202,6 +202,33 @@ pub async fn seed(
     })
 }
 
+/// Writes the departure scenario (one guide with a very large book, about to leave)
+/// into a tenant of its own, by the same bulk path as [`seed`]. Returns the rows.
+pub async fn seed_departure(
+    db: &Database,
+    scenario: &fixtures::departure::DepartureScenario,
+) -> Result<u64, SeedError> {
+    let library_id = stream_id(&scenario.tenant, TAG_LIBRARY_LOCAL_ID);
+    let leaver = stream_id(&scenario.tenant, fixtures::departure::leaver().as_str());
+    if stream_exists(db, "TagLibrary", &library_id).await?
+        || stream_exists(db, "Staff", &leaver).await?
+    {
+        return Err(SeedError::TenantExists(scenario.tenant.clone()));
+    }
+    let mut params = Params::for_scale(fixtures::Scale::Tiny, scenario.tenant.clone(), 0);
+    params.group_capacity = domain::rules::DEFAULT_GROUP_CAPACITY;
+    register_tenant(db, &params).await?;
+    let mut rows = Vec::new();
+    fixtures::departure::generate(scenario, &mut |e| rows.extend(e.rows(&scenario.tenant)));
+    let count = rows.len() as u64;
+    let mut writer = Writer::new(db);
+    for chunk in rows.chunks(BATCH_ROWS) {
+        writer.push(chunk.to_vec()).await?;
+    }
+    writer.finish().await?;
+    Ok(count)
+}
+
 fn progress_bar(progress: Progress, estimate: u64) -> ProgressBar {
     if progress == Progress::Silent || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

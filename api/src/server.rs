@@ -38,6 +38,11 @@ pub struct ServerSettings {
     pub clock: Clock,
     pub request_timeout: std::time::Duration,
     pub rate_limits: RateLimits,
+    /// How often the job runner continues waiting jobs (and auto-accepts handovers).
+    pub tick_every: std::time::Duration,
+    /// Complete handovers whose 24-hour window passed without an answer. Off unless
+    /// asked for: nothing should change data behind a caller's back by default.
+    pub auto_accept_handovers: bool,
 }
 
 impl ServerSettings {
@@ -50,6 +55,8 @@ impl ServerSettings {
             clock: Clock::System,
             request_timeout: REQUEST_TIMEOUT,
             rate_limits: RateLimits::default(),
+            tick_every: std::time::Duration::from_secs(30),
+            auto_accept_handovers: false,
         }
     }
 }
@@ -67,10 +74,11 @@ pub struct App {
 impl App {
     /// Binds `settings.listen` (port 0 picks a free one) around a started engine.
     pub async fn build(engine: Engine, settings: ServerSettings) -> std::io::Result<Self> {
-        let jobs = Jobs::new(&engine.db, settings.clock.clone());
+        let engine = Arc::new(engine);
+        let jobs = Jobs::new(engine.clone(), settings.clock.clone());
         Ok(Self {
             listener: TcpListener::bind(settings.listen).await?,
-            engine: Arc::new(engine),
+            engine,
             settings,
             jobs,
             metrics: Arc::new(Metrics::default()),
@@ -155,6 +163,12 @@ impl App {
             }
             Err(error) => tracing::error!(%error, "could not list unfinished jobs"),
         }
+        let ticker = tokio::spawn(tick(
+            self.jobs.clone(),
+            self.settings.tick_every,
+            self.settings.auto_accept_handovers,
+            stop.subscribe(),
+        ));
         let router = self.router();
         let served = axum::serve(
             self.listener,
@@ -163,12 +177,32 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await;
         let _ = stop.send(true);
+        let _ = ticker.await;
         match projector.await {
             Ok(Err(error)) => tracing::error!(%error, "projector stopped with an error"),
             Err(error) => tracing::error!(%error, "projector task failed"),
             Ok(Ok(())) => {}
         }
         served
+    }
+}
+
+/// The job runner's periodic step, until `shutdown` turns true.
+async fn tick(
+    jobs: Jobs,
+    every: std::time::Duration,
+    auto_accept: bool,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        jobs.tick(auto_accept).await;
     }
 }
 

@@ -15,6 +15,8 @@
 //! - [`group`]: a customer group's owner, members and capacity.
 //! - [`staff`]: a member of staff, their limit, departure and daily group transfers.
 //! - [`tags`]: the tenant's tag library.
+//! - [`handover_plan`]: who takes which customer and group in a one-click handover,
+//!   in WeCom-sized batches and days.
 //! - [`values`]: value objects, built only through `parse`.
 //! - [`stamp`]: the command envelope, stream ids and tenant-local days.
 //! - [`rules`]: every number the business depends on.
@@ -23,6 +25,7 @@
 pub mod customer;
 pub mod decide;
 pub mod group;
+pub mod handover_plan;
 pub mod metadata;
 pub mod rules;
 pub mod staff;

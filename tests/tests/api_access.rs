@@ -311,6 +311,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             json!({ "i": { "projection": "no_such_projection", "idempotencyKey": key() } }),
             ANALYSTS,
         ),
+        (
+            "startHandover",
+            m("startHandover", "StartHandoverInput", "userErrors { code }"),
+            json!({ "i": { "staffId": "nobody", "idempotencyKey": key() } }),
+            OPS,
+        ),
     ]
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use domain::customer::{CustomerCommand, TagState};
 use domain::group::GroupCommand;
@@ -27,8 +27,9 @@ use super::user_error::{from_command, DomainCode, UserError, UserErrorCode};
 use super::{reads, state, ApiState};
 use crate::auth::Caller;
 use crate::commands::{CommandError, CommandMeta, Outcome};
+use crate::handover::{HandoverJobInput, KindInput, StrategyInput};
 use crate::idempotency::{self, Earlier};
-use crate::jobs::KIND_REBUILD;
+use crate::jobs::{KIND_HANDOVER, KIND_REBUILD};
 use crate::rate_limit::RateLimiter;
 
 #[derive(Debug, Default)]
@@ -434,6 +435,39 @@ pub struct StartRebuildInput {
     pub idempotency_key: String,
 }
 
+/// How a handover spreads the customers over the successors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
+pub enum HandoverStrategy {
+    /// Everything to the one successor named.
+    Single,
+    /// Each customer to the successor with the lowest share of their customer limit in
+    /// use, so successors end up about equally full; groups in turn.
+    Balanced,
+}
+
+/// WeCom's two kinds of handover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
+pub enum HandoverKind {
+    /// 离职继承: the staff member has left (at most a year ago).
+    Resigned,
+    /// 在职继承: the staff member stays; each customer at most twice in 90 days.
+    OnJob,
+}
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct StartHandoverInput {
+    /// The staff member (WeCom userid) whose customers and groups move.
+    pub staff_id: String,
+    /// Who takes them over. When omitted: every active member of staff of the same
+    /// store.
+    pub successor_ids: Option<Vec<String>>,
+    #[graphql(default_with = "HandoverStrategy::Balanced")]
+    pub strategy: HandoverStrategy,
+    #[graphql(default_with = "HandoverKind::Resigned")]
+    pub kind: HandoverKind,
+    pub idempotency_key: String,
+}
+
 /// An id derived from the request's idempotency key, so a retried request names the
 /// same new thing and its command hashes the same.
 /// Charges a job-starting mutation to its tenant's small bucket for heavy work. Replays
@@ -490,6 +524,137 @@ async fn library_command(
         }),
         Err(e) => Ok(ChangePayload::rejected(command_error(e, field)?)),
     }
+}
+
+/// Checks a handover request against the staff involved and resolves its successors:
+/// the job's input, or the user error that says what to correct.
+async fn handover_input(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    state: &ApiState,
+    input: &StartHandoverInput,
+) -> Result<Result<HandoverJobInput, UserError>, ApiError> {
+    let internal = |e: CommandError<domain::staff::StaffError>| ApiError::Internal(e.to_string());
+    let staff = match parse("staffId", StaffId::parse(input.staff_id.as_str())) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let (leaver, _) = state
+        .engine
+        .staff
+        .load(&stream_id(&caller.tenant, staff.as_str()))
+        .await
+        .map_err(internal)?;
+    if !leaver.is_registered() {
+        return Ok(Err(UserError::not_found("staffId", "member of staff")));
+    }
+    let on_staff =
+        |code, message: String| Ok(Err(UserError::new(&["input", "staffId"], code, message)));
+    match (input.kind, leaver.departed_at()) {
+        (HandoverKind::Resigned, None) => {
+            return on_staff(
+                UserErrorCode::StaffNotDeparted,
+                format!("{staff} has not left: mark them departed, or hand over ON_JOB"),
+            )
+        }
+        (HandoverKind::Resigned, Some(left))
+            if state.clock.now() - left > domain::rules::resigned_handover_max_age() =>
+        {
+            return on_staff(
+                UserErrorCode::DepartureTooOld,
+                format!("{staff} left more than a year ago"),
+            )
+        }
+        (HandoverKind::OnJob, Some(_)) => {
+            return on_staff(
+                UserErrorCode::StaffDeparted,
+                format!("{staff} has left: hand over RESIGNED"),
+            )
+        }
+        _ => {}
+    }
+    let on_successors = |code, message: String| {
+        Ok(Err(UserError::new(
+            &["input", "successorIds"],
+            code,
+            message,
+        )))
+    };
+    let mut successors: Vec<StaffId> = Vec::new();
+    match &input.successor_ids {
+        Some(ids) => {
+            for raw in ids {
+                let id = match parse("successorIds", StaffId::parse(raw.as_str())) {
+                    Ok(id) => id,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if id == staff {
+                    return on_successors(
+                        UserErrorCode::SameStaff,
+                        "the successor must differ from the staff member handing over".into(),
+                    );
+                }
+                let (successor, _) = state
+                    .engine
+                    .staff
+                    .load(&stream_id(&caller.tenant, id.as_str()))
+                    .await
+                    .map_err(internal)?;
+                if !successor.is_registered() {
+                    return Ok(Err(UserError::not_found("successorIds", "member of staff")));
+                }
+                if successor.departed_at().is_some() {
+                    return on_successors(
+                        UserErrorCode::StaffDeparted,
+                        format!("successor {id} has left the company"),
+                    );
+                }
+                if !successors.contains(&id) {
+                    successors.push(id);
+                }
+            }
+        }
+        None => {
+            let filter = crate::reads::StaffFilter {
+                store: leaver.store().map(ToString::to_string),
+                departed: Some(false),
+            };
+            successors = reads(ctx)?
+                .staff_members(&filter, None, 100)
+                .await?
+                .into_iter()
+                .filter_map(|s| StaffId::parse(s.staff_id).ok())
+                .filter(|s| *s != staff)
+                .collect();
+        }
+    }
+    if successors.is_empty() {
+        return on_successors(
+            UserErrorCode::InvalidInput,
+            "no successor: name successorIds (nobody else works at that store)".into(),
+        );
+    }
+    if input.strategy == HandoverStrategy::Single && successors.len() != 1 {
+        return on_successors(
+            UserErrorCode::InvalidInput,
+            format!(
+                "SINGLE takes exactly one successor, not {}",
+                successors.len()
+            ),
+        );
+    }
+    Ok(Ok(HandoverJobInput {
+        from: staff.to_string(),
+        successors: successors.iter().map(ToString::to_string).collect(),
+        strategy: match input.strategy {
+            HandoverStrategy::Single => StrategyInput::Single,
+            HandoverStrategy::Balanced => StrategyInput::Balanced,
+        },
+        kind: match input.kind {
+            HandoverKind::Resigned => KindInput::Resigned,
+            HandoverKind::OnJob => KindInput::OnJob,
+        },
+    }))
 }
 
 #[Object]
@@ -1006,6 +1171,7 @@ impl Mutation {
                         &serde_json::json!({ "projection": input.projection }),
                         caller.actor().as_str(),
                         &key,
+                        None,
                     )
                     .await
                     .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -1020,6 +1186,61 @@ impl Mutation {
                 })
             }
         })
+        .await
+    }
+
+    /// Hands over everything a member of staff holds, customers and customer groups,
+    /// as one job (一键继承): customers in batches of 100 per successor, groups at most
+    /// 300 a day (the rest wait for the next day, visible in the job). Customers the
+    /// rules hold back are reported per customer in `job.handoverItems`. Starting again
+    /// with the same key, or while a handover of the same staff member is unfinished,
+    /// returns that job.
+    #[graphql(guard = "RoleGuard(OPERATIONS)")]
+    async fn start_handover(
+        &self,
+        ctx: &Context<'_>,
+        input: StartHandoverInput,
+    ) -> async_graphql::Result<JobPayload> {
+        once(
+            ctx,
+            "startHandover",
+            &input.idempotency_key,
+            &input,
+            |key| {
+                let input = input.clone();
+                async move {
+                    let caller = caller(ctx)?;
+                    let state = state(ctx)?;
+                    heavy(ctx, caller)?;
+                    let job_input = match handover_input(ctx, caller, state, &input).await? {
+                        Ok(i) => i,
+                        Err(e) => return Ok(JobPayload::rejected(e)),
+                    };
+                    let (job, created) = state
+                        .jobs
+                        .create(
+                            &caller.tenant,
+                            KIND_HANDOVER,
+                            &serde_json::to_value(&job_input)
+                                .map_err(|e| ApiError::Internal(e.to_string()))?,
+                            caller.actor().as_str(),
+                            &key,
+                            Some(job_input.from.as_str()),
+                        )
+                        .await
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let job_id = job.job_id.clone();
+                    if created {
+                        state.jobs.spawn(caller.tenant.to_string(), job);
+                    }
+                    Ok(JobPayload {
+                        job_id: Some(job_id),
+                        replayed: !created,
+                        ..Default::default()
+                    })
+                }
+            },
+        )
         .await
     }
 }

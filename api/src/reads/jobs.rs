@@ -47,18 +47,71 @@ pub struct JobRecord {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Counts by outcome, as JSON (`[{"kind","status","code","count"}]`).
+    pub outcomes: String,
+    /// When a running job with nothing to do now continues.
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of [`JobRecord`], in order.
+pub const JOB_COLUMNS: &str = "job_id, kind, status, input, created_by, progress_done, \
+    progress_total, error_code, created_at, started_at, finished_at, outcomes, next_run_at";
+
+/// One customer or group of a handover job and where it stands.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct HandoverItemRecord {
+    pub kind: String,
+    pub item_id: String,
+    pub to_staff_id: Option<String>,
+    pub due_day: Option<String>,
+    pub code: String,
+    pub status: i64,
 }
 
 impl Reads {
     pub async fn job(&self, job_id: &str) -> Result<Option<JobRecord>, ReadError> {
-        let mut sql = Sql::new(
-            "SELECT job_id, kind, status, input, created_by, progress_done, progress_total, \
-             error_code, created_at, started_at, finished_at FROM jobs WHERE tenant_id = ",
-        );
+        let mut sql = Sql::new(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = "
+        ));
         sql.bind(Arg::Text(self.tenant.to_string()))
             .push(" AND job_id = ")
             .bind(Arg::Text(job_id.to_string()));
         let rows = scoped!(self, |conn| fetch_all!(sql, JobRecord, &mut *conn));
         Ok(rows.into_iter().next())
+    }
+
+    /// A handover job's customers and groups, customers first, by id after `after`
+    /// (`kind/item_id`), optionally only those with outcome `code`.
+    pub async fn handover_items(
+        &self,
+        job_id: &str,
+        code: Option<&str>,
+        after: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<HandoverItemRecord>, ReadError> {
+        let mut sql = Sql::new(
+            "SELECT kind, item_id, to_staff_id, due_day, code, CAST(status AS bigint) AS status \
+             FROM handover_items WHERE tenant_id = ",
+        );
+        sql.bind(Arg::Text(self.tenant.to_string()))
+            .push(" AND job_id = ")
+            .bind(Arg::Text(job_id.to_string()));
+        if let Some(code) = code {
+            sql.push(" AND code = ").bind(Arg::Text(code.to_string()));
+        }
+        if let Some((kind, item)) = after.as_deref().and_then(|a| a.split_once('/')) {
+            sql.push(" AND (kind, item_id) > (")
+                .bind(Arg::Text(kind.to_string()))
+                .push(", ")
+                .bind(Arg::Text(item.to_string()))
+                .push(")");
+        }
+        sql.push(" ORDER BY kind, item_id LIMIT ")
+            .bind(Arg::Int(limit));
+        Ok(scoped!(self, |conn| fetch_all!(
+            sql,
+            HandoverItemRecord,
+            &mut *conn
+        )))
     }
 }

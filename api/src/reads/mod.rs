@@ -22,7 +22,7 @@ pub use customers::{
     CouponRecord, CustomerFilter, CustomerRecord, GroupRecord, RelationRecord, TagRecord,
     TimelineRecord,
 };
-pub use jobs::{JobRecord, JobStatus};
+pub use jobs::{HandoverItemRecord, JobRecord, JobStatus, JOB_COLUMNS};
 pub use portrait::{PortraitParts, PortraitWants};
 pub use sql::{Arg, Sql};
 pub use staff::{

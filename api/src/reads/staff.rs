@@ -135,7 +135,7 @@ impl Reads {
              (SELECT count(*) FROM rm_handover h WHERE h.tenant_id = d.tenant_id \
               AND h.from_staff_id = d.staff_id AND h.status = 'accepted') AS handovers_accepted, \
              (SELECT count(*) FROM rm_handover h WHERE h.tenant_id = d.tenant_id \
-              AND h.from_staff_id = d.staff_id AND h.status = 'refused') AS handovers_refused \
+              AND h.from_staff_id = d.staff_id AND h.status LIKE 'refused%') AS handovers_refused \
              FROM rm_departure_staff d WHERE d.tenant_id = ",
         );
         sql.bind(Arg::Text(self.tenant.to_string()))

@@ -139,6 +139,17 @@ impl Staff {
         self.departed_at
     }
 
+    /// Whether the staff member was ever registered.
+    pub fn is_registered(&self) -> bool {
+        self.registered
+    }
+
+    /// Groups transferred away from this owner on tenant-local `day` (0 for a day older
+    /// than the claims kept).
+    pub fn groups_claimed_on(&self, day: NaiveDate) -> usize {
+        self.claims.get(&day).map_or(0, BTreeSet::len)
+    }
+
     /// Decides what `command`, arriving at `at`, makes happen. Pure.
     pub fn decide(
         &self,

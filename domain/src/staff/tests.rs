@@ -330,3 +330,13 @@ fn a_claim_recorded_late_counts_against_its_own_day() {
             rules::GROUP_TRANSFERS_PER_OWNER_PER_DAY,
         ));
 }
+
+#[test]
+fn the_groups_claimed_on_a_day_are_what_a_handover_plan_starts_from() {
+    let mut staff = Staff::default();
+    for event in claimed_on_shanghai_2_march(7) {
+        staff.apply(event);
+    }
+    assert_eq!(staff.groups_claimed_on(date(2)), 7);
+    assert_eq!(staff.groups_claimed_on(date(3)), 0);
+}
