@@ -38,6 +38,26 @@ impl std::fmt::Debug for Jobs {
     }
 }
 
+/// A job held by this process against every other server on the same database: a
+/// PostgreSQL session advisory lock on a connection of its own. The lock ends with the
+/// connection, so it is released when the run ends (the value drops and closes it) and
+/// when the process dies, with no lease to expire first. The embedded SQLite file
+/// serves one process, so there the in-process [`Jobs::running`] set is the guard.
+#[allow(dead_code)] // held for its drop
+struct Lease(Option<sqlx::PgConnection>);
+
+async fn lease(db: &Database, job_id: &str) -> Result<Option<Lease>, sqlx::Error> {
+    let Database::Postgres(pool) = db else {
+        return Ok(Some(Lease(None)));
+    };
+    let mut conn = pool.acquire().await?.detach();
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("scrm-job:{job_id}"))
+        .fetch_one(&mut conn)
+        .await?;
+    Ok(held.then_some(Lease(Some(conn))))
+}
+
 /// Takes a job out of [`Jobs::running`] when its run ends, however it ends.
 struct RunningGuard {
     running: Arc<Mutex<HashSet<String>>>,
@@ -265,6 +285,18 @@ impl Jobs {
         .map_err(|e| format!("STORE {e}"))
     }
 
+    async fn load(&self, tenant: &str, job_id: &str) -> Result<Option<JobRecord>, sqlx::Error> {
+        on_pool!(&self.db, |pool| {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 AND job_id = $2"
+            ))
+            .bind(tenant)
+            .bind(job_id)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
     /// Jobs a stopped server left queued or running, oldest first.
     pub async fn unfinished(&self) -> Result<Vec<(String, JobRecord)>, sqlx::Error> {
         let rows: Vec<(String, String)> = on_pool!(&self.db, |pool| {
@@ -277,16 +309,9 @@ impl Jobs {
         })?;
         let mut jobs = Vec::new();
         for (tenant, job_id) in rows {
-            let job: JobRecord = on_pool!(&self.db, |pool| {
-                sqlx::query_as(&format!(
-                    "SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 AND job_id = $2"
-                ))
-                .bind(&tenant)
-                .bind(&job_id)
-                .fetch_one(pool)
-                .await
-            })?;
-            jobs.push((tenant, job));
+            if let Some(job) = self.load(&tenant, &job_id).await? {
+                jobs.push((tenant, job));
+            }
         }
         Ok(jobs)
     }
@@ -307,7 +332,19 @@ impl Jobs {
         let jobs = self.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            jobs.run(tenant, job).await
+            match lease(&jobs.db, &job.job_id).await {
+                // Read again under the lease: another server may have finished it since.
+                Ok(Some(_lease)) => match jobs.load(&tenant, &job.job_id).await {
+                    Ok(Some(fresh)) if matches!(fresh.status.as_str(), "queued" | "running") => {
+                        jobs.run(tenant, fresh).await
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::error!(job = %job.job_id, %error, "could not load job"),
+                },
+                // Another server runs it; its tick or restart picks it up if that one dies.
+                Ok(None) => tracing::debug!(job = %job.job_id, "job held by another process"),
+                Err(error) => tracing::error!(job = %job.job_id, %error, "could not lease job"),
+            }
         });
     }
 
@@ -325,16 +362,9 @@ impl Jobs {
         })?;
         let mut jobs = Vec::new();
         for (tenant, job_id) in rows {
-            let job: JobRecord = on_pool!(&self.db, |pool| {
-                sqlx::query_as(&format!(
-                    "SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 AND job_id = $2"
-                ))
-                .bind(&tenant)
-                .bind(&job_id)
-                .fetch_one(pool)
-                .await
-            })?;
-            jobs.push((tenant, job));
+            if let Some(job) = self.load(&tenant, &job_id).await? {
+                jobs.push((tenant, job));
+            }
         }
         Ok(jobs)
     }

@@ -50,3 +50,4 @@ pub mod server;
 pub mod store;
 pub mod tenants;
 pub mod wecom;
+pub mod ws;

@@ -115,6 +115,7 @@ impl App {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]);
         let graphql = Router::new()
             .route("/graphql", post(crate::http::handle))
+            .route("/graphql/ws", get(crate::ws::handle))
             .with_state(http)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -13,13 +13,18 @@ use crate::model::{touch, Keys, ReadModel};
 use crate::table::{table_row, Row, Table, Val};
 
 pub const NAME: &str = "staff_departures";
-pub const VERSION: i64 = 1;
+/// 2: an index for the auto-accept's scan of due handovers across tenants.
+pub const VERSION: i64 = 2;
 
 table_row! {
     /// One handover of one customer and where it stands.
     HandoverRow in HANDOVER = "rm_handover",
     key ["tenant_id", "customer_id", "handover_id"],
-    indexes [["tenant_id", "from_staff_id", "status"], ["tenant_id", "to_staff_id", "status"]],
+    indexes [
+        ["tenant_id", "from_staff_id", "status"],
+        ["tenant_id", "to_staff_id", "status"],
+        ["status", "auto_accept_at"]
+    ],
     {
         tenant_id: text,
         customer_id: text,

@@ -7,6 +7,7 @@
 //!
 //! Depends on every crate of the workspace; nothing depends on it.
 
+pub mod departure;
 pub mod ids;
 pub mod live;
 

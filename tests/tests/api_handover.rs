@@ -9,24 +9,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use api::auth::Role;
 use api::commands::{Actor, CommandMeta};
-use api::seed;
 use chrono::Utc;
 use domain::customer::{CustomerCommand, RefusalReason};
 use domain::group::Member;
 use domain::stamp::{stream_id, Stamped};
-use fixtures::departure::{self, DepartureScenario};
+use fixtures::departure;
+use harness::departure::{
+    guide, handover_input, mark_departed, ops, start, world_on, SUCCESSORS, T,
+};
 use harness::ids::tenant;
-use harness::live::{token, TestApi};
+use harness::live::TestApi;
 use harness::TestDb;
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const T: &str = "dep";
 const GROUPS: u32 = 350;
-const SUCCESSORS: u32 = 3;
 
 fn book_size() -> u64 {
     std::env::var("SCRM_HANDOVER_CUSTOMERS")
@@ -35,88 +34,12 @@ fn book_size() -> u64 {
         .unwrap_or(2_000)
 }
 
-fn scenario(customers: u64, groups: u32) -> DepartureScenario {
-    DepartureScenario {
-        tenant: tenant(T),
-        epoch: Utc::now() - chrono::Duration::days(30),
-        customers,
-        groups,
-        members_per_group: 2,
-        successors: SUCCESSORS,
-        successor_limit: domain::rules::MAX_CUSTOMER_LIMIT,
-    }
-}
-
-/// A server on PostgreSQL with the departure scenario loaded and its read models caught up.
 async fn world(customers: u64, groups: u32, auto_accept: bool) -> (TestDb, TestApi) {
     world_on(TestDb::postgres().await, customers, groups, auto_accept).await
 }
 
-async fn world_on(db: TestDb, customers: u64, groups: u32, auto_accept: bool) -> (TestDb, TestApi) {
-    db.db.migrate().await.unwrap();
-    seed::seed_departure(&db.db, &scenario(customers, groups))
-        .await
-        .unwrap();
-    let api = TestApi::start_with(&db, |s| {
-        s.tick_every = Duration::from_millis(100);
-        s.auto_accept_handovers = auto_accept;
-    })
-    .await;
-    api.settle().await;
-    (db, api)
-}
-
-fn ops() -> String {
-    token(T, Role::Operations, None, &[])
-}
-
-fn guide(staff: &str) -> String {
-    token(T, Role::Guide, Some(staff), &[departure::store().as_str()])
-}
-
-const START: &str = "mutation($i: StartHandoverInput!) { startHandover(input: $i) { \
-    replayed userErrors { field code } job { id status } } }";
-
 const JOB: &str = "query($id: ID!) { job(id: $id) { status progressDone progressTotal \
     nextRunAt errorCode outcomes { kind status code count } } }";
-
-async fn start(api: &TestApi, input: Value) -> Value {
-    let body = api.gql(Some(&ops()), START, json!({ "i": input })).await;
-    assert!(body["errors"].is_null(), "{body}");
-    body["data"]["startHandover"].clone()
-}
-
-fn successors() -> Vec<String> {
-    (0..SUCCESSORS)
-        .map(|n| departure::successor(n).to_string())
-        .collect()
-}
-
-fn handover_input(key: &str) -> Value {
-    json!({
-        "staffId": departure::leaver().as_str(),
-        "successorIds": successors(),
-        "strategy": "BALANCED",
-        "kind": "RESIGNED",
-        "idempotencyKey": key,
-    })
-}
-
-async fn mark_departed(api: &TestApi) {
-    let body = api
-        .gql(
-            Some(&ops()),
-            "mutation($i: MarkStaffDepartedInput!) { markStaffDeparted(input: $i) { userErrors { code } } }",
-            json!({ "i": { "staffId": departure::leaver().as_str(),
-                           "idempotencyKey": Uuid::new_v4().to_string() } }),
-        )
-        .await;
-    assert_eq!(
-        body["data"]["markStaffDeparted"]["userErrors"],
-        json!([]),
-        "{body}"
-    );
-}
 
 async fn job(api: &TestApi, id: &str) -> Value {
     let body = api.gql(Some(&ops()), JOB, json!({ "id": id })).await;

@@ -6,6 +6,7 @@
 //! expected version, tenant checks on the stream id, and the new version and global
 //! position returned to the caller. See docs/adr/0001-command-service.md.
 
+mod batch;
 mod group_join;
 mod outcome;
 
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+pub use batch::Batched;
 pub use group_join::{GroupMembership, MembershipError};
 pub use outcome::{CommandError, Outcome};
 

@@ -26,6 +26,8 @@ pub enum ApiError {
     Forbidden,
     #[error("{0}")]
     BadInput(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error("Rate limit exceeded; retry in {} s", .0.as_secs_f64().ceil())]
     RateLimited(std::time::Duration),
     #[error("Internal error")]
@@ -38,6 +40,7 @@ impl ApiError {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::BadInput(_) => "BAD_USER_INPUT",
+            Self::NotFound(_) => "NOT_FOUND",
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL",
         }

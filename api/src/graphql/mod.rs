@@ -7,18 +7,20 @@ pub mod ids;
 mod limits;
 mod mutation;
 mod query;
+mod subscription;
 mod timeline;
 mod types;
 mod user_error;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{Context, SDLExportOptions, Schema};
 
 pub use errors::{mask, ApiError, PUBLIC_CODES};
 pub use limits::{rate_limited, RequestStats, MAX_ALIASES};
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::{SocketSlots, Subscription, JOB_POLL, MAX_SUBSCRIPTIONS_PER_SOCKET};
 pub use user_error::UserErrorCode;
 
 use crate::app::Engine;
@@ -26,7 +28,7 @@ use crate::clock::Clock;
 use crate::jobs::Jobs;
 use crate::reads::Reads;
 
-pub type ScrmSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type ScrmSchema = Schema<Query, Mutation, Subscription>;
 
 pub const MAX_DEPTH: usize = 10;
 /// Sized from the documents our clients send: a portrait with its tags, groups, coupons
@@ -47,7 +49,7 @@ pub struct ApiState {
 pub struct RequestId(pub uuid::Uuid);
 
 pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation, Subscription)
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -62,7 +64,7 @@ pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
 
 /// The SDL as committed in `schema.graphql` (`scrm schema` prints it).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation, Subscription)
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
 }

@@ -21,21 +21,18 @@ use domain::handover_plan::{self, PlanError, PlanInput, Strategy, Successor, Tra
 use domain::staff::{StaffCommand, StaffError};
 use domain::stamp::{local_day, stream_id, Stamped};
 use domain::values::{GroupId, StaffId, TenantId};
-use futures::stream::{self, StreamExt};
 use projections::on_pool;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::Engine;
-use crate::commands::{Actor, CommandError, CommandMeta};
+use crate::commands::{Actor, Batched, CommandError, CommandMeta};
 use crate::db::Database;
 use crate::jobs::Jobs;
 use crate::reads::JobRecord;
 
 pub use items::{sync_outcomes, OutcomeCount};
 
-/// Customer requests in flight at once within a batch: each is its own stream.
-const CONCURRENT_REQUESTS: usize = 8;
 /// Due handovers the auto-accept takes per tick.
 const ACCEPTS_PER_TICK: i64 = 10_000;
 
@@ -257,7 +254,8 @@ impl Run<'_> {
     }
 
     /// Requests every planned customer, one batch (one successor, at most 100) at a
-    /// time, committing each batch's outcomes with the job's progress.
+    /// time: the batch's streams are read in one query and its requests appended in one
+    /// transaction, then its outcomes are committed with the job's progress.
     async fn request_customers(&self) -> Result<(), HandoverJobError> {
         loop {
             let batch = items::next_customers(self.db, &self.tenant, &self.job_id).await?;
@@ -265,12 +263,27 @@ impl Run<'_> {
                 return Ok(());
             }
             let at = self.now();
-            let outcomes: Vec<Result<items::Done, HandoverJobError>> = stream::iter(batch)
+            let commands = batch
+                .iter()
                 .map(|todo| self.request(todo, at))
-                .buffer_unordered(CONCURRENT_REQUESTS)
-                .collect()
-                .await;
-            let done = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, _>>()?;
+            let answers = self.engine.customers.execute_many(commands).await;
+            let mut done = Vec::with_capacity(batch.len());
+            for (todo, answer) in batch.into_iter().zip(answers) {
+                let (code, status) = match answer {
+                    Ok(_) => (items::REQUESTED.to_string(), TransferStatus::Waiting),
+                    Err(CommandError::Rejected(e)) => (
+                        e.code().to_string(),
+                        TransferStatus::of_customer_refusal(&e),
+                    ),
+                    Err(e) => return Err(store(e)),
+                };
+                done.push(items::Done {
+                    item_id: todo.item_id,
+                    code,
+                    status,
+                });
+            }
             items::record(
                 self.db,
                 &self.tenant,
@@ -283,47 +296,31 @@ impl Run<'_> {
         }
     }
 
-    async fn request(
+    /// The request of one planned customer, keyed so a resumed job repeats it exactly.
+    fn request(
         &self,
-        todo: items::Todo,
+        todo: &items::Todo,
         at: DateTime<Utc>,
-    ) -> Result<items::Done, HandoverJobError> {
+    ) -> Result<Batched<CustomerCommand>, HandoverJobError> {
         let bad = |e: domain::values::ParseError| HandoverJobError::BadInput(e.to_string());
-        let customer = todo.item_id;
+        let customer = &todo.item_id;
         let handover = match todo.handover_id.as_deref().map(Uuid::parse_str) {
             Some(Ok(id)) => id,
-            _ => handover_id(&self.tenant, &self.job_id, &customer),
+            _ => handover_id(&self.tenant, &self.job_id, customer),
         };
         let command = CustomerCommand::RequestHandover {
             handover,
             from: self.from.clone(),
-            to: StaffId::parse(todo.to_staff_id).map_err(bad)?,
+            to: StaffId::parse(todo.to_staff_id.as_str()).map_err(bad)?,
             kind: self.kind,
             from_departed_at: self.from_departed_at,
             // The plan gave this successor room; their limit is checked there.
             successor_at_limit: false,
         };
-        let result = self
-            .engine
-            .customers
-            .execute(
-                &stream_id(&self.tenant, &customer),
-                Stamped::new(at, command),
-                &self.keyed(format!("handover:{}:{customer}", self.job_id)),
-            )
-            .await;
-        let (code, status) = match result {
-            Ok(_) => (items::REQUESTED.to_string(), TransferStatus::Waiting),
-            Err(CommandError::Rejected(e)) => (
-                e.code().to_string(),
-                TransferStatus::of_customer_refusal(&e),
-            ),
-            Err(e) => return Err(store(e)),
-        };
-        Ok(items::Done {
-            item_id: customer,
-            code,
-            status,
+        Ok(Batched {
+            aggregate_id: stream_id(&self.tenant, customer),
+            command: Stamped::new(at, command),
+            meta: self.keyed(format!("handover:{}:{customer}", self.job_id)),
         })
     }
 
@@ -445,47 +442,41 @@ pub async fn accept_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, sq
         .fetch_all(pool)
         .await
     })?;
-    let accepted = stream::iter(due)
-        .map(|(tenant, customer, handover)| async move {
-            let (Ok(tenant_id), Ok(handover)) =
-                (TenantId::parse(tenant.as_str()), Uuid::parse_str(&handover))
-            else {
-                return false;
-            };
-            let meta = CommandMeta::new(
-                tenant_id.clone(),
-                Actor::system("auto-accept"),
-                Uuid::new_v5(&Uuid::NAMESPACE_OID, handover.as_bytes()),
-            )
-            .with_idempotency_key(format!("auto-accept:{handover}"));
-            let command = CustomerCommand::AcceptHandover {
-                handover,
-                trigger: AcceptTrigger::WindowElapsed,
-            };
-            match engine
-                .customers
-                .execute(
-                    &stream_id(&tenant_id, &customer),
-                    Stamped::new(now, command),
-                    &meta,
+    let mut accepted = 0;
+    for chunk in due.chunks(domain::rules::WECOM_BATCH_SIZE) {
+        let commands: Vec<Batched<CustomerCommand>> = chunk
+            .iter()
+            .filter_map(|(tenant, customer, handover)| {
+                let tenant = TenantId::parse(tenant.as_str()).ok()?;
+                let handover = Uuid::parse_str(handover).ok()?;
+                let meta = CommandMeta::new(
+                    tenant.clone(),
+                    Actor::system("auto-accept"),
+                    Uuid::new_v5(&Uuid::NAMESPACE_OID, handover.as_bytes()),
                 )
-                .await
-            {
-                Ok(outcome) => outcome.appended > 0,
+                .with_idempotency_key(format!("auto-accept:{handover}"));
+                let command = CustomerCommand::AcceptHandover {
+                    handover,
+                    trigger: AcceptTrigger::WindowElapsed,
+                };
+                Some(Batched {
+                    aggregate_id: stream_id(&tenant, customer),
+                    command: Stamped::new(now, command),
+                    meta,
+                })
+            })
+            .collect();
+        for answer in engine.customers.execute_many(commands).await {
+            match answer {
+                Ok(outcome) => accepted += usize::from(outcome.appended > 0),
                 // Answered in the meantime, or the view ran ahead of the clock.
                 Err(CommandError::Rejected(
                     CustomerError::NoSuchHandover | CustomerError::HandoverWindowOpen,
-                )) => false,
-                Err(error) => {
-                    tracing::warn!(%tenant, %customer, %error, "auto-accept failed");
-                    false
-                }
+                )) => {}
+                Err(error) => tracing::warn!(%error, "auto-accept failed"),
             }
-        })
-        .buffer_unordered(CONCURRENT_REQUESTS)
-        .filter(|accepted| std::future::ready(*accepted))
-        .count()
-        .await;
+        }
+    }
     Ok(accepted)
 }
 

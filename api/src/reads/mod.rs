@@ -133,6 +133,12 @@ impl Reads {
         Ok(session)
     }
 
+    /// Ends the read transaction if one is open (rolling it back); the next read begins
+    /// another. A subscription reads in short transactions between long pauses.
+    pub async fn release(&self) {
+        self.session.lock().await.take();
+    }
+
     fn is_postgres(&self) -> bool {
         matches!(self.db, Database::Postgres(_))
     }

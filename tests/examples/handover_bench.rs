@@ -1,0 +1,168 @@
+//! Benchmark: a one-click handover of a large book, from the `startHandover` mutation
+//! (over HTTP, on a live server with its projector running) to every customer's
+//! handover request recorded, against PostgreSQL. Prints figures; not a test.
+//!
+//! In the same run it measures a ceiling: the very events the job appended, written
+//! again into an empty copy of the event table in the same batches of 100 with the
+//! same statement, with nothing decided and no job bookkeeping.
+//!
+//! ```text
+//! cargo run --release -p scrm-tests --example handover_bench -- [customers] [rounds]
+//! ```
+//! Defaults: 20,000 customers, 350 groups, 3 rounds; medians are printed.
+
+use std::time::{Duration, Instant};
+
+use harness::departure::{handover_input, mark_departed, start, world_on, T};
+use harness::TestDb;
+use projections::on_pool;
+use serde_json::Value;
+
+const GROUPS: u32 = 350;
+
+struct Round {
+    requested: Duration,
+    day_done: Duration,
+    ceiling: Duration,
+    events: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+async fn customers_left(db: &api::db::Database) -> (i64, i64) {
+    on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE code = 'PLANNED') FROM handover_items \
+             WHERE tenant_id = $1 AND kind = 'customer'",
+        )
+        .bind(T)
+        .fetch_one(pool)
+        .await
+    })
+    .unwrap()
+}
+
+async fn job_waiting_or_done(db: &api::db::Database) -> bool {
+    let row: Option<(String, bool)> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT status, next_run_at IS NOT NULL FROM jobs \
+             WHERE tenant_id = $1 AND kind = 'handover'",
+        )
+        .bind(T)
+        .fetch_optional(pool)
+        .await
+    })
+    .unwrap();
+    matches!(row, Some((s, waiting)) if s == "succeeded" || s == "failed" || waiting)
+}
+
+/// A stored event: stream, sequence, type, version, payload, metadata.
+type EventRow = (String, i64, String, String, String, String);
+
+/// Writes the job's HandoverRequested events again, into an empty copy of `events`, in
+/// batches of 100 with the batch executor's statement.
+async fn ceiling(db: &api::db::Database) -> (Duration, usize) {
+    let api::db::Database::Postgres(pool) = db else {
+        panic!("PostgreSQL only")
+    };
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, event_type, event_version, payload::text, \
+         metadata::text FROM events WHERE tenant_id = $1 AND event_type = 'HandoverRequested'",
+    )
+    .bind(T)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    sqlx::query("CREATE TABLE events_ceiling (LIKE events INCLUDING ALL)")
+        .execute(pool)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for chunk in rows.chunks(100) {
+        let col = |f: fn(&EventRow) -> String| chunk.iter().map(f).collect::<Vec<_>>();
+        let sequences: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+        sqlx::query(
+            "INSERT INTO events_ceiling (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) \
+             SELECT 'Customer', i, s, t, v, p::json, m::json \
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+             $6::text[]) AS u(i, s, t, v, p, m)",
+        )
+        .bind(col(|r| r.0.clone()))
+        .bind(&sequences)
+        .bind(col(|r| r.2.clone()))
+        .bind(col(|r| r.3.clone()))
+        .bind(col(|r| r.4.clone()))
+        .bind(col(|r| r.5.clone()))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    (started.elapsed(), rows.len())
+}
+
+async fn round(customers: u64) -> Round {
+    let (db, api) = world_on(TestDb::postgres().await, customers, GROUPS, false).await;
+    mark_departed(&api).await;
+    api.settle().await;
+    let clicked = Instant::now();
+    let started: Value = start(&api, handover_input(&uuid::Uuid::new_v4().to_string())).await;
+    assert_eq!(started["userErrors"], serde_json::json!([]), "{started}");
+    let requested = loop {
+        let (all, planned) = customers_left(&db.db).await;
+        if all > 0 && planned == 0 {
+            break clicked.elapsed();
+        }
+        assert!(clicked.elapsed() < Duration::from_secs(600), "stuck");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    while !job_waiting_or_done(&db.db).await {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let day_done = clicked.elapsed();
+    api.stop().await;
+    let (ceiling, events) = ceiling(&db.db).await;
+    Round {
+        requested,
+        day_done,
+        ceiling,
+        events,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let customers: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let mut results = Vec::new();
+    for n in 1..=rounds {
+        let r = round(customers).await;
+        println!(
+            "round {n}: {} requests recorded {:.2} s after the mutation ({:.0}/s); \
+             day's groups moved at {:.2} s; ceiling: same {} events appended in {:.2} s",
+            customers,
+            r.requested.as_secs_f64(),
+            customers as f64 / r.requested.as_secs_f64(),
+            r.day_done.as_secs_f64(),
+            r.events,
+            r.ceiling.as_secs_f64(),
+        );
+        results.push(r);
+    }
+    let requested = median(results.iter().map(|r| r.requested.as_secs_f64()).collect());
+    let day = median(results.iter().map(|r| r.day_done.as_secs_f64()).collect());
+    let ceiling = median(results.iter().map(|r| r.ceiling.as_secs_f64()).collect());
+    println!(
+        "median of {rounds}: mutation -> {customers} requests recorded {requested:.2} s \
+         ({:.0}/s); -> day's {} groups moved {day:.2} s; append ceiling {ceiling:.2} s \
+         ({:.0}/s); job / ceiling = {:.1}x",
+        customers as f64 / requested,
+        GROUPS.min(300),
+        customers as f64 / ceiling,
+        requested / ceiling,
+    );
+}
