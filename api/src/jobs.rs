@@ -391,5 +391,8 @@ impl Jobs {
         if let Err(error) = crate::handover::sync_outcomes(&self.db, self.clock.now()).await {
             tracing::error!(%error, "could not update handover outcomes");
         }
+        if let Err(error) = crate::wecom::process_pending(&self.engine, self.clock.now()).await {
+            tracing::error!(%error, "could not process WeCom notices");
+        }
     }
 }

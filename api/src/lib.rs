@@ -1,8 +1,8 @@
 //! # scrm-api: the `scrm` binary and everything that wires the engine together
 //!
 //! Owns the storage wiring (which backend, migrations, the cqrs-es event stores), the
-//! command service every write goes through, and the command line. Later: the GraphQL
-//! server, jobs and the WeCom callback endpoint.
+//! command service every write goes through, the command line, the GraphQL server, jobs
+//! and the WeCom callback endpoint.
 //!
 //! May depend on every other crate of the workspace; nothing depends on it but
 //! `scrm-tests`. Business rules do not live here: they are in `scrm-domain`.
@@ -23,6 +23,7 @@
 //! - [`idempotency`]: tenant-wide idempotency keys for mutations.
 //! - [`server`]: the HTTP server (GraphQL, GraphiQL, health, readiness, metrics)
 //!   hosting the projector and the job runner.
+//! - [`wecom`]: the WeCom callback endpoint, its inbox and the notices' commands.
 //! - [`seed`]: `scrm seed`, the bulk loader of generated tenants.
 //! - [`bench`]: `scrm bench`, benchmarks that print figures beside a ceiling.
 //! - [`cli`]: the `scrm` subcommands.

@@ -128,7 +128,11 @@ impl App {
                 engine: self.engine.clone(),
                 metrics: self.metrics.clone(),
             })
-            .merge(graphql);
+            .merge(graphql)
+            .merge(crate::wecom::http::router(
+                self.engine.clone(),
+                self.settings.clock.clone(),
+            ));
         if self.settings.graphiql {
             router = router.merge(crate::graphiql::router("/graphql"));
         }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use api::auth::Role;
 use api::seed;
+use api::server::ServerSettings;
 use chrono::Utc;
 use fixtures::departure::{self, DepartureScenario};
 use serde_json::{json, Value};
@@ -29,22 +30,33 @@ pub fn scenario(customers: u64, groups: u32) -> DepartureScenario {
     }
 }
 
-/// A server on `db` with the departure scenario loaded and its read models caught up.
+/// A server on `db` with the departure scenario loaded and its read models caught up,
+/// ticking every 100 ms so tests that move the clock need not wait.
 pub async fn world_on(
     db: TestDb,
     customers: u64,
     groups: u32,
     auto_accept: bool,
 ) -> (TestDb, TestApi) {
+    world_with(db, customers, groups, |s| {
+        s.tick_every = Duration::from_millis(100);
+        s.auto_accept_handovers = auto_accept;
+    })
+    .await
+}
+
+/// The same world with server settings of the caller's choosing.
+pub async fn world_with(
+    db: TestDb,
+    customers: u64,
+    groups: u32,
+    tune: impl FnOnce(&mut ServerSettings),
+) -> (TestDb, TestApi) {
     db.db.migrate().await.unwrap();
     seed::seed_departure(&db.db, &scenario(customers, groups))
         .await
         .unwrap();
-    let api = TestApi::start_with(&db, |s| {
-        s.tick_every = Duration::from_millis(100);
-        s.auto_accept_handovers = auto_accept;
-    })
-    .await;
+    let api = TestApi::start_with(&db, tune).await;
     api.settle().await;
     (db, api)
 }

@@ -4,7 +4,8 @@
 //! auto-accept on the server's clock, and a resumed job that asks nobody twice.
 //!
 //! The book has 2,000 customers by default; `SCRM_HANDOVER_CUSTOMERS=20000` runs the
-//! full size (about a minute more on a 2-core machine).
+//! size the issue names (several minutes in a debug build; the release benchmark in
+//! BENCHMARKS.md runs 20,000 through the same path).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

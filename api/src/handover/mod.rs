@@ -174,7 +174,9 @@ pub async fn run(jobs: &Jobs, tenant: &str, job: &JobRecord) -> Result<(), Hando
         from_departed_at: staff.departed_at(),
         from,
     };
-    if !items::planned(db, &run.tenant, &run.job_id).await? {
+    if items::planned(db, &run.tenant, &run.job_id).await? {
+        items::recount(db, &run.tenant, &run.job_id).await?;
+    } else {
         run.plan(&input, &staff).await?;
     }
     run.request_customers().await?;

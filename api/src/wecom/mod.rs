@@ -1,12 +1,17 @@
-//! WeCom (企业微信) callback endpoint: the pure parts.
+//! WeCom (企业微信) callback endpoint.
 //!
-//! Everything here is synchronous and side-effect free (no clock, no IO, no randomness), so the
+//! The pure parts are synchronous and side-effect free (no clock, no IO, no randomness), so the
 //! HTTP handler only has to move bytes in and out:
 //!
 //! - [`crypto`]: signature check, AES-256-CBC envelope (`msg_encrypt`) open and seal, the outer
 //!   POST body (`<xml><Encrypt>..` or `{"encrypt": ..}`) and the GET URL verification.
 //! - [`notice`]: the decrypted notice (XML or JSON) as a typed [`Notice`], including the
 //!   third-party `InfoType` envelope, plus a deduplication key.
+//! - [`process::plan`]: which domain commands a notice maps to, or why none.
+//!
+//! The edge around them: [`inbox`] (the tenant's keys and the stored notices), [`http`] (the
+//! endpoint, which stores each notice before answering) and [`process::process_pending`] (the
+//! commands, run after the reply and on every job tick). See docs/adr/0008-wecom-inbox.md.
 //!
 //! # How the endpoint uses it
 //!
@@ -21,9 +26,13 @@
 //! `success` quickly (WeCom gives up after 5 s and redelivers), and do the work asynchronously.
 
 pub mod crypto;
+pub mod http;
+pub mod inbox;
 pub mod notice;
+pub mod process;
 
 pub use crypto::{outer_encrypt, percent_decode, signature, CallbackKeys, CryptoError};
 pub use notice::{
     ChatUpdate, Envelope, Notice, NoticeKind, ParseError, TagType, TransferFailReason,
 };
+pub use process::process_pending;

@@ -1,0 +1,956 @@
+//! The WeCom callback endpoint over real HTTP: URL verification with the documented
+//! vectors, encrypted notices (the vendored documentation payloads and our own, one per
+//! event type) that land once in the inbox and once in the event log and the portrait,
+//! and requests that must be refused without writing anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use api::auth::Role;
+use api::commands::{Actor, CommandMeta};
+use api::wecom::{inbox, signature, CallbackKeys, Notice};
+use domain::customer::{CustomerCommand, HandoverKind};
+use domain::group::GroupCommand;
+use domain::stamp::{stream_id, Stamped, TAG_LIBRARY_LOCAL_ID};
+use domain::tags::TagLibraryCommand;
+use domain::values::{TagGroupId, TagId};
+use harness::ids::{staff, tenant};
+use harness::live::{token, TestApi};
+use harness::TestDb;
+use projections::on_pool;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const T: &str = "wecom-co";
+const TOKEN: &str = "QDG6eK";
+const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+const CORP: &str = "ww5823bf96d3bd56c7";
+/// 2026-03-01T00:00:00Z.
+const T0: i64 = 1_772_323_200;
+
+fn keys() -> CallbackKeys {
+    CallbackKeys::new(TOKEN, AES_KEY, CORP).unwrap()
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/wecom")
+}
+
+fn api_payloads() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/tests/wecom/payloads")
+}
+
+async fn configured(db: &TestDb) -> TestApi {
+    let api = TestApi::start(db).await;
+    inbox::configure(&api.engine.db, &tenant(T), TOKEN, AES_KEY, CORP)
+        .await
+        .unwrap();
+    api
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// How a test POST is wrapped and signed.
+#[derive(Clone, Copy, PartialEq)]
+enum Body {
+    Xml,
+    Json,
+}
+
+struct Sent {
+    status: u16,
+    body: String,
+}
+
+/// POSTs `plaintext` to `tenant`'s endpoint, encrypted with `keys` and signed with
+/// `sign_token` (a fresh random prefix and nonce each time, as a WeCom retry has).
+async fn post_with(
+    api: &TestApi,
+    tenant: &str,
+    keys: &CallbackKeys,
+    sign_token: &str,
+    plaintext: &[u8],
+    shape: Body,
+    mangle: impl FnOnce(String) -> String,
+) -> Sent {
+    let encrypted = mangle(keys.encrypt(plaintext, rand::random()));
+    let timestamp = "1772323200";
+    let nonce = Uuid::new_v4().simple().to_string();
+    let sig = signature(sign_token, timestamp, &nonce, &encrypted);
+    let body = match shape {
+        Body::Xml => format!(
+            "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName>\
+             <Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[2000001]]></AgentID></xml>"
+        ),
+        Body::Json => {
+            json!({ "tousername": CORP, "encrypt": encrypted, "agentid": "2000001" }).to_string()
+        }
+    };
+    let response = api
+        .http
+        .post(format!(
+            "{}/wecom/callback/{tenant}?msg_signature={sig}&timestamp={timestamp}&nonce={nonce}",
+            api.base
+        ))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    Sent {
+        status: response.status().as_u16(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+async fn post(api: &TestApi, plaintext: &str) -> Sent {
+    post_with(
+        api,
+        T,
+        &keys(),
+        TOKEN,
+        plaintext.as_bytes(),
+        Body::Xml,
+        |e| e,
+    )
+    .await
+}
+
+async fn post_ok(api: &TestApi, plaintext: &str) {
+    let sent = post(api, plaintext).await;
+    assert_eq!(
+        (sent.status, sent.body.as_str()),
+        (200, "success"),
+        "{plaintext}"
+    );
+}
+
+/// Waits for the processor the endpoint started to conclude every stored notice.
+async fn settled(api: &TestApi) {
+    let started = Instant::now();
+    loop {
+        let pending: i64 = on_pool!(&api.engine.db, |pool| {
+            sqlx::query_scalar("SELECT count(*) FROM wecom_inbox WHERE status = 'pending'")
+                .fetch_one(pool)
+                .await
+        })
+        .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "notices still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    api.settle().await;
+}
+
+/// `(kind, status, error)` per inbox row, keyed by dedup key.
+async fn inbox_rows(api: &TestApi) -> BTreeMap<String, (String, String, Option<String>)> {
+    let rows: Vec<(String, String, String, Option<String>)> = on_pool!(&api.engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT dedup_key, kind, status, error FROM wecom_inbox WHERE tenant_id = $1",
+        )
+        .bind(T)
+        .fetch_all(pool)
+        .await
+    })
+    .unwrap();
+    rows.into_iter()
+        .map(|(k, kind, status, error)| (k, (kind, status, error)))
+        .collect()
+}
+
+/// `(stream, event type, payload)` in log order.
+async fn events(api: &TestApi) -> Vec<(String, String, Value)> {
+    let rows: Vec<(String, String, String)> = on_pool!(&api.engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT aggregate_id, event_type, CAST(payload AS TEXT) FROM events \
+             WHERE tenant_id = $1 ORDER BY position",
+        )
+        .bind(T)
+        .fetch_all(pool)
+        .await
+    })
+    .unwrap();
+    rows.into_iter()
+        .map(|(s, t, p)| (s, t, serde_json::from_str(&p).unwrap()))
+        .collect()
+}
+
+fn types_of(events: &[(String, String, Value)], local: &str) -> Vec<String> {
+    let stream = format!("{T}:{local}");
+    events
+        .iter()
+        .filter(|(s, _, _)| *s == stream)
+        .map(|(_, t, _)| t.clone())
+        .collect()
+}
+
+fn contact(change: &str, staff: &str, customer: &str, time: i64, extra: &str) -> String {
+    format!(
+        "<xml>\n\t<ToUserName><![CDATA[{CORP}]]></ToUserName>\n\
+         \t<FromUserName><![CDATA[sys]]></FromUserName> \n\
+         \t<CreateTime>{time}</CreateTime>\n\t<MsgType><![CDATA[event]]></MsgType>\n\
+         \t<Event><![CDATA[change_external_contact]]></Event>\n\
+         \t<ChangeType><![CDATA[{change}]]></ChangeType>\n\
+         \t<UserID><![CDATA[{staff}]]></UserID>\n\
+         \t<ExternalUserID><![CDATA[{customer}]]></ExternalUserID>\n{extra}</xml>"
+    )
+}
+
+fn chat(change: &str, chat_id: &str, time: i64, extra: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
+         <CreateTime>{time}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[{chat_id}]]></ChatId>\
+         <ChangeType><![CDATA[{change}]]></ChangeType>{extra}</xml>"
+    )
+}
+
+fn tag(change: &str, id: &str, tag_type: &str, time: i64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
+         <CreateTime>{time}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[change_external_tag]]></Event><Id><![CDATA[{id}]]></Id>\
+         <TagType><![CDATA[{tag_type}]]></TagType><ChangeType><![CDATA[{change}]]></ChangeType></xml>"
+    )
+}
+
+fn meta(key: &str) -> CommandMeta {
+    CommandMeta::new(tenant(T), Actor::operator("test"), Uuid::new_v4()).with_idempotency_key(key)
+}
+
+async fn create_group(api: &TestApi, chat_id: &str, owner: &str) {
+    api.engine
+        .groups
+        .execute(
+            &stream_id(&tenant(T), chat_id),
+            Stamped::new(
+                chrono::DateTime::from_timestamp(T0 - 3600, 0).unwrap(),
+                GroupCommand::Create {
+                    owner: staff(owner),
+                    name: "VIP".into(),
+                    capacity: 500,
+                },
+            ),
+            &meta(&format!("create-{chat_id}")),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_verification_answers_every_documented_vector() {
+    let db = TestDb::postgres().await;
+    let api = TestApi::start(&db).await;
+    let vectors: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("crypto/vectors.json")).unwrap(),
+    )
+    .unwrap();
+    let vectors = vectors["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 2);
+    for v in vectors {
+        let s = |k: &str| v[k].as_str().unwrap().to_string();
+        inbox::configure(
+            &api.engine.db,
+            &tenant(T),
+            &s("token"),
+            &s("encoding_aes_key"),
+            &s("receive_id"),
+        )
+        .await
+        .unwrap();
+        let echostr = v["echostr_url_encoded_in_source"]
+            .as_str()
+            .map_or_else(|| url_encode(&s("echostr")), str::to_string);
+        let url = |sig: &str| {
+            format!(
+                "{}/wecom/callback/{T}?msg_signature={sig}&timestamp={}&nonce={}&echostr={echostr}",
+                api.base,
+                s("timestamp"),
+                s("nonce")
+            )
+        };
+        let response = api.http.get(url(&s("msg_signature"))).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{}", s("id"));
+        assert_eq!(
+            response.text().await.unwrap(),
+            s("derived_plaintext"),
+            "{}",
+            s("id")
+        );
+        let forged = api
+            .http
+            .get(url("0000000000000000000000000000000000000000"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 401, "{}", s("id"));
+    }
+    let unknown = api
+        .http
+        .get(format!(
+            "{}/wecom/callback/nobody?msg_signature=a&timestamp=1&nonce=2&echostr=x",
+            api.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let no_echostr = api
+        .http
+        .get(format!(
+            "{}/wecom/callback/{T}?msg_signature=a&timestamp=1&nonce=2",
+            api.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_echostr.status(), 400);
+}
+
+/// Every vendored payload, in file order, on a tenant with one known group: each is
+/// answered `success`, stored once per distinct notice, and concluded as expected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendored_payloads_are_acknowledged_stored_once_and_concluded() {
+    let db = TestDb::postgres().await;
+    let api = configured(&db).await;
+    create_group(&api, "wrx7HUARsKwGRaQBVKPBTcEyzdHA4HrQ", "zhangsan").await;
+
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in [fixtures().join("callbacks"), api_payloads()] {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        files.extend(names);
+    }
+    let mut keys_by_file = BTreeMap::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        post_ok(&api, &text).await;
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        keys_by_file.insert(name, Notice::dedup_key(text.as_bytes()));
+        // One at a time, so the outcome does not depend on when the processor runs.
+        settled(&api).await;
+    }
+    let rows = inbox_rows(&api).await;
+    let distinct: BTreeSet<&String> = keys_by_file.values().collect();
+    assert_eq!(rows.len(), distinct.len());
+    // The JSON renderings of two XML notices are the same notices.
+    assert!(distinct.len() < files.len());
+
+    let expected: &[(&str, &str, Option<&str>)] = &[
+        ("change_external_chat.create.xml", "unhandled", None),
+        (
+            "change_external_chat.update.add_member.xml",
+            "processed",
+            None,
+        ),
+        (
+            "change_external_contact.add_external_contact.xml",
+            "processed",
+            None,
+        ),
+        (
+            "change_external_contact.add_half_external_contact.xml",
+            "processed",
+            None,
+        ),
+        (
+            "change_external_contact.del_external_contact.xml",
+            "processed",
+            None,
+        ),
+        (
+            "change_external_contact.del_follow_user.xml",
+            "failed",
+            Some("UNKNOWN_CUSTOMER"),
+        ),
+        (
+            "change_external_contact.edit_external_contact.xml",
+            "unhandled",
+            None,
+        ),
+        ("change_external_tag.create.xml", "unhandled", None),
+        ("change_contact.create_user.xml", "unhandled", None),
+        (
+            "change_external_chat.dismiss.xml",
+            "failed",
+            Some("UNKNOWN_GROUP"),
+        ),
+        (
+            "change_external_chat.update.add_member.legacy.xml",
+            "failed",
+            Some("ALREADY_MEMBER"),
+        ),
+        (
+            "change_external_chat.update.change_name.xml",
+            "unhandled",
+            None,
+        ),
+        (
+            "change_external_chat.update.change_notice.xml",
+            "unhandled",
+            None,
+        ),
+        (
+            "change_external_chat.update.change_owner.xml",
+            "unhandled",
+            None,
+        ),
+        (
+            "change_external_chat.update.del_member.xml",
+            "failed",
+            Some("UNKNOWN_CUSTOMER"),
+        ),
+        (
+            "change_external_contact.msg_audit_approved.xml",
+            "unhandled",
+            None,
+        ),
+        (
+            "change_external_contact.transfer_fail.limit.xml",
+            "failed",
+            Some("NO_SUCH_HANDOVER"),
+        ),
+        (
+            "change_external_contact.transfer_fail.xml",
+            "failed",
+            Some("NO_SUCH_HANDOVER"),
+        ),
+        (
+            "change_external_tag.delete.xml",
+            "failed",
+            Some("UNKNOWN_TAG"),
+        ),
+        ("change_external_tag.shuffle.all.xml", "unhandled", None),
+        ("change_external_tag.shuffle.xml", "unhandled", None),
+        ("change_external_tag.update.xml", "unhandled", None),
+        (
+            "json.change_external_chat.update.del_member.json",
+            "failed",
+            Some("UNKNOWN_CUSTOMER"),
+        ),
+        (
+            "json.third_party.change_external_tag.create.json",
+            "unhandled",
+            None,
+        ),
+        ("text_message.xml", "unhandled", None),
+        (
+            "third_party.change_external_chat.update.add_member.xml",
+            "failed",
+            Some("UNKNOWN_GROUP"),
+        ),
+        (
+            "third_party.change_external_contact.add_external_contact.xml",
+            "processed",
+            None,
+        ),
+        (
+            "third_party.change_external_tag.delete.xml",
+            "failed",
+            Some("UNKNOWN_TAG_GROUP"),
+        ),
+        ("third_party.suite_ticket.xml", "unhandled", None),
+    ];
+    for (file, status, code) in expected {
+        let (kind, got, error) = &rows[&keys_by_file[*file]];
+        assert_eq!(got, status, "{file} ({kind}): {error:?}");
+        if let Some(code) = code {
+            assert!(
+                error.as_deref().unwrap_or_default().starts_with(code),
+                "{file}: {error:?}"
+            );
+        }
+        if *status == "unhandled" {
+            assert!(error.is_some(), "{file}: an unhandled notice says why");
+        }
+    }
+    // The redundant JSON renderings matched their XML twins.
+    assert_eq!(
+        keys_by_file["json.change_external_contact.del_follow_user.json"],
+        keys_by_file["change_external_contact.del_follow_user.xml"]
+    );
+
+    let log = events(&api).await;
+    assert_eq!(
+        types_of(&log, "woAJ2GCAAAXtWyujaWJHDDGi0mACAAAA"),
+        ["FriendAdded", "FriendRemoved"]
+    );
+    // DELETE_BY_TRANSFER ends the relation as a transfer, not as churn.
+    let removed = log
+        .iter()
+        .find(|(_, t, _)| t == "FriendRemoved")
+        .map(|(_, _, p)| p.clone())
+        .unwrap();
+    assert_eq!(removed["FriendRemoved"]["by"], "Transfer", "{removed}");
+    assert_eq!(
+        types_of(&log, "wrx7HUARsKwGRaQBVKPBTcEyzdHA4HrQ"),
+        ["GroupCreated", "MemberAdmitted", "MemberAdmitted"]
+    );
+    assert_eq!(
+        types_of(&log, "woAJ2GCAAAXtWyujaWJHDDGi0mACH71w"),
+        ["FriendAdded"]
+    );
+    // Every event the endpoint caused names the integration and the notice time.
+    assert!(
+        on_pool!(&api.engine.db, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM events WHERE tenant_id = $1 \
+             AND CAST(metadata AS TEXT) LIKE '%integration:wecom%'",
+            )
+            .bind(T)
+            .fetch_one(pool)
+            .await
+        })
+        .unwrap()
+            == 6
+    );
+}
+
+/// One customer's life told by notices of every mapped type, checked in the log and in
+/// the portrait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_life_in_notices_lands_in_the_log_and_the_portrait() {
+    let db = TestDb::postgres().await;
+    let api = configured(&db).await;
+    let c = "woCUSTOMER0001";
+    create_group(&api, "wrGROUP0001", "zhangsan").await;
+    let library = stream_id(&tenant(T), TAG_LIBRARY_LOCAL_ID);
+    let at = chrono::DateTime::from_timestamp(T0 - 3600, 0).unwrap();
+    for (i, command) in [
+        TagLibraryCommand::CreateGroup {
+            group: TagGroupId::parse("etGROUP1").unwrap(),
+            name: "Tier".into(),
+        },
+        TagLibraryCommand::CreateTag {
+            tag: TagId::parse("etTAG1").unwrap(),
+            group: TagGroupId::parse("etGROUP1").unwrap(),
+            name: "Gold".into(),
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        api.engine
+            .tags
+            .execute(
+                &library,
+                Stamped::new(at, command),
+                &meta(&format!("tag-{i}")),
+            )
+            .await
+            .unwrap();
+    }
+
+    post_ok(
+        &api,
+        &contact(
+            "add_external_contact",
+            "zhangsan",
+            c,
+            T0,
+            "<State><![CDATA[store-qr]]></State><WelcomeCode><![CDATA[W1]]></WelcomeCode>",
+        ),
+    )
+    .await;
+    // A JSON-encrypted body carrying a JSON notice.
+    let half = json!({
+        "ToUserName": CORP, "FromUserName": "sys", "CreateTime": T0 + 1, "MsgType": "event",
+        "Event": "change_external_contact", "ChangeType": "add_half_external_contact",
+        "UserID": "lisi", "ExternalUserID": c,
+    })
+    .to_string();
+    let sent = post_with(&api, T, &keys(), TOKEN, half.as_bytes(), Body::Json, |e| e).await;
+    assert_eq!((sent.status, sent.body.as_str()), (200, "success"));
+    post_ok(
+        &api,
+        &chat(
+            "update",
+            "wrGROUP0001",
+            T0 + 2,
+            &format!(
+                "<UpdateDetail>add_member</UpdateDetail><JoinScene>3</JoinScene>\
+                 <MemChangeCnt>2</MemChangeCnt><MemChangeList><Item>{c}</Item>\
+                 <Item>wangwu</Item></MemChangeList>"
+            ),
+        ),
+    )
+    .await;
+    post_ok(
+        &api,
+        &chat(
+            "update",
+            "wrGROUP0001",
+            T0 + 3,
+            &format!(
+                "<UpdateDetail>del_member</UpdateDetail><QuitScene>0</QuitScene>\
+                 <MemChangeCnt>1</MemChangeCnt><MemChangeList><Item>{c}</Item></MemChangeList>"
+            ),
+        ),
+    )
+    .await;
+    post_ok(&api, &contact("del_follow_user", "lisi", c, T0 + 4, "")).await;
+    settled(&api).await;
+
+    // A handover the engine asked WeCom for; the successor's transfer fails...
+    let customer_stream = stream_id(&tenant(T), c);
+    let request = |n: u8| CustomerCommand::RequestHandover {
+        handover: Uuid::from_u128(u128::from(n)),
+        from: staff("zhangsan"),
+        to: staff("zhaoliu"),
+        kind: HandoverKind::OnJob,
+        from_departed_at: None,
+        successor_at_limit: false,
+    };
+    let at = |s: i64| chrono::DateTime::from_timestamp(T0 + s, 0).unwrap();
+    api.engine
+        .customers
+        .execute(
+            &customer_stream,
+            Stamped::new(at(10), request(1)),
+            &meta("h1"),
+        )
+        .await
+        .unwrap();
+    post_ok(
+        &api,
+        &contact(
+            "transfer_fail",
+            "zhaoliu",
+            c,
+            T0 + 20,
+            "<FailReason><![CDATA[customer_refused]]></FailReason>",
+        ),
+    )
+    .await;
+    settled(&api).await;
+    // ... and the second one completes: WeCom removes the relation by transfer.
+    api.engine
+        .customers
+        .execute(
+            &customer_stream,
+            Stamped::new(at(30), request(2)),
+            &meta("h2"),
+        )
+        .await
+        .unwrap();
+    post_ok(
+        &api,
+        &contact(
+            "del_external_contact",
+            "zhangsan",
+            c,
+            T0 + 40,
+            "<Source><![CDATA[DELETE_BY_TRANSFER]]></Source>",
+        ),
+    )
+    .await;
+    post_ok(&api, &tag("delete", "etTAG1", "tag", T0 + 50)).await;
+    post_ok(&api, &tag("delete", "etGROUP1", "tag_group", T0 + 51)).await;
+    post_ok(&api, &chat("dismiss", "wrGROUP0001", T0 + 60, "")).await;
+    // The staff member deletes another customer: churn, not transfer.
+    post_ok(
+        &api,
+        &contact("add_external_contact", "lisi", "woOTHER", T0 + 70, ""),
+    )
+    .await;
+    post_ok(
+        &api,
+        &contact("del_external_contact", "lisi", "woOTHER", T0 + 71, ""),
+    )
+    .await;
+    settled(&api).await;
+
+    let rows = inbox_rows(&api).await;
+    assert_eq!(rows.len(), 12);
+    for (kind, status, error) in rows.values() {
+        assert_eq!(status, "processed", "{kind}: {error:?}");
+    }
+    let log = events(&api).await;
+    assert_eq!(
+        types_of(&log, c),
+        [
+            "FriendAdded",
+            "FriendAdded",
+            "JoinedGroup",
+            "LeftGroup",
+            "FriendRemoved",
+            "HandoverRequested",
+            "HandoverRefused",
+            "HandoverRequested",
+            "HandoverAccepted",
+            "FriendRemoved",
+        ]
+    );
+    assert_eq!(
+        types_of(&log, "wrGROUP0001"),
+        [
+            "GroupCreated",
+            "MemberAdmitted",
+            "MemberAdmitted",
+            "MemberRemoved",
+            "GroupDismissed"
+        ]
+    );
+    assert_eq!(
+        types_of(&log, TAG_LIBRARY_LOCAL_ID),
+        [
+            "TagGroupCreated",
+            "TagCreated",
+            "TagDeleted",
+            "TagGroupDeleted"
+        ]
+    );
+    assert_eq!(types_of(&log, "woOTHER"), ["FriendAdded", "FriendRemoved"]);
+    let removals: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|(_, t, _)| t == "FriendRemoved")
+        .map(|(s, _, p)| {
+            (
+                s.as_str(),
+                p["FriendRemoved"]["by"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let cs = customer_stream.as_str();
+    let other = format!("{T}:woOTHER");
+    assert_eq!(
+        removals,
+        [
+            (cs, "Customer"),
+            (cs, "Transfer"),
+            (other.as_str(), "Staff")
+        ]
+    );
+    // Commands are stamped with the notice's CreateTime, not the arrival time.
+    let first = &log.iter().find(|(s, _, _)| s == cs).unwrap().2;
+    assert_eq!(
+        first["FriendAdded"]["at"], "2026-03-01T00:00:00Z",
+        "{first}"
+    );
+    assert_eq!(first["FriendAdded"]["channel_state"], "store-qr");
+
+    let id = base64_url(&format!("Customer:{c}"));
+    let body = api
+        .gql(
+            Some(&token(T, Role::Operations, None, &[])),
+            "query($id: ID!) { customer(id: $id) { externalUserId channel firstStaffId \
+               staff(first: 10) { edges { node { staffId } } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let portrait = &body["data"]["customer"];
+    assert_eq!(portrait["externalUserId"], c, "{body}");
+    assert_eq!(portrait["channel"], "store-qr", "{body}");
+    assert_eq!(portrait["firstStaffId"], "zhangsan", "{body}");
+    let staff_ids: Vec<&str> = portrait["staff"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["staffId"].as_str().unwrap())
+        .collect();
+    assert_eq!(staff_ids, ["zhaoliu"], "{body}");
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_delivered_three_times_is_stored_and_applied_once() {
+    let db = TestDb::postgres().await;
+    let api = configured(&db).await;
+    let notice = contact("add_external_contact", "zhangsan", "woDUP", T0, "");
+    for _ in 0..3 {
+        post_ok(&api, &notice).await;
+    }
+    settled(&api).await;
+    // Redelivered after processing, too.
+    post_ok(&api, &notice).await;
+    settled(&api).await;
+    let rows = inbox_rows(&api).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows.values().next().unwrap().1, "processed");
+    assert_eq!(types_of(&events(&api).await, "woDUP"), ["FriendAdded"]);
+
+    // Processing everything again (the periodic tick) appends nothing either.
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query("UPDATE wecom_inbox SET status = 'pending'")
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    api::wecom::process_pending(&api.engine, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(types_of(&events(&api).await, "woDUP"), ["FriendAdded"]);
+    assert_eq!(
+        inbox_rows(&api).await.values().next().unwrap().1,
+        "processed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_notices_in_one_second_for_one_user_both_land() {
+    let db = TestDb::postgres().await;
+    let api = configured(&db).await;
+    post_ok(
+        &api,
+        &contact("add_external_contact", "zhangsan", "woA", T0, ""),
+    )
+    .await;
+    post_ok(
+        &api,
+        &contact("add_external_contact", "zhangsan", "woB", T0, ""),
+    )
+    .await;
+    post_ok(
+        &api,
+        &contact("del_external_contact", "zhangsan", "woA", T0, ""),
+    )
+    .await;
+    settled(&api).await;
+    assert_eq!(inbox_rows(&api).await.len(), 3);
+    let log = events(&api).await;
+    assert_eq!(types_of(&log, "woA"), ["FriendAdded", "FriendRemoved"]);
+    assert_eq!(types_of(&log, "woB"), ["FriendAdded"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_foreign_and_broken_requests_are_refused_and_write_nothing() {
+    let db = TestDb::postgres().await;
+    let api = configured(&db).await;
+    let notice = contact("add_external_contact", "zhangsan", "woFORGED", T0, "");
+    let n = notice.as_bytes();
+
+    let forged = post_with(&api, T, &keys(), "not-the-token", n, Body::Xml, |e| e).await;
+    assert_eq!(forged.status, 401, "forged signature");
+
+    let other_key =
+        CallbackKeys::new(TOKEN, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", CORP).unwrap();
+    let wrong_key = post_with(&api, T, &other_key, TOKEN, n, Body::Xml, |e| e).await;
+    assert_eq!(wrong_key.status, 400, "wrong key");
+
+    // Signed after truncation: the signature holds, the ciphertext does not.
+    let truncated = post_with(&api, T, &keys(), TOKEN, n, Body::Xml, |e| {
+        e[..e.len() - 8].to_string()
+    })
+    .await;
+    assert_eq!(truncated.status, 400, "truncated ciphertext");
+
+    let foreign = CallbackKeys::new(TOKEN, AES_KEY, "wwSOMEONEELSE").unwrap();
+    let wrong_receiver = post_with(&api, T, &foreign, TOKEN, n, Body::Xml, |e| e).await;
+    assert_eq!(wrong_receiver.status, 400, "wrong receive id");
+
+    let unknown_tenant = post_with(&api, "nobody", &keys(), TOKEN, n, Body::Xml, |e| e).await;
+    assert_eq!(unknown_tenant.status, 404);
+
+    let garbage = post(&api, "this is not a notice").await;
+    assert_eq!(garbage.status, 400, "authentic but unparsable plaintext");
+
+    let base = format!("{}/wecom/callback/{T}", api.base);
+    let no_query = api.http.post(&base).body("<xml/>").send().await.unwrap();
+    assert_eq!(no_query.status(), 400);
+    let malformed = api
+        .http
+        .post(format!("{base}?msg_signature=a&timestamp=1&nonce=2"))
+        .body("<xml><Encrypt>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let huge = api
+        .http
+        .post(format!("{base}?msg_signature=a&timestamp=1&nonce=2"))
+        .body(vec![b'<'; api::wecom::http::MAX_CALLBACK_BODY_BYTES + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+
+    for sent in [&forged, &wrong_key, &truncated, &wrong_receiver, &garbage] {
+        assert_ne!(sent.body, "success");
+    }
+    settled(&api).await;
+    assert!(inbox_rows(&api).await.is_empty());
+    assert!(events(&api).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_event_type_is_acknowledged_and_kept_unhandled() {
+    let db = TestDb::postgres().await;
+    let api = configured(&db).await;
+    let notice = format!(
+        "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName>sys</FromUserName>\
+         <CreateTime>{T0}</CreateTime><MsgType>event</MsgType>\
+         <Event><![CDATA[change_external_contact_v9]]></Event>\
+         <ChangeType>teleport</ChangeType><UserID>zhangsan</UserID></xml>"
+    );
+    post_ok(&api, &notice).await;
+    settled(&api).await;
+    let rows = inbox_rows(&api).await;
+    let (kind, status, error) = rows.values().next().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(kind, "change_external_contact_v9/teleport");
+    assert_eq!(status, "unhandled");
+    assert!(error.is_some());
+    assert!(events(&api).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_verified_url_and_a_redelivered_notice_land_once() {
+    let db = TestDb::sqlite().await;
+    let api = configured(&db).await;
+    let echostr = keys().encrypt(b"4242", [7; 16]);
+    let sig = signature(TOKEN, "1", "n", &echostr);
+    let response = api
+        .http
+        .get(format!(
+            "{}/wecom/callback/{T}?msg_signature={sig}&timestamp=1&nonce=n&echostr={}",
+            api.base,
+            url_encode(&echostr)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "4242");
+
+    let notice = contact("add_external_contact", "zhangsan", "woSQLITE", T0, "");
+    for _ in 0..2 {
+        post_ok(&api, &notice).await;
+    }
+    post_ok(
+        &api,
+        &contact("del_follow_user", "zhangsan", "woSQLITE", T0, ""),
+    )
+    .await;
+    settled(&api).await;
+    let rows = inbox_rows(&api).await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows.values().all(|(_, s, _)| s == "processed"), "{rows:?}");
+    assert_eq!(
+        types_of(&events(&api).await, "woSQLITE"),
+        ["FriendAdded", "FriendRemoved"]
+    );
+}
