@@ -109,16 +109,41 @@ impl ReadModel for Departures {
     ];
 
     fn touched(events: &[LoggedEvent]) -> Vec<Keys> {
-        let (mut customers, mut staff, mut groups) = (Keys::new(), Keys::new(), Keys::new());
+        // Only the rows an event changes: a handover job's thousands of requests and
+        // its day of group claims would otherwise reload and rewrite rows they leave as
+        // they are. `apply` writes nothing outside these.
+        let mut keys = [Keys::new(), Keys::new(), Keys::new(), Keys::new()];
+        let [handovers, serves, staff, groups] = &mut keys;
         for e in events {
+            let (tenant, id) = (&e.tenant, &e.local_id);
             match &e.event {
-                AnyEvent::Customer(_) => touch(&mut customers, &e.tenant, &e.local_id),
-                AnyEvent::Staff(_) => touch(&mut staff, &e.tenant, &e.local_id),
-                AnyEvent::Group(_) => touch(&mut groups, &e.tenant, &e.local_id),
+                AnyEvent::Customer(event) => match event {
+                    CustomerEvent::FriendAdded { .. } | CustomerEvent::FriendRemoved { .. } => {
+                        touch(serves, tenant, id)
+                    }
+                    CustomerEvent::HandoverRequested { .. }
+                    | CustomerEvent::HandoverRefused { .. } => touch(handovers, tenant, id),
+                    CustomerEvent::HandoverAccepted { .. } => {
+                        touch(handovers, tenant, id);
+                        touch(serves, tenant, id);
+                    }
+                    _ => {}
+                },
+                AnyEvent::Staff(
+                    StaffEvent::CustomerLimitChanged { .. }
+                    | StaffEvent::GroupTransferClaimed { .. },
+                ) => {}
+                AnyEvent::Staff(_) => touch(staff, tenant, id),
+                AnyEvent::Group(
+                    GroupEvent::MemberAdmitted { .. }
+                    | GroupEvent::MemberRemoved { .. }
+                    | GroupEvent::NoticeChanged { .. },
+                ) => {}
+                AnyEvent::Group(_) => touch(groups, tenant, id),
                 AnyEvent::TagLibrary(_) => {}
             }
         }
-        vec![customers.clone(), customers, staff, groups]
+        keys.into()
     }
 
     fn load(&mut self, table: usize, rows: Vec<Vec<Val>>) {

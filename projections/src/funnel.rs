@@ -76,15 +76,22 @@ impl ReadModel for Funnel {
         let (mut customers, mut staff) = (Keys::new(), Keys::new());
         for e in events {
             match &e.event {
-                AnyEvent::Customer(event) => {
+                // Only what `apply` reads or writes: the funnel counts friends and orders.
+                AnyEvent::Customer(CustomerEvent::FriendAdded { staff: s, .. }) => {
                     touch(&mut customers, &e.tenant, &e.local_id);
                     // The acquiring guide's store is looked up, so it is loaded too.
-                    if let CustomerEvent::FriendAdded { staff: s, .. } = event {
-                        touch(&mut staff, &e.tenant, s.as_str());
-                    }
+                    touch(&mut staff, &e.tenant, s.as_str());
                 }
-                AnyEvent::Staff(_) => touch(&mut staff, &e.tenant, &e.local_id),
-                AnyEvent::Group(_) | AnyEvent::TagLibrary(_) => {}
+                AnyEvent::Customer(CustomerEvent::PurchaseRecorded { .. }) => {
+                    touch(&mut customers, &e.tenant, &e.local_id)
+                }
+                AnyEvent::Staff(
+                    StaffEvent::StaffRegistered { .. } | StaffEvent::StaffMovedToStore { .. },
+                ) => touch(&mut staff, &e.tenant, &e.local_id),
+                AnyEvent::Customer(_)
+                | AnyEvent::Staff(_)
+                | AnyEvent::Group(_)
+                | AnyEvent::TagLibrary(_) => {}
             }
         }
         vec![customers, staff]

@@ -134,3 +134,54 @@ macro_rules! model_store {
 
 model_store!(pg, sqlx::Postgres);
 model_store!(lite, sqlx::Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use domain::customer::{CustomerEvent, HandoverKind};
+    use domain::values::StaffId;
+
+    use super::{Keys, ReadModel};
+    use crate::departures::Departures;
+    use crate::funnel::Funnel;
+    use crate::log::{AnyEvent, Checkpoint, LoggedEvent};
+    use crate::portrait::fold::PortraitSet;
+
+    fn requested(customer: &str) -> LoggedEvent {
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        LoggedEvent {
+            checkpoint: Checkpoint::START,
+            tenant: "acme".into(),
+            local_id: customer.into(),
+            sequence: 7,
+            event: AnyEvent::Customer(CustomerEvent::HandoverRequested {
+                handover: uuid::Uuid::nil(),
+                from: StaffId::parse("leaver").unwrap(),
+                to: StaffId::parse("heir").unwrap(),
+                kind: HandoverKind::Resigned,
+                at,
+                auto_accept_at: at + chrono::Duration::hours(24),
+            }),
+        }
+    }
+
+    /// Which of `M`'s tables a batch makes the projector load and rewrite.
+    fn rewritten<M: ReadModel>(events: &[LoggedEvent]) -> Vec<&'static str> {
+        M::TABLES
+            .iter()
+            .zip(M::touched(events))
+            .filter(|(_, keys): &(_, Keys)| !keys.is_empty())
+            .map(|((table, _), _)| table.name)
+            .collect()
+    }
+
+    #[test]
+    fn a_handover_request_rewrites_only_the_rows_it_changes() {
+        // Given a batch of a handover job's requests
+        let batch: Vec<_> = (0..100).map(|i| requested(&format!("wm{i}"))).collect();
+        // then each read model rewrites only what the request changes.
+        assert_eq!(rewritten::<PortraitSet>(&batch), vec!["rm_customer"]);
+        assert_eq!(rewritten::<Departures>(&batch), vec!["rm_handover"]);
+        assert!(rewritten::<Funnel>(&batch).is_empty());
+    }
+}

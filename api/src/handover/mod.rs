@@ -179,6 +179,7 @@ pub async fn run(jobs: &Jobs, tenant: &str, job: &JobRecord) -> Result<(), Hando
     } else {
         run.plan(&input, &staff).await?;
     }
+    items::analyze(db).await?;
     run.request_customers().await?;
     let now = jobs.clock().now();
     match run.move_groups().await? {

@@ -78,6 +78,11 @@ impl Portrait {
         let c = &mut self.customer;
         c.version = sequence;
         c.last_activity_at = c.last_activity_at.max(event.at());
+        if changes_customer_row_only(event) {
+            // Its other rows may not even be loaded (see `touched`): the stage, which
+            // counts relations, stays as it is.
+            return;
+        }
         match event {
             CustomerEvent::FriendAdded {
                 staff,
@@ -233,10 +238,23 @@ impl Portrait {
             CustomerEvent::MassMessageDelivered { .. }
             | CustomerEvent::MomentDelivered { .. }
             | CustomerEvent::HandoverRequested { .. }
-            | CustomerEvent::HandoverRefused { .. } => {}
+            | CustomerEvent::HandoverRefused { .. } => {} // see changes_customer_row_only
         }
         self.customer.stage = stage(self.relations.len(), self.customer.purchases).to_string();
     }
+}
+
+/// Events that change nothing of a customer's portrait but its own row (version and last
+/// activity). A handover job appends one to each of thousands of customers; loading and
+/// rewriting their relations, tags, groups and coupons for it would be wasted work.
+fn changes_customer_row_only(event: &CustomerEvent) -> bool {
+    matches!(
+        event,
+        CustomerEvent::MassMessageDelivered { .. }
+            | CustomerEvent::MomentDelivered { .. }
+            | CustomerEvent::HandoverRequested { .. }
+            | CustomerEvent::HandoverRefused { .. }
+    )
 }
 
 /// The portrait's rows for a set of keys: all of them in a rebuild, the ones a batch
@@ -264,11 +282,21 @@ impl ReadModel for PortraitSet {
     ];
 
     fn touched(events: &[LoggedEvent]) -> Vec<Keys> {
-        let (mut customers, mut tags, mut groups, mut staff) =
-            (Keys::new(), Keys::new(), Keys::new(), Keys::new());
+        let (mut customers, mut details, mut tags, mut groups, mut staff) = (
+            Keys::new(),
+            Keys::new(),
+            Keys::new(),
+            Keys::new(),
+            Keys::new(),
+        );
         for e in events {
             match &e.event {
-                AnyEvent::Customer(_) => touch(&mut customers, &e.tenant, &e.local_id),
+                AnyEvent::Customer(event) => {
+                    touch(&mut customers, &e.tenant, &e.local_id);
+                    if !changes_customer_row_only(event) {
+                        touch(&mut details, &e.tenant, &e.local_id);
+                    }
+                }
                 AnyEvent::Staff(StaffEvent::GroupTransferClaimed { .. }) | AnyEvent::Group(_) => {}
                 AnyEvent::Staff(_) => touch(&mut staff, &e.tenant, &e.local_id),
                 AnyEvent::TagLibrary(ev) => match ev {
@@ -286,11 +314,11 @@ impl ReadModel for PortraitSet {
             }
         }
         vec![
-            customers.clone(),
-            customers.clone(),
-            customers.clone(),
-            customers.clone(),
             customers,
+            details.clone(),
+            details.clone(),
+            details.clone(),
+            details,
             tags,
             groups,
             staff,
