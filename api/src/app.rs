@@ -57,6 +57,8 @@ pub struct Engine {
     pub groups: CommandService<CustomerGroup>,
     pub staff: CommandService<Staff>,
     pub tags: CommandService<TagLibrary>,
+    /// WeCom's server API, for notices that do not carry the new state.
+    pub wecom: crate::wecom::client::WecomApi,
 }
 
 impl Engine {
@@ -80,6 +82,7 @@ impl Engine {
             groups: CommandService::new(&db).waking(wake.clone()),
             staff: CommandService::new(&db).waking(wake.clone()),
             tags: CommandService::new(&db).waking(wake.clone()),
+            wecom: crate::wecom::client::WecomApi::default(),
             wake,
             db,
         }

@@ -79,3 +79,76 @@ fn a_sqlite_path_that_cannot_be_created_is_a_one_line_error() {
         "{line}"
     );
 }
+
+#[test]
+fn wecom_configure_stores_the_callback_and_never_prints_a_secret() {
+    let dir = temp_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_scrm"))
+        .args([
+            "wecom",
+            "configure",
+            "--tenant",
+            "acme",
+            "--corp-id",
+            "ww5823bf96d3bd56c7",
+            "--api-base-url",
+            "http://127.0.0.1:9",
+        ])
+        .env("DATABASE_URL", "")
+        .env("RUST_LOG", "debug")
+        .env("SCRM_WECOM_TOKEN", "QDG6eK")
+        .env(
+            "SCRM_WECOM_ENCODING_AES_KEY",
+            "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+        )
+        .env("SCRM_WECOM_CORP_SECRET", "s3cr3t-corp-secret-value")
+        .current_dir(&dir)
+        .output()
+        .expect("run scrm");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("API reads on"), "{stdout}");
+    for secret in ["s3cr3t-corp-secret-value", "QDG6eK", "jWmYm7qr5nMoAUwZ"] {
+        assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
+        assert!(!stderr.contains(secret), "{secret} logged: {stderr}");
+    }
+    let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = format!("sqlite://{}", dir.join(".scrm/scrm.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let row: (String, String, Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT receive_id, corp_id, corp_secret, api_base_url FROM wecom_callback_config \
+             WHERE tenant_id = 'acme'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        row
+    });
+    assert_eq!(
+        stored,
+        (
+            "ww5823bf96d3bd56c7".to_string(),
+            "ww5823bf96d3bd56c7".to_string(),
+            Some("s3cr3t-corp-secret-value".to_string()),
+            Some("http://127.0.0.1:9".to_string())
+        )
+    );
+
+    // A key that is not one is refused in one line, and nothing secret is echoed.
+    let bad = Command::new(env!("CARGO_BIN_EXE_scrm"))
+        .args(["wecom", "configure", "--tenant", "acme", "--corp-id", "ww1"])
+        .env("DATABASE_URL", "")
+        .env("RUST_LOG", "error")
+        .env("SCRM_WECOM_TOKEN", "QDG6eK")
+        .env("SCRM_WECOM_ENCODING_AES_KEY", "short")
+        .env("SCRM_WECOM_CORP_SECRET", "s3cr3t-corp-secret-value")
+        .current_dir(&dir)
+        .output()
+        .expect("run scrm");
+    assert_eq!(bad.status.code(), Some(1));
+    let line = stderr_line(&bad);
+    assert!(!line.contains("s3cr3t"), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -14,7 +14,8 @@ use crate::table::{table_row, Row, Table, Val};
 
 pub const NAME: &str = "staff_departures";
 /// 2: an index for the auto-accept's scan of due handovers across tenants.
-pub const VERSION: i64 = 2;
+/// 3: the group notice (`rm_group_owner.notice`).
+pub const VERSION: i64 = 3;
 
 table_row! {
     /// One handover of one customer and where it stands.
@@ -78,6 +79,8 @@ table_row! {
         previous_owner_id: opt_text,
         transferred_at: opt_time,
         dismissed: bool,
+        // The group notice (群公告), empty until one is set.
+        notice: text,
     }
 }
 
@@ -321,6 +324,7 @@ impl Departures {
                     previous_owner_id: None,
                     transferred_at: None,
                     dismissed: false,
+                    notice: String::new(),
                 };
                 self.groups.insert(key, row);
             }
@@ -341,9 +345,12 @@ impl Departures {
                     g.dismissed = true;
                 }
             }
-            GroupEvent::MemberAdmitted { .. }
-            | GroupEvent::MemberRemoved { .. }
-            | GroupEvent::NoticeChanged { .. } => {}
+            GroupEvent::NoticeChanged { notice, .. } => {
+                if let Some(g) = self.groups.get_mut(&key) {
+                    g.notice = notice.clone();
+                }
+            }
+            GroupEvent::MemberAdmitted { .. } | GroupEvent::MemberRemoved { .. } => {}
         }
     }
 }

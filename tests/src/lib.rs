@@ -8,6 +8,7 @@
 //! Depends on every crate of the workspace; nothing depends on it.
 
 pub mod departure;
+pub mod fake_wecom;
 pub mod ids;
 pub mod live;
 

@@ -9,15 +9,17 @@ use std::time::{Duration, Instant};
 
 use api::auth::Role;
 use api::commands::{Actor, CommandMeta};
+use api::wecom::client::Secret;
 use api::wecom::{inbox, signature, CallbackKeys, Notice};
 use domain::customer::{CustomerCommand, HandoverKind};
 use domain::group::GroupCommand;
 use domain::stamp::{stream_id, Stamped, TAG_LIBRARY_LOCAL_ID};
 use domain::tags::TagLibraryCommand;
 use domain::values::{TagGroupId, TagId};
+use harness::fake_wecom::{self, FakeWecom};
 use harness::ids::{staff, tenant};
 use harness::live::{token, TestApi};
-use harness::TestDb;
+use harness::{on_both_backends, TestDb};
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -953,4 +955,721 @@ async fn on_sqlite_a_verified_url_and_a_redelivered_notice_land_once() {
         types_of(&events(&api).await, "woSQLITE"),
         ["FriendAdded", "FriendRemoved"]
     );
+}
+
+// ------------------------------------------------------------------ API reads (thin notices)
+
+/// A tenant whose callback has API credentials pointing at `fake`.
+async fn configured_with_api(db: &TestDb, fake: &FakeWecom) -> TestApi {
+    let api = TestApi::start(db).await;
+    inbox::configure_all(
+        &api.engine.db,
+        &tenant(T),
+        &inbox::Setup {
+            token: TOKEN.into(),
+            encoding_aes_key: AES_KEY.into(),
+            receive_id: CORP.into(),
+            corp_id: Some(CORP.into()),
+            corp_secret: Some(Secret::new(fake_wecom::CORP_SECRET)),
+            api_base_url: Some(fake.base.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    api
+}
+
+/// The library Tier {Gold, Silver} and Style {Classic}, all at order 0, as the engine's
+/// own commands made it.
+async fn seed_library(api: &TestApi) {
+    let library = stream_id(&tenant(T), TAG_LIBRARY_LOCAL_ID);
+    let at = chrono::DateTime::from_timestamp(T0 - 3600, 0).unwrap();
+    let g = |s: &str| TagGroupId::parse(s).unwrap();
+    let t = |s: &str| TagId::parse(s).unwrap();
+    let commands = [
+        TagLibraryCommand::CreateGroup {
+            group: g("egTIER"),
+            name: "Tier".into(),
+        },
+        TagLibraryCommand::CreateTag {
+            tag: t("etGOLD"),
+            group: g("egTIER"),
+            name: "Gold".into(),
+        },
+        TagLibraryCommand::CreateTag {
+            tag: t("etSILVER"),
+            group: g("egTIER"),
+            name: "Silver".into(),
+        },
+        TagLibraryCommand::CreateGroup {
+            group: g("egSTYLE"),
+            name: "Style".into(),
+        },
+    ];
+    for (i, command) in commands.into_iter().enumerate() {
+        api.engine
+            .tags
+            .execute(
+                &library,
+                Stamped::new(at, command),
+                &meta(&format!("lib-{i}")),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// `woLI`, a friend of zhangsan (added by notice) whom zhangsan tagged Silver.
+async fn seed_customer(api: &TestApi, customer: &str) {
+    post_ok(
+        api,
+        &contact("add_external_contact", "zhangsan", customer, T0 - 60, ""),
+    )
+    .await;
+    settled(api).await;
+    api.engine
+        .customers
+        .execute(
+            &stream_id(&tenant(T), customer),
+            Stamped::new(
+                chrono::DateTime::from_timestamp(T0 - 30, 0).unwrap(),
+                CustomerCommand::Tag {
+                    staff: staff("zhangsan"),
+                    tag: TagId::parse("etSILVER").unwrap(),
+                    tag_state: domain::customer::TagState::Active,
+                },
+            ),
+            &meta(&format!("silver-{customer}")),
+        )
+        .await
+        .unwrap();
+}
+
+fn contact_answer(customer: &str, remark: &str, tags: Value) -> Value {
+    json!({
+        "external_contact": {"external_userid": customer, "name": "Li Si", "type": 1},
+        "follow_user": [{"userid": "zhangsan", "remark": remark,
+            "description": "buys gold for her mother", "createtime": T0 - 60,
+            "tags": tags, "add_way": 1, "state": "store-qr"}]
+    })
+}
+
+async fn portrait(api: &TestApi, customer: &str) -> Value {
+    let body = api
+        .gql(
+            Some(&token(T, Role::Operations, None, &[])),
+            "query($id: ID!) { customer(id: $id) { \
+               staff(first: 10) { nodes { staffId remark description } } \
+               tags(first: 10) { nodes { tagId name groupName staffId } } \
+               groups(first: 10) { nodes { groupId name ownerStaffId notice } } } }",
+            json!({ "id": base64_url(&format!("Customer:{customer}")) }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["customer"].clone()
+}
+
+async fn tag_groups(api: &TestApi) -> Value {
+    let body = api
+        .gql(
+            Some(&token(T, Role::Operations, None, &[])),
+            "{ tagGroups(first: 10) { nodes { groupId name order \
+               tags(first: 10) { nodes { tagId name order } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["tagGroups"]["nodes"].clone()
+}
+
+/// The only inbox row: `(status, error)`.
+async fn only_row(api: &TestApi, kind: &str) -> (String, Option<String>) {
+    let rows = inbox_rows(api).await;
+    let matching: Vec<_> = rows.values().filter(|(k, _, _)| k == kind).collect();
+    assert_eq!(matching.len(), 1, "{rows:?}");
+    (matching[0].1.clone(), matching[0].2.clone())
+}
+
+on_both_backends! {
+    /// edit_external_contact: WeCom's remark, description and enterprise tags of the
+    /// relation become the engine's, on the log and on the portrait.
+    async fn an_edited_contact_takes_wecoms_remark_and_tags(db: TestDb) {
+        let fake = FakeWecom::start(CORP).await;
+        let api = configured_with_api(&db, &fake).await;
+        seed_library(&api).await;
+        seed_customer(&api, "woLI").await;
+        fake.set_contact(
+            "woLI",
+            contact_answer(
+                "woLI",
+                "Ms Li (VIP)",
+                json!([
+                    {"group_name": "Tier", "tag_name": "Gold", "tag_id": "etGOLD", "type": 1},
+                    {"group_name": "", "tag_name": "likes jade", "type": 2}
+                ]),
+            ),
+        );
+        post_ok(
+            &api,
+            &contact("edit_external_contact", "zhangsan", "woLI", T0, ""),
+        )
+        .await;
+        settled(&api).await;
+
+        let row = only_row(&api, "change_external_contact/edit_external_contact").await;
+        assert_eq!(row, ("processed".into(), None));
+        let log = events(&api).await;
+        assert_eq!(
+            types_of(&log, "woLI"),
+            ["FriendAdded", "Tagged", "RemarkChanged", "Tagged", "Untagged"]
+        );
+        let remark = &log.iter().find(|(_, t, _)| t == "RemarkChanged").unwrap().2;
+        assert_eq!(remark["RemarkChanged"]["remark"], "Ms Li (VIP)");
+        assert_eq!(remark["RemarkChanged"]["at"], "2026-03-01T00:00:00Z");
+
+        let p = portrait(&api, "woLI").await;
+        assert_eq!(
+            p["staff"]["nodes"],
+            json!([{"staffId": "zhangsan", "remark": "Ms Li (VIP)",
+                    "description": "buys gold for her mother"}])
+        );
+        assert_eq!(
+            p["tags"]["nodes"],
+            json!([{"tagId": "etGOLD", "name": "Gold", "groupName": "Tier",
+                    "staffId": "zhangsan"}])
+        );
+        assert_eq!(fake.calls(fake_wecom::CONTACT), 1);
+    }
+}
+
+on_both_backends! {
+    /// change_external_chat/create: the group is registered with WeCom's owner, name,
+    /// notice and members; the customer's portrait lists it.
+    async fn a_created_group_is_registered_from_wecom(db: TestDb) {
+        let fake = FakeWecom::start(CORP).await;
+        let api = configured_with_api(&db, &fake).await;
+        post_ok(
+            &api,
+            &contact("add_external_contact", "zhangsan", "woCUST", T0 - 60, ""),
+        )
+        .await;
+        fake.set_chat(json!({
+            "chat_id": "wrNEW", "name": "Gold club", "owner": "zhangsan",
+            "create_time": T0, "notice": "Welcome",
+            "member_list": [
+                {"userid": "zhangsan", "type": 1, "join_time": T0, "join_scene": 1},
+                {"userid": "lisi", "type": 1, "join_time": T0, "join_scene": 1},
+                {"userid": "woCUST", "type": 2, "join_time": T0, "join_scene": 3}
+            ],
+            "admin_list": []
+        }));
+        post_ok(&api, &chat("create", "wrNEW", T0, "")).await;
+        settled(&api).await;
+
+        assert_eq!(
+            only_row(&api, "change_external_chat/create").await,
+            ("processed".into(), None)
+        );
+        let log = events(&api).await;
+        assert_eq!(
+            types_of(&log, "wrNEW"),
+            ["GroupCreated", "NoticeChanged", "MemberAdmitted", "MemberAdmitted"]
+        );
+        let created = &log.iter().find(|(_, t, _)| t == "GroupCreated").unwrap().2;
+        assert_eq!(created["GroupCreated"]["owner"], "zhangsan", "{created}");
+        assert_eq!(created["GroupCreated"]["name"], "Gold club");
+        assert_eq!(types_of(&log, "woCUST"), ["FriendAdded", "JoinedGroup"]);
+        assert_eq!(
+            portrait(&api, "woCUST").await["groups"]["nodes"],
+            json!([{"groupId": "wrNEW", "name": "Gold club", "ownerStaffId": "zhangsan",
+                    "notice": "Welcome"}])
+        );
+    }
+}
+
+/// A group the engine knows (owner zhangsan, name VIP) with the customer woCUST in it.
+async fn known_group(api: &TestApi, fake: &FakeWecom) {
+    post_ok(
+        api,
+        &contact("add_external_contact", "zhangsan", "woCUST", T0 - 60, ""),
+    )
+    .await;
+    create_group(api, "wrKNOWN", "zhangsan").await;
+    post_ok(
+        api,
+        &chat(
+            "update",
+            "wrKNOWN",
+            T0 - 50,
+            "<UpdateDetail>add_member</UpdateDetail><JoinScene>3</JoinScene>\
+             <MemChangeCnt>2</MemChangeCnt><MemChangeList><Item>woCUST</Item>\
+             <Item>lisi</Item></MemChangeList>",
+        ),
+    )
+    .await;
+    settled(api).await;
+    fake.set_chat(json!({
+        "chat_id": "wrKNOWN", "name": "VIP", "owner": "zhangsan", "notice": "",
+        "member_list": [
+            {"userid": "zhangsan", "type": 1, "join_scene": 1},
+            {"userid": "lisi", "type": 1, "join_scene": 3},
+            {"userid": "woCUST", "type": 2, "join_scene": 3}
+        ]
+    }));
+}
+
+fn update_chat(fake: &FakeWecom, change: impl FnOnce(&mut Value)) {
+    let mut chat = json!({
+        "chat_id": "wrKNOWN", "name": "VIP", "owner": "zhangsan", "notice": "",
+        "member_list": [
+            {"userid": "zhangsan", "type": 1, "join_scene": 1},
+            {"userid": "lisi", "type": 1, "join_scene": 3},
+            {"userid": "woCUST", "type": 2, "join_scene": 3}
+        ]
+    });
+    change(&mut chat);
+    fake.set_chat(chat);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_owner_change_transfers_the_group_as_wecom_did() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    known_group(&api, &fake).await;
+    // zhangsan handed the group to lisi and left it.
+    update_chat(&fake, |c| {
+        c["owner"] = json!("lisi");
+        c["member_list"].as_array_mut().unwrap().remove(0);
+    });
+    post_ok(
+        &api,
+        &chat(
+            "update",
+            "wrKNOWN",
+            T0,
+            "<UpdateDetail>change_owner</UpdateDetail>",
+        ),
+    )
+    .await;
+    settled(&api).await;
+    assert_eq!(
+        only_row(&api, "change_external_chat/update/change_owner").await,
+        ("processed".into(), None)
+    );
+    let log = events(&api).await;
+    let transferred = log
+        .iter()
+        .find(|(_, t, _)| t == "OwnershipTransferred")
+        .map(|(_, _, p)| p["OwnershipTransferred"].clone())
+        .unwrap();
+    assert_eq!(transferred["from"], "zhangsan");
+    assert_eq!(transferred["to"], "lisi");
+    assert_eq!(transferred["previous_owner_left"], true);
+    assert_eq!(
+        portrait(&api, "woCUST").await["groups"]["nodes"][0]["ownerStaffId"],
+        "lisi"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_name_change_renames_the_group() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    known_group(&api, &fake).await;
+    update_chat(&fake, |c| c["name"] = json!("Platinum club"));
+    post_ok(
+        &api,
+        &chat(
+            "update",
+            "wrKNOWN",
+            T0,
+            "<UpdateDetail>change_name</UpdateDetail>",
+        ),
+    )
+    .await;
+    settled(&api).await;
+    assert_eq!(
+        only_row(&api, "change_external_chat/update/change_name").await,
+        ("processed".into(), None)
+    );
+    assert_eq!(
+        types_of(&events(&api).await, "wrKNOWN").last().unwrap(),
+        "GroupRenamed"
+    );
+    assert_eq!(
+        portrait(&api, "woCUST").await["groups"]["nodes"][0]["name"],
+        "Platinum club"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_notice_change_shows_the_new_notice() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    known_group(&api, &fake).await;
+    update_chat(&fake, |c| c["notice"] = json!("Gold 10% off on Sunday"));
+    post_ok(
+        &api,
+        &chat(
+            "update",
+            "wrKNOWN",
+            T0,
+            "<UpdateDetail>change_notice</UpdateDetail>",
+        ),
+    )
+    .await;
+    settled(&api).await;
+    assert_eq!(
+        only_row(&api, "change_external_chat/update/change_notice").await,
+        ("processed".into(), None)
+    );
+    let log = events(&api).await;
+    let changed = log
+        .iter()
+        .find(|(_, t, _)| t == "NoticeChanged")
+        .map(|(_, _, p)| p["NoticeChanged"]["notice"].clone())
+        .unwrap();
+    assert_eq!(changed, "Gold 10% off on Sunday");
+    assert_eq!(
+        portrait(&api, "woCUST").await["groups"]["nodes"][0]["notice"],
+        "Gold 10% off on Sunday"
+    );
+}
+
+fn wecom_library(gold: &str, tier: &str, orders: (i64, i64, i64)) -> Value {
+    json!([
+        {"group_id": "egTIER", "group_name": tier, "create_time": T0, "order": orders.0,
+         "deleted": false, "tag": [
+            {"id": "etGOLD", "name": gold, "create_time": T0, "order": orders.1, "deleted": false},
+            {"id": "etSILVER", "name": "Silver", "create_time": T0, "order": orders.2,
+             "deleted": false}]},
+        {"group_id": "egSTYLE", "group_name": "Style", "create_time": T0, "order": 0,
+         "deleted": false, "tag": []}
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_tag_enters_the_library_with_its_group_and_order() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    fake.set_tags(wecom_library("Gold", "Tier", (3, 2, 1)));
+    post_ok(&api, &tag("create", "etGOLD", "tag", T0)).await;
+    settled(&api).await;
+    assert_eq!(
+        only_row(&api, "change_external_tag/create").await,
+        ("processed".into(), None)
+    );
+    // Asked for etGOLD: its group and it, not Silver.
+    assert_eq!(
+        types_of(&events(&api).await, TAG_LIBRARY_LOCAL_ID),
+        [
+            "TagGroupCreated",
+            "TagCreated",
+            "TagsOrdered",
+            "TagGroupsOrdered"
+        ]
+    );
+    assert_eq!(
+        tag_groups(&api).await,
+        json!([{"groupId": "egTIER", "name": "Tier", "order": 3,
+                "tags": {"nodes": [{"tagId": "etGOLD", "name": "Gold", "order": 2}]}}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_updated_tag_or_group_is_renamed_everywhere() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    seed_library(&api).await;
+    seed_customer(&api, "woLI").await;
+    fake.set_tags(wecom_library("Gold+", "Level", (0, 0, 0)));
+    post_ok(&api, &tag("update", "etGOLD", "tag", T0)).await;
+    post_ok(&api, &tag("update", "egTIER", "tag_group", T0 + 1)).await;
+    settled(&api).await;
+    let rows = inbox_rows(&api).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.values().all(|(_, s, _)| s == "processed"), "{rows:?}");
+    let log = events(&api).await;
+    let library = types_of(&log, TAG_LIBRARY_LOCAL_ID);
+    // The tag's read came with its group, already renamed: both follow at once, and the
+    // group's own notice finds nothing left to change.
+    assert_eq!(library[4..], ["TagGroupRenamed", "TagRenamed"]);
+    // The customer's Silver tag shows the renamed group.
+    assert_eq!(
+        portrait(&api, "woLI").await["tags"]["nodes"],
+        json!([{"tagId": "etSILVER", "name": "Silver", "groupName": "Level",
+                "staffId": "zhangsan"}])
+    );
+    let groups = tag_groups(&api).await;
+    let tier = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["groupId"] == "egTIER")
+        .unwrap();
+    assert_eq!(tier["name"], "Level");
+    assert_eq!(tier["tags"]["nodes"][0]["name"], "Gold+");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shuffle_records_wecoms_order_of_tags_and_groups() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    seed_library(&api).await;
+    fake.set_tags(wecom_library("Gold", "Tier", (7, 1, 5)));
+    // The tags of one group, then (empty Id) the groups themselves.
+    post_ok(&api, &tag("shuffle", "egTIER", "tag_group", T0)).await;
+    settled(&api).await;
+    let library = || async { types_of(&events(&api).await, TAG_LIBRARY_LOCAL_ID) };
+    assert_eq!(library().await[4..], ["TagsOrdered", "TagGroupsOrdered"]);
+    fake.set_tags(wecom_library("Gold", "Tier", (7, 1, 5)));
+    let mut all = wecom_library("Gold", "Tier", (7, 1, 5));
+    all[1]["order"] = json!(9);
+    fake.set_tags(all);
+    post_ok(&api, &tag("shuffle", "", "tag_group", T0 + 1)).await;
+    settled(&api).await;
+    assert_eq!(
+        library().await[4..],
+        ["TagsOrdered", "TagGroupsOrdered", "TagGroupsOrdered"]
+    );
+    let rows = inbox_rows(&api).await;
+    assert!(rows.values().all(|(_, s, _)| s == "processed"), "{rows:?}");
+    assert_eq!(
+        tag_groups(&api).await,
+        json!([
+            {"groupId": "egSTYLE", "name": "Style", "order": 9, "tags": {"nodes": []}},
+            {"groupId": "egTIER", "name": "Tier", "order": 7, "tags": {"nodes": [
+                {"tagId": "etGOLD", "name": "Gold", "order": 1},
+                {"tagId": "etSILVER", "name": "Silver", "order": 5}]}}
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_fetched_once_and_again_when_wecom_expires_it() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    seed_library(&api).await;
+    fake.set_tags(wecom_library("Gold", "Tier", (0, 0, 0)));
+    post_ok(&api, &tag("update", "etGOLD", "tag", T0)).await;
+    post_ok(&api, &tag("update", "etSILVER", "tag", T0 + 1)).await;
+    settled(&api).await;
+    assert_eq!(fake.calls(fake_wecom::TAG_LIST), 2);
+    assert_eq!(fake.calls(fake_wecom::GETTOKEN), 1, "the token is reused");
+
+    fake.expire_token();
+    post_ok(&api, &tag("update", "egTIER", "tag_group", T0 + 2)).await;
+    settled(&api).await;
+    // 42001, a new token, the same call again.
+    assert_eq!(fake.calls(fake_wecom::TAG_LIST), 4);
+    assert_eq!(fake.calls(fake_wecom::GETTOKEN), 2);
+    let rows = inbox_rows(&api).await;
+    assert!(rows.values().all(|(_, s, _)| s == "processed"), "{rows:?}");
+}
+
+/// `(status, attempts, error)` of the only row of `kind`.
+async fn attempts_of(api: &TestApi, kind: &str) -> (String, i64, Option<String>) {
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT status, CAST(attempts AS BIGINT), error FROM wecom_inbox \
+             WHERE tenant_id = $1 AND kind = $2",
+        )
+        .bind(T)
+        .bind(kind)
+        .fetch_one(pool)
+        .await
+    })
+    .unwrap()
+}
+
+/// Waits for the endpoint's processor to try the notice once.
+async fn tried(api: &TestApi, kind: &str) -> (String, i64, Option<String>) {
+    let started = Instant::now();
+    loop {
+        let row = attempts_of(api, kind).await;
+        if row.1 > 0 || row.0 != "pending" {
+            return row;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never tried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_outage_leaves_the_notice_pending_until_a_later_tick_applies_it_once() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    seed_library(&api).await;
+    seed_customer(&api, "woLI").await;
+    fake.set_contact("woLI", contact_answer("woLI", "VIP", json!([])));
+    fake.fail(Some(fake_wecom::Failure::Status500));
+    let kind = "change_external_contact/edit_external_contact";
+    post_ok(
+        &api,
+        &contact("edit_external_contact", "zhangsan", "woLI", T0, ""),
+    )
+    .await;
+    let (status, attempts, error) = tried(&api, kind).await;
+    assert_eq!((status.as_str(), attempts), ("pending", 1));
+    assert!(error.unwrap().contains("HTTP 500"));
+    let before = types_of(&events(&api).await, "woLI");
+
+    // A tick before the retry time does not call WeCom again.
+    let now = api.clock.now();
+    api::wecom::process_pending(&api.engine, now).await.unwrap();
+    assert_eq!(fake.calls(fake_wecom::CONTACT), 1);
+    // WeCom errcodes count as failures too.
+    fake.fail(Some(fake_wecom::Failure::Errcode(-1)));
+    let later = now + chrono::Duration::minutes(1);
+    let done = api::wecom::process_pending(&api.engine, later)
+        .await
+        .unwrap();
+    assert_eq!(done.deferred, 1);
+    let (status, attempts, error) = attempts_of(&api, kind).await;
+    assert_eq!((status.as_str(), attempts), ("pending", 2));
+    assert!(error.unwrap().contains("-1"));
+
+    // WeCom is back: the next due tick applies it, once.
+    fake.fail(None);
+    let done = api::wecom::process_pending(&api.engine, later + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(done.processed, 1);
+    api::wecom::process_pending(&api.engine, later + chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(attempts_of(&api, kind).await.0, "processed");
+    let after = types_of(&events(&api).await, "woLI");
+    assert_eq!(after[before.len()..], ["RemarkChanged", "Untagged"]);
+    assert_eq!(fake.calls(fake_wecom::CONTACT), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_whose_api_reads_keep_failing_is_marked_failed_with_the_reason() {
+    let db = TestDb::sqlite().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    fake.fail(Some(fake_wecom::Failure::Errcode(45009)));
+    let kind = "change_external_chat/update/change_name";
+    post_ok(
+        &api,
+        &chat(
+            "update",
+            "wrGONE",
+            T0,
+            "<UpdateDetail>change_name</UpdateDetail>",
+        ),
+    )
+    .await;
+    tried(&api, kind).await;
+    let mut now = api.clock.now();
+    for _ in 0..10 {
+        now += chrono::Duration::hours(1);
+        api::wecom::process_pending(&api.engine, now).await.unwrap();
+    }
+    let (status, attempts, error) = attempts_of(&api, kind).await;
+    assert_eq!((status.as_str(), attempts), ("failed", 4));
+    let error = error.unwrap();
+    assert!(
+        error.starts_with("WECOM_API") && error.contains("45009") && error.contains("5 attempts"),
+        "{error}"
+    );
+    assert_eq!(
+        fake.calls(fake_wecom::GROUP_CHAT) as i64,
+        api::wecom::process::MAX_ATTEMPTS
+    );
+    assert!(events(&api).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_thin_notice_reads_the_api_once_and_appends_once() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    known_group(&api, &fake).await;
+    update_chat(&fake, |c| c["name"] = json!("Platinum club"));
+    let notice = chat(
+        "update",
+        "wrKNOWN",
+        T0,
+        "<UpdateDetail>change_name</UpdateDetail>",
+    );
+    for _ in 0..3 {
+        post_ok(&api, &notice).await;
+    }
+    settled(&api).await;
+    post_ok(&api, &notice).await;
+    settled(&api).await;
+    assert_eq!(fake.calls(fake_wecom::GROUP_CHAT), 1);
+    let renames = |log: &[(String, String, Value)]| {
+        log.iter().filter(|(_, t, _)| t == "GroupRenamed").count()
+    };
+    assert_eq!(renames(&events(&api).await), 1);
+
+    // Processed again (a crash before the row was concluded): the kept read is used,
+    // WeCom is not asked again and nothing is appended.
+    update_chat(&fake, |c| c["name"] = json!("Changed again"));
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query("UPDATE wecom_inbox SET status = 'pending'")
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    api::wecom::process_pending(&api.engine, api.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(fake.calls(fake_wecom::GROUP_CHAT), 1);
+    assert_eq!(renames(&events(&api).await), 1);
+    assert_eq!(
+        only_row(&api, "change_external_chat/update/change_name").await,
+        ("processed".into(), None)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_for_another_corp_is_refused_and_writes_nothing() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    let foreign =
+        contact("add_external_contact", "zhangsan", "woX", T0, "").replace(CORP, "wwSOMEOTHERCORP");
+    let sent = post(&api, &foreign).await;
+    assert_eq!(sent.status, 400);
+    let third_party = format!(
+        "<xml><SuiteId>suite1</SuiteId><AuthCorpId>wwSOMEOTHERCORP</AuthCorpId>\
+         <InfoType>change_external_contact</InfoType><TimeStamp>{T0}</TimeStamp>\
+         <ChangeType>add_external_contact</ChangeType><UserID>zhangsan</UserID>\
+         <ExternalUserID>woX</ExternalUserID></xml>"
+    );
+    assert_eq!(post(&api, &third_party).await.status, 400);
+    // The tenant's own corp is accepted, in either envelope.
+    post_ok(&api, &third_party.replace("wwSOMEOTHERCORP", CORP)).await;
+    settled(&api).await;
+    let rows = inbox_rows(&api).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(types_of(&events(&api).await, "woX"), ["FriendAdded"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_api_credentials_a_thin_notice_stays_unhandled_and_says_why() {
+    let db = TestDb::postgres().await;
+    let api = configured(&db).await;
+    post_ok(
+        &api,
+        &contact("edit_external_contact", "zhangsan", "woLI", T0, ""),
+    )
+    .await;
+    settled(&api).await;
+    let (status, error) = only_row(&api, "change_external_contact/edit_external_contact").await;
+    assert_eq!(status, "unhandled");
+    assert!(error.unwrap().contains("API credentials"));
 }

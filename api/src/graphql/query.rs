@@ -292,10 +292,12 @@ impl Query {
                     .map(|t| LibraryTag {
                         tag_id: t.tag_id.clone(),
                         name: t.name.clone(),
+                        order: t.sort_order,
                     })
                     .collect(),
                 group_id: g.group_id,
                 name: g.name,
+                order: g.sort_order,
             })
             .collect();
         Ok(keyed(groups, limit, had_after, |g| g.group_id.clone()))

@@ -420,6 +420,10 @@ impl CustomerGroupMembership {
     async fn owner_staff_id(&self) -> Option<&str> {
         self.0.owner_staff_id.as_deref()
     }
+    /// The group notice (群公告): empty when none is set, null when the group is unknown.
+    async fn notice(&self) -> Option<&str> {
+        self.0.notice.as_deref()
+    }
     async fn joined_at(&self) -> DateTime<Utc> {
         self.0.joined_at
     }
@@ -619,6 +623,8 @@ impl Handover {
 pub struct TagGroup {
     pub group_id: String,
     pub name: String,
+    /// WeCom's display order: the larger comes first.
+    pub order: i64,
     #[graphql(skip)]
     pub tags: Vec<LibraryTag>,
 }
@@ -639,6 +645,8 @@ impl TagGroup {
 pub struct LibraryTag {
     pub tag_id: String,
     pub name: String,
+    /// WeCom's display order within the group: the larger comes first.
+    pub order: i64,
 }
 
 /// One line of a funnel.

@@ -72,6 +72,8 @@ pub enum UserErrorCode {
     IdTaken,
     UnknownTagGroup,
     Deleted,
+    TagNotInGroup,
+    DuplicateEntry,
 }
 
 impl UserErrorCode {

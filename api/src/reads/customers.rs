@@ -74,6 +74,8 @@ pub struct GroupRecord {
     pub group_id: String,
     pub name: Option<String>,
     pub owner_staff_id: Option<String>,
+    /// The group notice; `None` when the group is not known to the read model.
+    pub notice: Option<String>,
     pub joined_at: DateTime<Utc>,
 }
 
@@ -281,7 +283,7 @@ impl Reads {
 
     pub async fn groups(&self, customer_id: &str) -> Result<Vec<GroupRecord>, ReadError> {
         let sql = self.by_customer(
-            "SELECT x.group_id, o.name, o.owner_staff_id, x.joined_at FROM rm_customer_group x \
+            "SELECT x.group_id, o.name, o.owner_staff_id, o.notice, x.joined_at FROM rm_customer_group x \
              LEFT JOIN rm_group_owner o ON o.tenant_id = x.tenant_id AND o.group_id = x.group_id \
              WHERE x.tenant_id = ",
             customer_id,

@@ -64,7 +64,7 @@ const TAGS: &str = "(SELECT CAST(json_agg(p ORDER BY p.tagged_at, p.tag_id, p.st
     LEFT JOIN rm_tag_group g ON g.tenant_id = t.tenant_id AND g.group_id = t.group_id \
     WHERE x.tenant_id = c.tenant_id AND x.customer_id = c.customer_id) p)";
 const GROUPS: &str = "(SELECT CAST(json_agg(p ORDER BY p.joined_at, p.group_id) AS TEXT) FROM \
-    (SELECT x.group_id, o.name, o.owner_staff_id, x.joined_at FROM rm_customer_group x \
+    (SELECT x.group_id, o.name, o.owner_staff_id, o.notice, x.joined_at FROM rm_customer_group x \
     LEFT JOIN rm_group_owner o ON o.tenant_id = x.tenant_id AND o.group_id = x.group_id \
     WHERE x.tenant_id = c.tenant_id AND x.customer_id = c.customer_id) p)";
 const COUPONS: &str = "(SELECT CAST(json_agg(p ORDER BY p.issued_at DESC, p.coupon_id) AS TEXT) \

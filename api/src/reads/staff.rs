@@ -55,6 +55,7 @@ pub struct HandoverRecord {
 pub struct TagGroupRecord {
     pub group_id: String,
     pub name: String,
+    pub sort_order: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -62,6 +63,7 @@ pub struct LibraryTagRecord {
     pub group_id: String,
     pub tag_id: String,
     pub name: String,
+    pub sort_order: i64,
 }
 
 impl Reads {
@@ -185,8 +187,9 @@ impl Reads {
         after: Option<String>,
         limit: i64,
     ) -> Result<Vec<TagGroupRecord>, ReadError> {
-        let mut sql =
-            Sql::new("SELECT g.group_id, g.name FROM rm_tag_group g WHERE g.tenant_id = ");
+        let mut sql = Sql::new(
+            "SELECT g.group_id, g.name, g.sort_order FROM rm_tag_group g WHERE g.tenant_id = ",
+        );
         sql.bind(Arg::Text(self.tenant.to_string()))
             .push(" AND NOT g.deleted");
         if let Some(after) = after {
@@ -209,7 +212,8 @@ impl Reads {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = Sql::new("SELECT group_id, tag_id, name FROM rm_tag WHERE tenant_id = ");
+        let mut sql =
+            Sql::new("SELECT group_id, tag_id, name, sort_order FROM rm_tag WHERE tenant_id = ");
         sql.bind(Arg::Text(self.tenant.to_string()))
             .push(" AND NOT deleted AND group_id IN ")
             .bind_list(groups.iter().cloned().map(Arg::Text))

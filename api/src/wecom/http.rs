@@ -20,8 +20,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::app::Engine;
 use crate::clock::Clock;
 
-use super::crypto::{outer_encrypt, percent_decode, CallbackKeys, CryptoError};
-use super::inbox::{self, InboxError, Status};
+use super::crypto::{outer_encrypt, percent_decode, CryptoError};
+use super::inbox::{self, CallbackConfig, InboxError, Status};
 use super::notice::{Notice, NoticeKind, ParseError};
 use super::process::{kind_name, process_pending};
 
@@ -55,6 +55,10 @@ pub enum CallbackError {
     Crypto(#[from] CryptoError),
     #[error("{0}")]
     Parse(#[from] ParseError),
+    /// Signed with the tenant's token, but addressed to another corp: the token and key
+    /// are shared with (or leaked to) another corp's setup.
+    #[error("the notice is addressed to corp `{got}`, not to this tenant's")]
+    WrongCorp { got: String },
     #[error("{0}")]
     Store(#[from] InboxError),
 }
@@ -64,7 +68,9 @@ impl CallbackError {
         match self {
             Self::UnknownTenant => StatusCode::NOT_FOUND,
             Self::Crypto(CryptoError::BadSignature) => StatusCode::UNAUTHORIZED,
-            Self::Query(_) | Self::Crypto(_) | Self::Parse(_) => StatusCode::BAD_REQUEST,
+            Self::Query(_) | Self::Crypto(_) | Self::Parse(_) | Self::WrongCorp { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,15 +127,27 @@ fn signed_query(raw: Option<&str>) -> Result<Signed, CallbackError> {
     })
 }
 
-async fn tenant_keys(
+async fn tenant_config(
     engine: &Engine,
     tenant: &str,
-) -> Result<(TenantId, CallbackKeys), CallbackError> {
+) -> Result<(TenantId, CallbackConfig), CallbackError> {
     let tenant = TenantId::parse_slug(tenant).map_err(|_| CallbackError::UnknownTenant)?;
-    let keys = inbox::keys(&engine.db, &tenant)
+    let config = inbox::config(&engine.db, &tenant)
         .await?
         .ok_or(CallbackError::UnknownTenant)?;
-    Ok((tenant, keys))
+    Ok((tenant, config))
+}
+
+/// The envelope's corp id (`ToUserName`, `AuthCorpId`) must be the tenant's, when the
+/// tenant configured one. Suite-level notices name no corp and pass (they map to no
+/// command). Pure.
+fn check_corp(config: &CallbackConfig, notice: &Notice) -> Result<(), CallbackError> {
+    match (config.corp_id.as_deref(), notice.envelope.corp_id()) {
+        (Some(want), Some(got)) if want != got.trim() => Err(CallbackError::WrongCorp {
+            got: got.to_owned(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn plain(body: String) -> Response {
@@ -150,10 +168,12 @@ async fn verify_url(
     RawQuery(query): RawQuery,
 ) -> Result<Response, CallbackError> {
     let answer = async {
-        let (_, keys) = tenant_keys(&cb.engine, &tenant).await?;
+        let (_, config) = tenant_config(&cb.engine, &tenant).await?;
         let q = signed_query(query.as_deref())?;
         let echostr = q.echostr.ok_or(CallbackError::Query("echostr"))?;
-        Ok(keys.verify_url(&q.msg_signature, &q.timestamp, &q.nonce, &echostr)?)
+        Ok(config
+            .keys
+            .verify_url(&q.msg_signature, &q.timestamp, &q.nonce, &echostr)?)
     };
     match answer.await {
         Ok(plaintext) => Ok(plain(plaintext)),
@@ -169,11 +189,14 @@ async fn receive(
     body: Bytes,
 ) -> Result<Response, CallbackError> {
     let stored = async {
-        let (tenant, keys) = tenant_keys(&cb.engine, &tenant).await?;
+        let (tenant, config) = tenant_config(&cb.engine, &tenant).await?;
         let q = signed_query(query.as_deref())?;
         let encrypted = outer_encrypt(&body)?;
-        let plaintext = keys.open(&q.msg_signature, &q.timestamp, &q.nonce, &encrypted)?;
+        let plaintext = config
+            .keys
+            .open(&q.msg_signature, &q.timestamp, &q.nonce, &encrypted)?;
         let notice = Notice::parse(&plaintext)?;
+        check_corp(&config, &notice)?;
         let dedup_key = Notice::dedup_key(&plaintext);
         let kind = kind_name(&notice.kind);
         // Known not to map to any command: concluded at once, never queued.
@@ -224,6 +247,36 @@ mod tests {
         .unwrap();
         assert_eq!(q.echostr.as_deref(), Some("a/b+c=="));
         assert_eq!(q.msg_signature, "ab");
+    }
+
+    #[test]
+    fn a_notice_for_another_corp_is_refused_when_the_tenant_named_its_corp() {
+        use super::super::crypto::CallbackKeys;
+        let notice = |to: &str| {
+            Notice::parse(
+                format!(
+                    "<xml><ToUserName>{to}</ToUserName><FromUserName>sys</FromUserName>\
+                     <CreateTime>1</CreateTime><MsgType>event</MsgType>\
+                     <Event>change_external_chat</Event><ChangeType>dismiss</ChangeType>\
+                     <ChatId>wr1</ChatId></xml>"
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let mut config = CallbackConfig {
+            keys: CallbackKeys::new("t", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "ww1")
+                .unwrap(),
+            corp_id: Some("ww1".into()),
+            api: None,
+        };
+        assert!(check_corp(&config, &notice("ww1")).is_ok());
+        assert!(matches!(
+            check_corp(&config, &notice("ww2")),
+            Err(CallbackError::WrongCorp { .. })
+        ));
+        config.corp_id = None;
+        assert!(check_corp(&config, &notice("ww2")).is_ok());
     }
 
     #[test]

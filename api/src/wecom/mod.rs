@@ -7,11 +7,16 @@
 //!   POST body (`<xml><Encrypt>..` or `{"encrypt": ..}`) and the GET URL verification.
 //! - [`notice`]: the decrypted notice (XML or JSON) as a typed [`Notice`], including the
 //!   third-party `InfoType` envelope, plus a deduplication key.
-//! - [`process::plan`]: which domain commands a notice maps to, or why none.
+//! - [`process::plan`]: which domain commands a notice maps to, which state it needs read
+//!   from WeCom's API first, or why none; [`process::contact_steps`],
+//!   [`process::chat_steps`] and [`process::tag_steps`]: the commands that bring the engine
+//!   to the state the API answered.
 //!
 //! The edge around them: [`inbox`] (the tenant's keys and the stored notices), [`http`] (the
-//! endpoint, which stores each notice before answering) and [`process::process_pending`] (the
-//! commands, run after the reply and on every job tick). See docs/adr/0008-wecom-inbox.md.
+//! endpoint, which stores each notice before answering), [`client`] (WeCom's server API,
+//! with a per-tenant token cache) and [`process::process_pending`] (the API reads and the
+//! commands, run after the reply and on every job tick). See docs/adr/0008-wecom-inbox.md
+//! and docs/adr/0009-wecom-api-reads.md.
 //!
 //! # How the endpoint uses it
 //!
@@ -25,6 +30,7 @@
 //! [`Notice::parse`] and [`Notice::dedup_key`] on the plaintext. Answer 200 with the body
 //! `success` quickly (WeCom gives up after 5 s and redelivers), and do the work asynchronously.
 
+pub mod client;
 pub mod crypto;
 pub mod http;
 pub mod inbox;

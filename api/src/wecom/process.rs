@@ -1,36 +1,67 @@
 //! From stored notices to domain commands, after the endpoint has answered.
 //!
-//! [`plan`] is pure: it says which commands a notice maps to, or why it maps to none.
-//! [`process_pending`] takes the inbox's pending rows in arrival order and executes their
-//! plans through the engine's command services. Every command carries an idempotency key
-//! derived from the notice's dedup key, so processing a notice again (two processors, a
-//! crash between the append and the row update) appends nothing.
+//! [`plan`] is pure: it says which commands a notice maps to, which state it needs read
+//! from WeCom's API first ([`Read`]), or why it maps to none. [`contact_steps`],
+//! [`chat_steps`] and [`tag_steps`] are pure too: from what the API answered and the
+//! engine's state, the commands that bring the engine to WeCom's state.
+//! [`process_pending`] takes the inbox's due rows in arrival order, reads the API where
+//! needed and executes the plans through the engine's command services. Every command
+//! carries an idempotency key derived from the notice's dedup key, so processing a notice
+//! again (two processors, a crash between the append and the row update) appends nothing.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::customer::{
-    AcceptTrigger, AddWay, Customer, CustomerCommand, CustomerError, RefusalReason, RemovedBy,
+    AcceptTrigger, AddWay, Customer, CustomerCommand, CustomerError, RefusalReason, Relation,
+    RemovedBy,
 };
-use domain::group::{GroupCommand, GroupError, Member};
+use domain::group::{CustomerGroup, GroupCommand, GroupError, Member};
 use domain::stamp::{stream_id, Stamped, TAG_LIBRARY_LOCAL_ID};
-use domain::tags::TagLibraryCommand;
+use domain::tags::{TagLibrary, TagLibraryCommand};
 use domain::values::{ExternalUserId, GroupId, StaffId, TagGroupId, TagId, TenantId};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::Engine;
 use crate::commands::{Actor, CommandError, CommandMeta, MembershipError};
+use crate::db::Database;
 
+use super::client::{
+    ChatMember, ClientError, Contact, CorpTagGroup, FollowTag, GroupChat, TagFilter, TenantApi,
+};
 use super::inbox::{self, InboxError, PendingNotice, Status};
 use super::notice::{ChatUpdate, Notice, NoticeKind, TagType, TransferFailReason};
 
-/// Pending notices one call takes; the rest wait for the next call.
+/// Due notices one query takes; a call queries again until none is due.
 const NOTICES_PER_CALL: i64 = 500;
+
+/// Queries one call makes at most, so a row that never leaves `pending` cannot keep a
+/// processor busy for ever.
+const ROUNDS_PER_CALL: usize = 20;
+
+/// API reads a notice gets before it is marked failed.
+pub const MAX_ATTEMPTS: i64 = 5;
+
+/// How long a notice waits after its `attempts`-th failed API read, or `None` when that
+/// was the last one: 30 s, doubling, at most 10 minutes. Pure.
+pub fn retry_delay(attempts: i64) -> Option<chrono::Duration> {
+    if attempts >= MAX_ATTEMPTS {
+        return None;
+    }
+    let doublings = u32::try_from(attempts.clamp(1, 16) - 1).unwrap_or(0);
+    let seconds = (30_i64 << doublings).min(600);
+    Some(chrono::Duration::seconds(seconds))
+}
 
 /// One command (or two-stream step) a notice maps to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Customer {
         customer: ExternalUserId,
+        /// Distinguishes several commands on one customer stream from one notice.
+        part: Option<String>,
         command: CustomerCommand,
     },
     /// `del_external_contact` with `Source=DELETE_BY_TRANSFER`: the engine's pending
@@ -64,7 +95,42 @@ pub enum Step {
         part: Option<String>,
         command: GroupCommand,
     },
-    Tags(TagLibraryCommand),
+    Tags {
+        /// Distinguishes several commands on the library stream from one notice.
+        part: Option<String>,
+        command: TagLibraryCommand,
+    },
+}
+
+/// Which change of a customer group a read is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatChange {
+    Create,
+    Owner,
+    Name,
+    Notice,
+}
+
+/// State a thin notice needs read from WeCom's API before it maps to commands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Read {
+    /// `edit_external_contact`: the relation's remark, description and tags.
+    Contact {
+        staff: StaffId,
+        customer: ExternalUserId,
+    },
+    /// Group creation and owner, name and notice changes.
+    Chat { group: GroupId, change: ChatChange },
+    /// Tag and tag-group creation, renames and reordering: that part of the library.
+    Tags(TagFilter),
+}
+
+/// What the API answered for a notice, as kept in the inbox row's `fetched`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Fetched {
+    Contact(Contact),
+    Chat(GroupChat),
+    Tags(Vec<CorpTagGroup>),
 }
 
 /// What a notice maps to.
@@ -72,6 +138,8 @@ pub enum Step {
 pub enum Plan {
     /// Commands at the notice's time.
     Steps { at: DateTime<Utc>, steps: Vec<Step> },
+    /// Commands at the notice's time, once `read` is answered.
+    Fetch { at: DateTime<Utc>, read: Read },
     /// The engine has no command for it; the reason is stored on the row.
     Unhandled(String),
     /// The notice carries a value the domain cannot accept (an id it cannot parse).
@@ -137,14 +205,63 @@ pub fn plan(notice: &Notice) -> Plan {
     let Some(at) = DateTime::from_timestamp(notice.envelope.time(), 0) else {
         return Plan::Invalid(format!("time {} is out of range", notice.envelope.time()));
     };
+    match read(&notice.kind) {
+        Ok(Some(read)) => return Plan::Fetch { at, read },
+        Ok(None) => {}
+        Err(plan) => return plan,
+    }
     match steps(&notice.kind) {
         Ok(steps) => Plan::Steps { at, steps },
         Err(plan) => plan,
     }
 }
 
-const THIN: &str = "the notice does not carry the new state and the engine does not call \
-                    WeCom's API to read it";
+/// The API read a thin notice needs, `None` for a notice that carries its change.
+fn read(kind: &NoticeKind) -> Result<Option<Read>, Plan> {
+    use NoticeKind as K;
+    let chat = |chat_id: &str, change: ChatChange| -> Result<Option<Read>, Plan> {
+        Ok(Some(Read::Chat {
+            group: parse(GroupId::parse(chat_id))?,
+            change,
+        }))
+    };
+    let tags = |id: &str, tag_type: &TagType, change: &str| -> Result<Option<Read>, Plan> {
+        match tag_type {
+            TagType::Tag => Ok(Some(Read::Tags(TagFilter::Tags(vec![id.to_owned()])))),
+            TagType::TagGroup => Ok(Some(Read::Tags(TagFilter::Groups(vec![id.to_owned()])))),
+            TagType::Other(other) => Err(Plan::Unhandled(format!(
+                "change_external_tag/{change}: unknown TagType `{other}`"
+            ))),
+        }
+    };
+    match kind {
+        K::ContactEdited {
+            staff_id,
+            external_user_id,
+        } => Ok(Some(Read::Contact {
+            staff: parse(StaffId::parse(staff_id.as_str()))?,
+            customer: parse(ExternalUserId::parse(external_user_id.as_str()))?,
+        })),
+        K::ChatCreated { chat_id } => chat(chat_id, ChatChange::Create),
+        K::ChatUpdated {
+            chat_id, update, ..
+        } => match update {
+            ChatUpdate::ChangeOwner => chat(chat_id, ChatChange::Owner),
+            ChatUpdate::ChangeName => chat(chat_id, ChatChange::Name),
+            ChatUpdate::ChangeNotice => chat(chat_id, ChatChange::Notice),
+            _ => Ok(None),
+        },
+        K::TagCreated { id, tag_type, .. } => tags(id, tag_type, "create"),
+        K::TagUpdated { id, tag_type, .. } => tags(id, tag_type, "update"),
+        K::TagShuffled { group_id, .. } => Ok(Some(Read::Tags(match group_id {
+            Some(group) => TagFilter::Groups(vec![group.clone()]),
+            None => TagFilter::All,
+        }))),
+        _ => Ok(None),
+    }
+}
+
+const THIN: &str = "the notice does not carry the new state";
 
 fn steps(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
     use NoticeKind as K;
@@ -158,6 +275,7 @@ fn steps(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
         let (staff, customer) = ids(staff, customer)?;
         Ok(vec![Step::Customer {
             customer,
+            part: None,
             command: CustomerCommand::RemoveFriend { staff, by },
         }])
     };
@@ -172,6 +290,7 @@ fn steps(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
             let (staff, customer) = ids(staff_id, external_user_id)?;
             Ok(vec![Step::Customer {
                 customer,
+                part: None,
                 command: CustomerCommand::AddFriend {
                     staff,
                     add_way: AddWay::UNKNOWN,
@@ -179,7 +298,11 @@ fn steps(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
                 },
             }])
         }
-        K::ContactEdited { .. } => unhandled(&format!("edit_external_contact: {THIN}")),
+        K::ContactEdited { .. }
+        | K::ChatCreated { .. }
+        | K::TagCreated { .. }
+        | K::TagUpdated { .. }
+        | K::TagShuffled { .. } => unreachable!("read from the API: see `read`"),
         K::ContactDeleted {
             staff_id,
             external_user_id,
@@ -219,9 +342,6 @@ fn steps(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
                 reason,
             }])
         }
-        K::ChatCreated { .. } => unhandled(&format!(
-            "change_external_chat/create: owner and name unknown; {THIN}"
-        )),
         K::ChatDismissed { chat_id } => Ok(vec![Step::Group {
             group: parse(GroupId::parse(chat_id.as_str()))?,
             part: None,
@@ -230,26 +350,23 @@ fn steps(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
         K::ChatUpdated {
             chat_id, update, ..
         } => chat_update(chat_id, update),
-        K::TagCreated { .. } => unhandled(&format!(
-            "change_external_tag/create: name and group unknown; {THIN}"
-        )),
-        K::TagUpdated { .. } => unhandled(&format!(
-            "change_external_tag/update: new name unknown; {THIN}"
-        )),
         K::TagDeleted { id, tag_type, .. } => match tag_type {
-            TagType::Tag => Ok(vec![Step::Tags(TagLibraryCommand::DeleteTag {
-                tag: parse(TagId::parse(id.as_str()))?,
-            })]),
-            TagType::TagGroup => Ok(vec![Step::Tags(TagLibraryCommand::DeleteGroup {
-                group: parse(TagGroupId::parse(id.as_str()))?,
-            })]),
+            TagType::Tag => Ok(vec![Step::Tags {
+                part: None,
+                command: TagLibraryCommand::DeleteTag {
+                    tag: parse(TagId::parse(id.as_str()))?,
+                },
+            }]),
+            TagType::TagGroup => Ok(vec![Step::Tags {
+                part: None,
+                command: TagLibraryCommand::DeleteGroup {
+                    group: parse(TagGroupId::parse(id.as_str()))?,
+                },
+            }]),
             TagType::Other(other) => unhandled(&format!(
                 "change_external_tag/delete: unknown TagType `{other}`"
             )),
         },
-        K::TagShuffled { .. } => {
-            unhandled("change_external_tag/shuffle: the tag library keeps no order")
-        }
         K::Unknown { .. } => unhandled("unknown event type"),
     }
 }
@@ -270,20 +387,8 @@ fn chat_update(chat_id: &str, update: &ChatUpdate) -> Result<Vec<Step>, Plan> {
             member_ids,
             ..
         } => (member_ids, false, scene(*quit_scene)?),
-        ChatUpdate::ChangeOwner => {
-            return unhandled(&format!(
-                "change_external_chat/update/change_owner: new owner unknown; {THIN}"
-            ))
-        }
-        ChatUpdate::ChangeName => {
-            return unhandled(&format!(
-                "change_external_chat/update/change_name: new name unknown; {THIN}"
-            ))
-        }
-        ChatUpdate::ChangeNotice => {
-            return unhandled(&format!(
-                "change_external_chat/update/change_notice: new notice unknown; {THIN}"
-            ))
+        ChatUpdate::ChangeOwner | ChatUpdate::ChangeName | ChatUpdate::ChangeNotice => {
+            unreachable!("read from the API: see `read`")
         }
         ChatUpdate::Other(other) => {
             return unhandled(&format!(
@@ -293,7 +398,8 @@ fn chat_update(chat_id: &str, update: &ChatUpdate) -> Result<Vec<Step>, Plan> {
     };
     if member_ids.is_empty() {
         return unhandled(&format!(
-            "change_external_chat/update: no MemChangeList; {THIN}"
+            "change_external_chat/update: no MemChangeList; {THIN} and the engine does not \
+             read member lists from WeCom's API"
         ));
     }
     let mut steps = Vec::with_capacity(member_ids.len());
@@ -336,6 +442,284 @@ fn chat_update(chat_id: &str, update: &ChatUpdate) -> Result<Vec<Step>, Plan> {
     Ok(steps)
 }
 
+/// The commands that bring `staff`'s relation with the customer (`relation`, `None` when
+/// the engine knows none) to what WeCom answered: the remark and description, and the
+/// enterprise tags (personal and rule-group tags are not in the library). Pure.
+pub fn contact_steps(
+    staff: &StaffId,
+    customer: &ExternalUserId,
+    relation: Option<&Relation>,
+    library: &TagLibrary,
+    contact: &Contact,
+) -> Result<Vec<Step>, Plan> {
+    let Some(follow) = contact
+        .follow_user
+        .iter()
+        .find(|f| f.userid == staff.as_str())
+    else {
+        return Err(Plan::Unhandled(format!(
+            "edit_external_contact: WeCom lists no relation of {staff} with the customer any more"
+        )));
+    };
+    let step = |part: String, command| Step::Customer {
+        customer: customer.clone(),
+        part: Some(part),
+        command,
+    };
+    let mut steps = Vec::new();
+    // Without a relation the remark step still goes, so the domain's rejection
+    // (UNKNOWN_CUSTOMER, NOT_A_FRIEND) is what the row records.
+    if relation.is_none_or(|r| r.remark != follow.remark || r.description != follow.description) {
+        steps.push(step(
+            "remark".into(),
+            CustomerCommand::ChangeRemark {
+                staff: staff.clone(),
+                remark: follow.remark.clone(),
+                description: follow.description.clone(),
+            },
+        ));
+    }
+    let mut wanted = BTreeSet::new();
+    for tag in &follow.tags {
+        if let (FollowTag::ENTERPRISE, Some(id)) = (tag.kind, &tag.tag_id) {
+            wanted.insert(parse(TagId::parse(id.as_str()))?);
+        }
+    }
+    let current = relation.map(|r| r.tags.clone()).unwrap_or_default();
+    for tag in wanted.difference(&current) {
+        steps.push(step(
+            format!("tag:+{tag}"),
+            CustomerCommand::Tag {
+                staff: staff.clone(),
+                tag: tag.clone(),
+                tag_state: library.tag_state(tag),
+            },
+        ));
+    }
+    for tag in current.difference(&wanted) {
+        steps.push(step(
+            format!("tag:-{tag}"),
+            CustomerCommand::Untag {
+                staff: staff.clone(),
+                tag: tag.clone(),
+            },
+        ));
+    }
+    Ok(steps)
+}
+
+fn scene(code: i64) -> Result<u8, Plan> {
+    parse(u8::try_from(code).map_err(|_| "join_scene is not a WeCom scene code"))
+}
+
+/// The commands that bring the engine's group (`state`) to what WeCom answered for a
+/// `change` notice. A group the engine does not know yet is registered with its owner,
+/// name, notice and members as they are now, whatever the change. Pure.
+pub fn chat_steps(
+    group: &GroupId,
+    state: &CustomerGroup,
+    capacity: u32,
+    change: ChatChange,
+    chat: &GroupChat,
+) -> Result<Vec<Step>, Plan> {
+    let owner = parse(StaffId::parse(chat.owner.as_str()))?;
+    let command = |part: &str, command| Step::Group {
+        group: group.clone(),
+        part: Some(part.to_owned()),
+        command,
+    };
+    let mut steps = Vec::new();
+    let created = state.is_created();
+    if !created {
+        steps.push(command(
+            "create",
+            GroupCommand::Create {
+                owner: owner.clone(),
+                name: chat.name.clone(),
+                capacity,
+            },
+        ));
+        if !chat.notice.is_empty() {
+            steps.push(command(
+                "notice",
+                GroupCommand::ChangeNotice {
+                    notice: chat.notice.clone(),
+                },
+            ));
+        }
+    }
+    if !created || change == ChatChange::Create {
+        for m in &chat.member_list {
+            let member = match m.kind {
+                // Creating the group seats its owner.
+                ChatMember::STAFF if !created && m.userid == owner.as_str() => continue,
+                ChatMember::STAFF => Member::Staff(parse(StaffId::parse(m.userid.as_str()))?),
+                ChatMember::EXTERNAL => {
+                    Member::Customer(parse(ExternalUserId::parse(m.userid.as_str()))?)
+                }
+                other => {
+                    return Err(Plan::Invalid(format!(
+                        "member {} has an unknown type {other}",
+                        m.userid
+                    )))
+                }
+            };
+            if state.members().contains(&member) {
+                continue;
+            }
+            let join_scene = scene(m.join_scene)?;
+            steps.push(match member {
+                Member::Customer(customer) => Step::Join {
+                    group: group.clone(),
+                    customer,
+                    scene: join_scene,
+                },
+                member => command(
+                    &format!("admit:{}", m.userid),
+                    GroupCommand::Admit { member, join_scene },
+                ),
+            });
+        }
+        return Ok(steps);
+    }
+    match change {
+        ChatChange::Create => {}
+        ChatChange::Owner => {
+            if let Some(previous) = state.owner().filter(|o| **o != owner) {
+                let stays = chat
+                    .member_list
+                    .iter()
+                    .any(|m| m.kind == ChatMember::STAFF && m.userid == previous.as_str());
+                steps.push(command(
+                    "owner",
+                    GroupCommand::TransferOwnership {
+                        to: owner,
+                        previous_owner_leaves: !stays,
+                    },
+                ));
+            }
+        }
+        ChatChange::Name => {
+            if state.name() != chat.name {
+                steps.push(command(
+                    "name",
+                    GroupCommand::Rename {
+                        name: chat.name.clone(),
+                    },
+                ));
+            }
+        }
+        ChatChange::Notice => {
+            if state.notice() != chat.notice {
+                steps.push(command(
+                    "notice",
+                    GroupCommand::ChangeNotice {
+                        notice: chat.notice.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    Ok(steps)
+}
+
+/// WeCom's `order` as the library keeps it (WeCom documents it as a 32-bit unsigned value).
+fn order(n: i64) -> u32 {
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
+
+/// The commands that bring the library to what WeCom answered for part of it: groups
+/// and tags created or renamed, then their order. Entries WeCom marks deleted are left
+/// to their own delete notices. Pure.
+pub fn tag_steps(library: &TagLibrary, groups: &[CorpTagGroup]) -> Result<Vec<Step>, Plan> {
+    let step = |part: String, command| Step::Tags {
+        part: Some(part),
+        command,
+    };
+    let mut steps = Vec::new();
+    let mut group_order = Vec::new();
+    for g in groups.iter().filter(|g| !g.deleted) {
+        let group = parse(TagGroupId::parse(g.group_id.as_str()))?;
+        let known = library.group(&group);
+        match known {
+            None => steps.push(step(
+                format!("group:{group}:create"),
+                TagLibraryCommand::CreateGroup {
+                    group: group.clone(),
+                    name: g.group_name.clone(),
+                },
+            )),
+            Some(entry) if entry.name != g.group_name => steps.push(step(
+                format!("group:{group}:name"),
+                TagLibraryCommand::RenameGroup {
+                    group: group.clone(),
+                    name: g.group_name.clone(),
+                },
+            )),
+            Some(_) => {}
+        }
+        if known.map_or(0, |e| e.order) != order(g.order) {
+            group_order.push((group.clone(), order(g.order)));
+        }
+        let mut tag_order = Vec::new();
+        for t in g.tag.iter().filter(|t| !t.deleted) {
+            let tag = parse(TagId::parse(t.id.as_str()))?;
+            let known = library.tag(&tag);
+            match known {
+                None => steps.push(step(
+                    format!("tag:{tag}:create"),
+                    TagLibraryCommand::CreateTag {
+                        tag: tag.clone(),
+                        group: group.clone(),
+                        name: t.name.clone(),
+                    },
+                )),
+                Some(entry) if entry.name != t.name => steps.push(step(
+                    format!("tag:{tag}:name"),
+                    TagLibraryCommand::RenameTag {
+                        tag: tag.clone(),
+                        name: t.name.clone(),
+                    },
+                )),
+                Some(_) => {}
+            }
+            if known.map_or(0, |e| e.order) != order(t.order) {
+                tag_order.push((tag, order(t.order)));
+            }
+        }
+        if !tag_order.is_empty() {
+            steps.push(step(
+                format!("order:{group}"),
+                TagLibraryCommand::OrderTags {
+                    group,
+                    order: tag_order,
+                },
+            ));
+        }
+    }
+    if !group_order.is_empty() {
+        steps.push(step(
+            "order:groups".into(),
+            TagLibraryCommand::OrderGroups { order: group_order },
+        ));
+    }
+    Ok(steps)
+}
+
+/// Whether WeCom's answer for `filter` holds what was asked for: a tag or group that
+/// is missing (a rule-group tag, or deleted since) has nothing to sync. Pure.
+fn tags_answered(filter: &TagFilter, groups: &[CorpTagGroup]) -> bool {
+    match filter {
+        TagFilter::All => true,
+        TagFilter::Groups(ids) => ids
+            .iter()
+            .all(|id| groups.iter().any(|g| &g.group_id == id)),
+        TagFilter::Tags(ids) => ids
+            .iter()
+            .all(|id| groups.iter().any(|g| g.tag.iter().any(|t| &t.id == id))),
+    }
+}
+
 /// How one step ended.
 enum StepResult {
     Done,
@@ -367,59 +751,255 @@ fn membership(e: MembershipError) -> Result<StepResult, InboxError> {
 /// arrival order, and the endpoint starts a processor after every stored notice.
 static PROCESSING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The same across server processes on one PostgreSQL database: a session advisory lock
+/// on a connection of its own, released when the value drops (the connection closes) or
+/// the process dies. The SQLite file serves one process, where [`PROCESSING`] suffices.
+#[allow(dead_code)] // held for its drop
+struct Lease(Option<sqlx::PgConnection>);
+
+async fn lease(db: &Database) -> Result<Option<Lease>, InboxError> {
+    let Database::Postgres(pool) = db else {
+        return Ok(Some(Lease(None)));
+    };
+    let mut conn = pool.acquire().await?.detach();
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind("scrm-wecom-inbox")
+        .fetch_one(&mut conn)
+        .await?;
+    Ok(held.then_some(Lease(Some(conn))))
+}
+
 /// What one call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Processed {
     pub processed: usize,
     pub unhandled: usize,
     pub failed: usize,
+    /// Left pending after a failed API read, to be tried again later.
+    pub deferred: usize,
 }
 
-/// Turns pending notices into commands and concludes their rows. A store error stops
-/// the call and leaves the notice pending for the next one.
+/// How one notice's run ended.
+enum Outcome {
+    Concluded(Status, Option<String>),
+    /// The API read failed: pending until `at`, after `attempts` failed reads.
+    Deferred {
+        attempts: i64,
+        at: DateTime<Utc>,
+        error: String,
+    },
+}
+
+/// Turns due pending notices into commands and concludes their rows. A store error
+/// stops the call and leaves the notice pending for the next one. When another server
+/// process is processing, returns at once: that process queries again before it stops,
+/// and the next tick here picks up anything left.
 pub async fn process_pending(engine: &Engine, now: DateTime<Utc>) -> Result<Processed, InboxError> {
     let _serial = PROCESSING.lock().await;
+    let Some(_lease) = lease(&engine.db).await? else {
+        return Ok(Processed::default());
+    };
     let mut done = Processed::default();
-    for row in inbox::pending(&engine.db, NOTICES_PER_CALL).await? {
-        let (status, error) = process_one(engine, &row).await?;
-        match status {
-            Status::Processed => done.processed += 1,
-            Status::Unhandled => done.unhandled += 1,
-            _ => done.failed += 1,
+    for _ in 0..ROUNDS_PER_CALL {
+        let rows = inbox::pending(&engine.db, now, NOTICES_PER_CALL).await?;
+        if rows.is_empty() {
+            break;
         }
-        if let Some(error) = &error {
-            tracing::info!(tenant = %row.tenant_id, kind = %row.kind, status = status.as_str(),
-                %error, "wecom notice not applied");
+        for row in rows {
+            match process_one(engine, &row, now).await? {
+                Outcome::Concluded(status, error) => {
+                    match status {
+                        Status::Processed => done.processed += 1,
+                        Status::Unhandled => done.unhandled += 1,
+                        _ => done.failed += 1,
+                    }
+                    if let Some(error) = &error {
+                        tracing::info!(tenant = %row.tenant_id, kind = %row.kind,
+                            status = status.as_str(), %error, "wecom notice not applied");
+                    }
+                    inbox::mark(
+                        &engine.db,
+                        &row.tenant_id,
+                        &row.dedup_key,
+                        status,
+                        error.as_deref(),
+                        now,
+                    )
+                    .await?;
+                }
+                Outcome::Deferred {
+                    attempts,
+                    at,
+                    error,
+                } => {
+                    done.deferred += 1;
+                    tracing::warn!(tenant = %row.tenant_id, kind = %row.kind, attempts,
+                        retry_at = %at, %error, "wecom notice waits for WeCom's API");
+                    inbox::defer(
+                        &engine.db,
+                        &row.tenant_id,
+                        &row.dedup_key,
+                        attempts,
+                        at,
+                        &error,
+                    )
+                    .await?;
+                }
+            }
         }
-        inbox::mark(
-            &engine.db,
-            &row.tenant_id,
-            &row.dedup_key,
-            status,
-            error.as_deref(),
-            now,
-        )
-        .await?;
     }
     Ok(done)
+}
+
+fn store_error<E: std::fmt::Display>(e: E) -> InboxError {
+    InboxError::Commands(e.to_string())
+}
+
+/// Reads what `read` asks for from WeCom.
+async fn read_api(api: &TenantApi<'_>, read: &Read) -> Result<Fetched, ClientError> {
+    Ok(match read {
+        Read::Contact { customer, .. } => {
+            Fetched::Contact(api.external_contact(customer.as_str()).await?)
+        }
+        Read::Chat { group, .. } => Fetched::Chat(api.group_chat(group.as_str()).await?),
+        Read::Tags(filter) => Fetched::Tags(api.corp_tags(filter).await?),
+    })
+}
+
+/// The steps of a notice that needs `read`: from the row's earlier read if it has one,
+/// else from the API (kept on the row before anything is applied), against the
+/// engine's current state.
+async fn fetched_steps(
+    engine: &Engine,
+    tenant: &TenantId,
+    row: &PendingNotice,
+    read: &Read,
+    now: DateTime<Utc>,
+) -> Result<Result<Vec<Step>, Outcome>, InboxError> {
+    let earlier = row
+        .fetched
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<Fetched>(json).ok());
+    let fetched = match earlier {
+        Some(fetched) => fetched,
+        None => {
+            let credentials = inbox::config(&engine.db, tenant).await?.and_then(|c| c.api);
+            let Some(credentials) = credentials else {
+                return Ok(Err(Outcome::Concluded(
+                    Status::Unhandled,
+                    Some(format!(
+                        "{}: {THIN}, and reading it needs WeCom API credentials, which \
+                         this tenant has not configured (scrm wecom configure --corp-id, \
+                         with the corp secret)",
+                        row.kind
+                    )),
+                )));
+            };
+            let api = engine.wecom.for_tenant(tenant.as_str(), &credentials);
+            match read_api(&api, read).await {
+                Ok(fetched) => {
+                    let json = serde_json::to_string(&fetched).map_err(store_error)?;
+                    inbox::save_fetched(&engine.db, &row.tenant_id, &row.dedup_key, &json).await?;
+                    fetched
+                }
+                Err(error) => {
+                    let attempts = row.attempts + 1;
+                    let error = format!("WECOM_API: {error}");
+                    return Ok(Err(match retry_delay(attempts) {
+                        Some(delay) => Outcome::Deferred {
+                            attempts,
+                            at: now + delay,
+                            error,
+                        },
+                        None => Outcome::Concluded(
+                            Status::Failed,
+                            Some(format!("{error} (gave up after {attempts} attempts)")),
+                        ),
+                    }));
+                }
+            }
+        }
+    };
+    let library = || async {
+        engine
+            .tags
+            .load(&stream_id(tenant, TAG_LIBRARY_LOCAL_ID))
+            .await
+            .map(|(library, _)| library)
+            .map_err(store_error)
+    };
+    let steps = match (read, &fetched) {
+        (Read::Contact { staff, customer }, Fetched::Contact(contact)) => {
+            let (state, _) = engine
+                .customers
+                .load(&stream_id(tenant, customer.as_str()))
+                .await
+                .map_err(store_error)?;
+            contact_steps(
+                staff,
+                customer,
+                state.relation(staff),
+                &library().await?,
+                contact,
+            )
+        }
+        (Read::Chat { group, change }, Fetched::Chat(chat)) => {
+            let (state, _) = engine
+                .groups
+                .load(&stream_id(tenant, group.as_str()))
+                .await
+                .map_err(store_error)?;
+            let capacity = crate::tenants::group_capacity(&engine.db, tenant).await?;
+            chat_steps(group, &state, capacity, *change, chat)
+        }
+        (Read::Tags(filter), Fetched::Tags(groups)) => {
+            if tags_answered(filter, groups) {
+                tag_steps(&library().await?, groups)
+            } else {
+                Err(Plan::Unhandled(format!(
+                    "{}: WeCom's enterprise tag list has no {filter:?} (a rule-group tag, \
+                     or deleted since)",
+                    row.kind
+                )))
+            }
+        }
+        _ => Err(Plan::Invalid(
+            "the stored API answer is not for this notice".into(),
+        )),
+    };
+    Ok(steps.map_err(|plan| match plan {
+        Plan::Unhandled(reason) => Outcome::Concluded(Status::Unhandled, Some(reason)),
+        Plan::Invalid(reason) => {
+            Outcome::Concluded(Status::Failed, Some(format!("INVALID: {reason}")))
+        }
+        Plan::Steps { .. } | Plan::Fetch { .. } => {
+            Outcome::Concluded(Status::Failed, Some("INVALID: no steps".into()))
+        }
+    }))
 }
 
 async fn process_one(
     engine: &Engine,
     row: &PendingNotice,
-) -> Result<(Status, Option<String>), InboxError> {
+    now: DateTime<Utc>,
+) -> Result<Outcome, InboxError> {
+    let concluded = |status, error: String| Ok(Outcome::Concluded(status, Some(error)));
     let tenant = match TenantId::parse(row.tenant_id.as_str()) {
         Ok(t) => t,
-        Err(e) => return Ok((Status::Failed, Some(format!("INVALID_TENANT: {e}")))),
+        Err(e) => return concluded(Status::Failed, format!("INVALID_TENANT: {e}")),
     };
     let notice = match Notice::parse(row.payload.as_bytes()) {
         Ok(n) => n,
-        Err(e) => return Ok((Status::Failed, Some(format!("UNPARSABLE: {e}")))),
+        Err(e) => return concluded(Status::Failed, format!("UNPARSABLE: {e}")),
     };
     let (at, steps) = match plan(&notice) {
         Plan::Steps { at, steps } => (at, steps),
-        Plan::Unhandled(reason) => return Ok((Status::Unhandled, Some(reason))),
-        Plan::Invalid(reason) => return Ok((Status::Failed, Some(format!("INVALID: {reason}")))),
+        Plan::Fetch { at, read } => match fetched_steps(engine, &tenant, row, &read, now).await? {
+            Ok(steps) => (at, steps),
+            Err(outcome) => return Ok(outcome),
+        },
+        Plan::Unhandled(reason) => return concluded(Status::Unhandled, reason),
+        Plan::Invalid(reason) => return concluded(Status::Failed, format!("INVALID: {reason}")),
     };
     let meta = CommandMeta::new(
         tenant.clone(),
@@ -439,9 +1019,9 @@ async fn process_one(
         }
     }
     if rejections.is_empty() {
-        Ok((Status::Processed, None))
+        Ok(Outcome::Concluded(Status::Processed, None))
     } else {
-        Ok((Status::Failed, Some(rejections.join("; "))))
+        concluded(Status::Failed, rejections.join("; "))
     }
 }
 
@@ -454,12 +1034,20 @@ async fn execute(
     key: &str,
 ) -> Result<StepResult, InboxError> {
     let keyed = |k: String| meta.clone().with_idempotency_key(k);
+    let part_key = |part: Option<String>| match part {
+        Some(part) => format!("{key}:{part}"),
+        None => key.to_owned(),
+    };
     match step {
-        Step::Customer { customer, command } => {
+        Step::Customer {
+            customer,
+            part,
+            command,
+        } => {
             let stream = stream_id(tenant, customer.as_str());
             match engine
                 .customers
-                .execute(&stream, Stamped::new(at, command), &keyed(key.to_owned()))
+                .execute(&stream, Stamped::new(at, command), &keyed(part_key(part)))
                 .await
             {
                 Ok(_) => Ok(StepResult::Done),
@@ -572,16 +1160,12 @@ async fn execute(
             part,
             command,
         } => {
-            let k = match part {
-                Some(part) => format!("{key}:{part}"),
-                None => key.to_owned(),
-            };
             match engine
                 .groups
                 .execute(
                     &stream_id(tenant, group.as_str()),
                     Stamped::new(at, command),
-                    &keyed(k),
+                    &keyed(part_key(part)),
                 )
                 .await
             {
@@ -589,12 +1173,12 @@ async fn execute(
                 Err(e) => rejected(e, GroupError::code),
             }
         }
-        Step::Tags(command) => match engine
+        Step::Tags { part, command } => match engine
             .tags
             .execute(
                 &stream_id(tenant, TAG_LIBRARY_LOCAL_ID),
                 Stamped::new(at, command),
-                &keyed(key.to_owned()),
+                &keyed(part_key(part)),
             )
             .await
         {
@@ -677,10 +1261,13 @@ mod tests {
     }
 
     #[test]
-    fn thin_notices_without_the_new_state_are_unhandled() {
+    fn thin_notices_are_read_from_the_api_first() {
         assert!(matches!(
             plan(&contact("edit_external_contact", "")),
-            Plan::Unhandled(_)
+            Plan::Fetch {
+                read: Read::Contact { .. },
+                ..
+            }
         ));
         let chat = |change: &str, extra: &str| {
             notice(&format!(
@@ -690,11 +1277,29 @@ mod tests {
                  <ChangeType>{change}</ChangeType>{extra}</xml>"
             ))
         };
-        assert!(matches!(plan(&chat("create", "")), Plan::Unhandled(_)));
-        for detail in ["change_owner", "change_name", "change_notice", "new_thing"] {
+        assert!(matches!(
+            plan(&chat("create", "")),
+            Plan::Fetch {
+                read: Read::Chat {
+                    change: ChatChange::Create,
+                    ..
+                },
+                ..
+            }
+        ));
+        for (detail, want) in [
+            ("change_owner", ChatChange::Owner),
+            ("change_name", ChatChange::Name),
+            ("change_notice", ChatChange::Notice),
+        ] {
             let n = chat("update", &format!("<UpdateDetail>{detail}</UpdateDetail>"));
-            assert!(matches!(plan(&n), Plan::Unhandled(_)), "{detail}");
+            assert!(
+                matches!(plan(&n), Plan::Fetch { read: Read::Chat { change, .. }, .. } if change == want),
+                "{detail}"
+            );
         }
+        let n = chat("update", "<UpdateDetail>new_thing</UpdateDetail>");
+        assert!(matches!(plan(&n), Plan::Unhandled(_)));
         assert!(matches!(
             &steps_of(plan(&chat("dismiss", "")))[..],
             [Step::Group {
@@ -702,6 +1307,321 @@ mod tests {
                 ..
             }]
         ));
+        let tag = |change: &str, id: &str, tag_type: &str| {
+            notice(&format!(
+                "<xml><ToUserName>c</ToUserName><FromUserName>sys</FromUserName>\
+                 <CreateTime>1700000000</CreateTime><MsgType>event</MsgType>\
+                 <Event>change_external_tag</Event><Id>{id}</Id><TagType>{tag_type}</TagType>\
+                 <ChangeType>{change}</ChangeType></xml>"
+            ))
+        };
+        let filter = |n: Notice| match plan(&n) {
+            Plan::Fetch {
+                read: Read::Tags(filter),
+                ..
+            } => filter,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            filter(tag("create", "et1", "tag")),
+            TagFilter::Tags(vec!["et1".into()])
+        );
+        assert_eq!(
+            filter(tag("update", "eg1", "tag_group")),
+            TagFilter::Groups(vec!["eg1".into()])
+        );
+        assert_eq!(
+            filter(tag("shuffle", "eg1", "tag_group")),
+            TagFilter::Groups(vec!["eg1".into()])
+        );
+        assert_eq!(filter(tag("shuffle", "", "tag_group")), TagFilter::All);
+    }
+
+    // ------------------------------------------------------------ API answers to commands
+
+    fn staff_id(s: &str) -> StaffId {
+        StaffId::parse(s).unwrap()
+    }
+
+    fn tag_id(s: &str) -> TagId {
+        TagId::parse(s).unwrap()
+    }
+
+    fn library(events: Vec<domain::tags::TagLibraryEvent>) -> TagLibrary {
+        let mut library = TagLibrary::default();
+        for e in events {
+            library.apply(e);
+        }
+        library
+    }
+
+    fn gold_library() -> TagLibrary {
+        use domain::tags::TagLibraryEvent as E;
+        let at = DateTime::from_timestamp(0, 0).unwrap();
+        library(vec![
+            E::TagGroupCreated {
+                group: TagGroupId::parse("egTIER").unwrap(),
+                name: "Tier".into(),
+                at,
+            },
+            E::TagCreated {
+                tag: tag_id("etGOLD"),
+                group: TagGroupId::parse("egTIER").unwrap(),
+                name: "Gold".into(),
+                at,
+            },
+            E::TagCreated {
+                tag: tag_id("etSILVER"),
+                group: TagGroupId::parse("egTIER").unwrap(),
+                name: "Silver".into(),
+                at,
+            },
+        ])
+    }
+
+    fn answer(staff: &str, remark: &str, tags: &[(&str, i64)]) -> Contact {
+        serde_json::from_value(serde_json::json!({
+            "external_contact": {"external_userid": "woABC", "name": "Li", "type": 1},
+            "follow_user": [{"userid": staff, "remark": remark, "description": "d",
+                "tags": tags.iter().map(|(id, kind)| serde_json::json!(
+                    {"group_name": "g", "tag_name": "t", "tag_id": id, "type": kind}))
+                    .collect::<Vec<_>>()}]
+        }))
+        .unwrap()
+    }
+
+    fn relation(remark: &str, tags: &[&str]) -> Relation {
+        Relation {
+            added_at: DateTime::from_timestamp(0, 0).unwrap(),
+            add_way: AddWay::UNKNOWN,
+            remark: remark.into(),
+            description: "d".into(),
+            tags: tags.iter().map(|t| tag_id(t)).collect(),
+        }
+    }
+
+    fn parts(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Customer { part, .. }
+                | Step::Group { part, .. }
+                | Step::Tags { part, .. } => part.clone().unwrap_or_default(),
+                Step::Join { customer, .. } => format!("join:{customer}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_edit_brings_the_remark_and_enterprise_tags_to_wecoms() {
+        let customer = ExternalUserId::parse("woABC").unwrap();
+        // Given a relation with remark "old" and the tag Silver, when WeCom says
+        // remark "VIP", tags Gold (enterprise) and a personal tag,
+        let given = relation("old", &["etSILVER"]);
+        let got = answer("zhangsan", "VIP", &[("etGOLD", 1), ("etMINE", 2)]);
+        let steps = contact_steps(
+            &staff_id("zhangsan"),
+            &customer,
+            Some(&given),
+            &gold_library(),
+            &got,
+        )
+        .unwrap();
+        // then the remark changes, Gold is added (active in the library), Silver removed.
+        assert_eq!(parts(&steps), ["remark", "tag:+etGOLD", "tag:-etSILVER"]);
+        assert!(matches!(
+            &steps[1],
+            Step::Customer {
+                command: CustomerCommand::Tag {
+                    tag_state: domain::customer::TagState::Active,
+                    ..
+                },
+                ..
+            }
+        ));
+        // When the engine already has WeCom's state, nothing is issued.
+        let same = relation("VIP", &["etGOLD"]);
+        let none = contact_steps(
+            &staff_id("zhangsan"),
+            &customer,
+            Some(&same),
+            &gold_library(),
+            &got,
+        )
+        .unwrap();
+        assert!(none.is_empty(), "{none:?}");
+        // Without a relation the remark still goes, so the domain's rejection is recorded.
+        let unknown = contact_steps(
+            &staff_id("zhangsan"),
+            &customer,
+            None,
+            &gold_library(),
+            &got,
+        )
+        .unwrap();
+        assert_eq!(parts(&unknown), ["remark", "tag:+etGOLD"]);
+        // A relation WeCom no longer lists is unhandled.
+        assert!(matches!(
+            contact_steps(&staff_id("lisi"), &customer, None, &gold_library(), &got),
+            Err(Plan::Unhandled(_))
+        ));
+    }
+
+    fn chat_answer(owner: &str, name: &str, notice: &str, members: &[(&str, i64)]) -> GroupChat {
+        serde_json::from_value(serde_json::json!({
+            "chat_id": "wrX", "name": name, "owner": owner, "notice": notice,
+            "member_list": members.iter().map(|(id, kind)| serde_json::json!(
+                {"userid": id, "type": kind, "join_scene": 3})).collect::<Vec<_>>()
+        }))
+        .unwrap()
+    }
+
+    fn group_state(events: Vec<domain::group::GroupEvent>) -> CustomerGroup {
+        let mut g = CustomerGroup::default();
+        for e in events {
+            g.apply(e);
+        }
+        g
+    }
+
+    fn created_group() -> CustomerGroup {
+        let at = DateTime::from_timestamp(0, 0).unwrap();
+        group_state(vec![domain::group::GroupEvent::GroupCreated {
+            owner: staff_id("zhangsan"),
+            name: "VIP".into(),
+            capacity: 500,
+            at,
+        }])
+    }
+
+    #[test]
+    fn an_unknown_group_is_registered_with_its_owner_name_notice_and_members() {
+        let group = GroupId::parse("wrX").unwrap();
+        let chat = chat_answer(
+            "zhangsan",
+            "VIP",
+            "hello",
+            &[("zhangsan", 1), ("lisi", 1), ("wmCUST", 2)],
+        );
+        for change in [ChatChange::Create, ChatChange::Owner, ChatChange::Name] {
+            let steps = chat_steps(&group, &CustomerGroup::default(), 200, change, &chat).unwrap();
+            assert_eq!(
+                parts(&steps),
+                ["create", "notice", "admit:lisi", "join:wmCUST"]
+            );
+            assert!(matches!(
+                &steps[0],
+                Step::Group {
+                    command: GroupCommand::Create { capacity: 200, .. },
+                    ..
+                }
+            ));
+            assert!(matches!(&steps[3], Step::Join { scene: 3, .. }));
+        }
+    }
+
+    #[test]
+    fn a_known_group_gets_only_the_change_the_notice_names() {
+        let group = GroupId::parse("wrX").unwrap();
+        let chat = chat_answer("lisi", "Gold club", "sale", &[("lisi", 1), ("wmCUST", 2)]);
+        let steps = |change| chat_steps(&group, &created_group(), 500, change, &chat).unwrap();
+        let owner = steps(ChatChange::Owner);
+        // zhangsan is no longer in WeCom's member list: they left with the transfer.
+        assert!(matches!(
+            &owner[..],
+            [Step::Group { command: GroupCommand::TransferOwnership { to, previous_owner_leaves: true }, .. }]
+                if to.as_str() == "lisi"
+        ));
+        assert!(matches!(
+            &steps(ChatChange::Name)[..],
+            [Step::Group { command: GroupCommand::Rename { name }, .. }] if name == "Gold club"
+        ));
+        assert!(matches!(
+            &steps(ChatChange::Notice)[..],
+            [Step::Group { command: GroupCommand::ChangeNotice { notice }, .. }] if notice == "sale"
+        ));
+        assert_eq!(
+            parts(&steps(ChatChange::Create)),
+            ["admit:lisi", "join:wmCUST"]
+        );
+        // WeCom's state equals the engine's: nothing to do.
+        let same = chat_answer("zhangsan", "VIP", "", &[("zhangsan", 1)]);
+        for change in [
+            ChatChange::Owner,
+            ChatChange::Name,
+            ChatChange::Notice,
+            ChatChange::Create,
+        ] {
+            assert!(chat_steps(&group, &created_group(), 500, change, &same)
+                .unwrap()
+                .is_empty());
+        }
+    }
+
+    fn corp_tags(value: serde_json::Value) -> Vec<CorpTagGroup> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_library_follows_wecoms_names_and_order() {
+        // Given Tier {Gold, Silver} at order 0, when WeCom lists Tier renamed "Level"
+        // (order 2) with Gold renamed, Silver ordered 5, a new tag Bronze, and a new group,
+        let groups = corp_tags(serde_json::json!([
+            {"group_id": "egTIER", "group_name": "Level", "order": 2, "tag": [
+                {"id": "etGOLD", "name": "Gold+", "order": 0},
+                {"id": "etSILVER", "name": "Silver", "order": 5},
+                {"id": "etBRONZE", "name": "Bronze", "order": 1},
+                {"id": "etGONE", "name": "Gone", "order": 0, "deleted": true}]},
+            {"group_id": "egSTYLE", "group_name": "Style", "order": 0, "tag": [
+                {"id": "etCLASSIC", "name": "Classic", "order": 0}]}
+        ]));
+        let steps = tag_steps(&gold_library(), &groups).unwrap();
+        // then the library renames, creates and reorders, creations before orders.
+        assert_eq!(
+            parts(&steps),
+            [
+                "group:egTIER:name",
+                "tag:etGOLD:name",
+                "tag:etBRONZE:create",
+                "order:egTIER",
+                "group:egSTYLE:create",
+                "tag:etCLASSIC:create",
+                "order:groups",
+            ]
+        );
+        assert!(matches!(
+            &steps[3],
+            Step::Tags { command: TagLibraryCommand::OrderTags { order, .. }, .. }
+                if order == &vec![(tag_id("etSILVER"), 5), (tag_id("etBRONZE"), 1)]
+        ));
+        // The same answer against a library that already matches: nothing.
+        let matching = corp_tags(serde_json::json!([
+            {"group_id": "egTIER", "group_name": "Tier", "order": 0, "tag": [
+                {"id": "etGOLD", "name": "Gold", "order": 0}]}
+        ]));
+        assert!(tag_steps(&gold_library(), &matching).unwrap().is_empty());
+        assert!(tags_answered(
+            &TagFilter::Tags(vec!["etGOLD".into()]),
+            &matching
+        ));
+        assert!(!tags_answered(
+            &TagFilter::Tags(vec!["etX".into()]),
+            &matching
+        ));
+        assert!(!tags_answered(
+            &TagFilter::Groups(vec!["egX".into()]),
+            &matching
+        ));
+    }
+
+    #[test]
+    fn failed_reads_wait_longer_each_time_and_stop_after_the_last_attempt() {
+        let delays: Vec<i64> = (1..MAX_ATTEMPTS)
+            .map(|n| retry_delay(n).unwrap().num_seconds())
+            .collect();
+        assert_eq!(delays, [30, 60, 120, 240]);
+        assert_eq!(retry_delay(MAX_ATTEMPTS), None);
     }
 
     #[test]

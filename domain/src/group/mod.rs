@@ -160,6 +160,8 @@ pub struct CustomerGroup {
     created: bool,
     dismissed: bool,
     owner: Option<StaffId>,
+    name: String,
+    notice: String,
     capacity: u32,
     members: BTreeSet<Member>,
     transfers_at: Vec<DateTime<Utc>>,
@@ -172,6 +174,19 @@ impl CustomerGroup {
 
     pub fn members(&self) -> &BTreeSet<Member> {
         &self.members
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The group notice (群公告), empty until one is set.
+    pub fn notice(&self) -> &str {
+        &self.notice
+    }
+
+    pub fn is_created(&self) -> bool {
+        self.created
     }
 
     pub fn capacity(&self) -> u32 {
@@ -203,9 +218,13 @@ impl Aggregate for CustomerGroup {
     fn apply(&mut self, event: GroupEvent) {
         match event {
             GroupEvent::GroupCreated {
-                owner, capacity, ..
+                owner,
+                name,
+                capacity,
+                ..
             } => {
                 self.created = true;
+                self.name = name;
                 self.capacity = capacity;
                 self.members.insert(Member::Staff(owner.clone()));
                 self.owner = Some(owner);
@@ -229,7 +248,12 @@ impl Aggregate for CustomerGroup {
                 self.members.insert(Member::Staff(to.clone()));
                 self.owner = Some(to);
             }
-            GroupEvent::GroupRenamed { .. } | GroupEvent::NoticeChanged { .. } => {}
+            GroupEvent::GroupRenamed { name, .. } => {
+                self.name = name;
+            }
+            GroupEvent::NoticeChanged { notice, .. } => {
+                self.notice = notice;
+            }
             GroupEvent::GroupDismissed { .. } => {
                 self.dismissed = true;
             }

@@ -514,6 +514,24 @@ fn a_group_can_be_renamed_and_its_notice_changed() {
 }
 
 #[test]
+fn the_group_keeps_its_current_name_and_notice() {
+    let mut group = CustomerGroup::default();
+    for event in group_with(500, 0) {
+        group.apply(event);
+    }
+    assert_eq!((group.name(), group.notice()), ("周大福VIP群", ""));
+    group.apply(E::GroupRenamed {
+        name: "会员群".to_string(),
+        at: t(2, 9),
+    });
+    group.apply(E::NoticeChanged {
+        notice: "九折".to_string(),
+        at: t(2, 9),
+    });
+    assert_eq!((group.name(), group.notice()), ("会员群", "九折"));
+}
+
+#[test]
 fn a_notice_of_1001_characters_is_rejected() {
     given(group_with(500, 1))
         .when(Stamped::new(

@@ -42,6 +42,16 @@ pub enum TagLibraryCommand {
     DeleteTag {
         tag: TagId,
     },
+    /// Sets the display order of tag groups (WeCom's `order`: the larger comes first).
+    /// Groups not listed keep theirs.
+    OrderGroups {
+        order: Vec<(TagGroupId, u32)>,
+    },
+    /// Sets the display order of tags within `group`. Tags not listed keep theirs.
+    OrderTags {
+        group: TagGroupId,
+        order: Vec<(TagId, u32)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +85,17 @@ pub enum TagLibraryEvent {
         tag: TagId,
         at: DateTime<Utc>,
     },
+    /// Only the groups whose order changed.
+    TagGroupsOrdered {
+        order: Vec<(TagGroupId, u32)>,
+        at: DateTime<Utc>,
+    },
+    /// Only the tags of `group` whose order changed.
+    TagsOrdered {
+        group: TagGroupId,
+        order: Vec<(TagId, u32)>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl TagLibraryEvent {
@@ -86,6 +107,8 @@ impl TagLibraryEvent {
             Self::TagCreated { .. } => "TagCreated",
             Self::TagRenamed { .. } => "TagRenamed",
             Self::TagDeleted { .. } => "TagDeleted",
+            Self::TagGroupsOrdered { .. } => "TagGroupsOrdered",
+            Self::TagsOrdered { .. } => "TagsOrdered",
         }
     }
 }
@@ -110,6 +133,10 @@ pub enum TagLibraryError {
     Deleted,
     #[error("the tenant already has {0} tags, the maximum")]
     TooManyTags(usize),
+    #[error("the tag belongs to another group")]
+    TagNotInGroup,
+    #[error("an entry is listed twice in one order")]
+    DuplicateEntry,
 }
 
 impl TagLibraryError {
@@ -123,6 +150,8 @@ impl TagLibraryError {
             Self::UnknownTag => "UNKNOWN_TAG",
             Self::Deleted => "DELETED",
             Self::TooManyTags(_) => "TOO_MANY_TAGS",
+            Self::TagNotInGroup => "TAG_NOT_IN_GROUP",
+            Self::DuplicateEntry => "DUPLICATE_ENTRY",
         }
     }
 }
@@ -131,6 +160,8 @@ impl TagLibraryError {
 pub struct Entry {
     pub name: String,
     pub deleted: bool,
+    /// Display order; the larger comes first (WeCom's convention). 0 until ordered.
+    pub order: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +169,8 @@ pub struct TagEntry {
     pub group: TagGroupId,
     pub name: String,
     pub deleted: bool,
+    /// Display order within the group; the larger comes first. 0 until ordered.
+    pub order: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -161,6 +194,16 @@ fn check_name(name: &str) -> Result<(), TagLibraryError> {
     Ok(())
 }
 
+fn no_duplicates<'a, T: Ord + 'a>(ids: impl Iterator<Item = &'a T>) -> Result<(), TagLibraryError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(TagLibraryError::DuplicateEntry);
+        }
+    }
+    Ok(())
+}
+
 impl TagLibrary {
     /// What a customer command needs to know about `tag`.
     pub fn tag_state(&self, tag: &TagId) -> TagState {
@@ -173,6 +216,10 @@ impl TagLibrary {
 
     pub fn tag(&self, tag: &TagId) -> Option<&TagEntry> {
         self.tags.get(tag)
+    }
+
+    pub fn group(&self, group: &TagGroupId) -> Option<&Entry> {
+        self.groups.get(group)
     }
 
     pub fn active_tags(&self) -> usize {
@@ -281,6 +328,43 @@ impl TagLibrary {
                 self.live_tag(&tag)?;
                 Ok(vec![E::TagDeleted { tag, at }])
             }
+            C::OrderGroups { order } => {
+                no_duplicates(order.iter().map(|(g, _)| g))?;
+                let mut changed = Vec::new();
+                for (group, n) in order {
+                    if self.live_group(&group)?.order != n {
+                        changed.push((group, n));
+                    }
+                }
+                // An order WeCom reports again (a redelivery, a shuffle elsewhere) is
+                // no change and leaves no event.
+                if changed.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::TagGroupsOrdered { order: changed, at }])
+            }
+            C::OrderTags { group, order } => {
+                self.live_group(&group)?;
+                no_duplicates(order.iter().map(|(t, _)| t))?;
+                let mut changed = Vec::new();
+                for (tag, n) in order {
+                    let entry = self.live_tag(&tag)?;
+                    if entry.group != group {
+                        return Err(TagLibraryError::TagNotInGroup);
+                    }
+                    if entry.order != n {
+                        changed.push((tag, n));
+                    }
+                }
+                if changed.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::TagsOrdered {
+                    group,
+                    order: changed,
+                    at,
+                }])
+            }
         }
     }
 }
@@ -311,6 +395,7 @@ impl Aggregate for TagLibrary {
                     Entry {
                         name,
                         deleted: false,
+                        order: 0,
                     },
                 );
             }
@@ -334,6 +419,7 @@ impl Aggregate for TagLibrary {
                         group,
                         name,
                         deleted: false,
+                        order: 0,
                     },
                 );
             }
@@ -346,6 +432,20 @@ impl Aggregate for TagLibrary {
                 if let Some(t) = self.tags.get_mut(&tag).filter(|t| !t.deleted) {
                     t.deleted = true;
                     self.active_tags -= 1;
+                }
+            }
+            E::TagGroupsOrdered { order, .. } => {
+                for (group, n) in order {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.order = n;
+                    }
+                }
+            }
+            E::TagsOrdered { order, .. } => {
+                for (tag, n) in order {
+                    if let Some(t) = self.tags.get_mut(&tag) {
+                        t.order = n;
+                    }
                 }
             }
         }

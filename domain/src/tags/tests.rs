@@ -634,3 +634,109 @@ fn tags_of_a_deleted_group_report_deleted() {
     assert_eq!(after.tag_state(&tag("classic")), TagState::Active);
     assert_eq!(after.active_tags(), 1);
 }
+
+// ---------------------------------------------------------------- order
+
+#[test]
+fn ordering_groups_records_only_the_groups_whose_order_changed() {
+    let mut events = library();
+    events.push(E::TagGroupsOrdered {
+        order: vec![(group("style"), 5)],
+        at: t(2, 9),
+    });
+    given(events)
+        .when(Stamped::new(
+            t(2, 10),
+            C::OrderGroups {
+                order: vec![(group("age"), 9), (group("style"), 5)],
+            },
+        ))
+        .then_expect_events(vec![E::TagGroupsOrdered {
+            order: vec![(group("age"), 9)],
+            at: t(2, 10),
+        }]);
+}
+
+#[test]
+fn an_order_that_changes_nothing_leaves_no_event() {
+    given(library())
+        .when(Stamped::new(
+            t(2, 10),
+            C::OrderTags {
+                group: group("age"),
+                order: vec![(tag("age-25"), 0), (tag("age-30"), 0)],
+            },
+        ))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn ordering_tags_records_their_new_order_within_the_group() {
+    let mut events = library();
+    events.push(E::TagsOrdered {
+        group: group("age"),
+        order: vec![(tag("age-25"), 2), (tag("age-30"), 1)],
+        at: t(2, 10),
+    });
+    let library = replay(events);
+    assert_eq!(library.tag(&tag("age-25")).unwrap().order, 2);
+    assert_eq!(library.tag(&tag("age-30")).unwrap().order, 1);
+    assert_eq!(library.tag(&tag("classic")).unwrap().order, 0);
+    given(self::library())
+        .when(Stamped::new(
+            t(2, 10),
+            C::OrderTags {
+                group: group("age"),
+                order: vec![(tag("age-25"), 2), (tag("age-30"), 1)],
+            },
+        ))
+        .then_expect_events(vec![E::TagsOrdered {
+            group: group("age"),
+            order: vec![(tag("age-25"), 2), (tag("age-30"), 1)],
+            at: t(2, 10),
+        }]);
+}
+
+#[test]
+fn ordering_a_tag_of_another_group_is_rejected() {
+    given(library())
+        .when(Stamped::new(
+            t(2, 10),
+            C::OrderTags {
+                group: group("age"),
+                order: vec![(tag("classic"), 3)],
+            },
+        ))
+        .then_expect_error(TagLibraryError::TagNotInGroup);
+}
+
+#[test]
+fn ordering_unknown_deleted_or_repeated_entries_is_rejected() {
+    let mut events = library();
+    events.push(tag_deleted("age-30", t(2, 9)));
+    given(events.clone())
+        .when(Stamped::new(
+            t(2, 10),
+            C::OrderGroups {
+                order: vec![(group("nope"), 1)],
+            },
+        ))
+        .then_expect_error(TagLibraryError::UnknownGroup);
+    given(events.clone())
+        .when(Stamped::new(
+            t(2, 10),
+            C::OrderTags {
+                group: group("age"),
+                order: vec![(tag("age-30"), 1)],
+            },
+        ))
+        .then_expect_error(TagLibraryError::Deleted);
+    given(events)
+        .when(Stamped::new(
+            t(2, 10),
+            C::OrderGroups {
+                order: vec![(group("age"), 1), (group("age"), 2)],
+            },
+        ))
+        .then_expect_error(TagLibraryError::DuplicateEntry);
+}

@@ -310,6 +310,16 @@ impl ReadModel for PortraitSet {
                     | TagLibraryEvent::TagDeleted { tag, .. } => {
                         touch(&mut tags, &e.tenant, tag.as_str())
                     }
+                    TagLibraryEvent::TagGroupsOrdered { order, .. } => {
+                        for (group, _) in order {
+                            touch(&mut groups, &e.tenant, group.as_str());
+                        }
+                    }
+                    TagLibraryEvent::TagsOrdered { order, .. } => {
+                        for (tag, _) in order {
+                            touch(&mut tags, &e.tenant, tag.as_str());
+                        }
+                    }
                 },
             }
         }
@@ -432,6 +442,7 @@ impl PortraitSet {
                         group_id: group.to_string(),
                         name: name.clone(),
                         deleted: false,
+                        sort_order: 0,
                     },
                 );
             }
@@ -456,6 +467,7 @@ impl PortraitSet {
                         group_id: group.to_string(),
                         name: name.clone(),
                         deleted: false,
+                        sort_order: 0,
                     },
                 );
             }
@@ -467,6 +479,20 @@ impl PortraitSet {
             TagLibraryEvent::TagDeleted { tag, .. } => {
                 if let Some(t) = self.tags.get_mut(&key(tag.as_str())) {
                     t.deleted = true;
+                }
+            }
+            TagLibraryEvent::TagGroupsOrdered { order, .. } => {
+                for (group, n) in order {
+                    if let Some(g) = self.tag_groups.get_mut(&key(group.as_str())) {
+                        g.sort_order = i64::from(*n);
+                    }
+                }
+            }
+            TagLibraryEvent::TagsOrdered { order, .. } => {
+                for (tag, n) in order {
+                    if let Some(t) = self.tags.get_mut(&key(tag.as_str())) {
+                        t.sort_order = i64::from(*n);
+                    }
                 }
             }
         }

@@ -8,5 +8,6 @@ pub mod fold;
 pub mod rows;
 
 /// Bump when the fold or the tables change: the projection is then rebuilt.
-pub const VERSION: i64 = 1;
+/// 2: the tag library's display order (`sort_order`).
+pub const VERSION: i64 = 2;
 pub const NAME: &str = "customer_portrait";

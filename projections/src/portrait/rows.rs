@@ -99,6 +99,8 @@ table_row! {
         group_id: text,
         name: text,
         deleted: bool,
+        // WeCom's display order within the group: the larger comes first.
+        sort_order: int,
     }
 }
 
@@ -111,6 +113,8 @@ table_row! {
         group_id: text,
         name: text,
         deleted: bool,
+        // WeCom's display order of the group: the larger comes first.
+        sort_order: int,
     }
 }
 
