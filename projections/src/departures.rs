@@ -138,9 +138,7 @@ impl ReadModel for Departures {
                 ) => {}
                 AnyEvent::Staff(_) => touch(staff, tenant, id),
                 AnyEvent::Group(
-                    GroupEvent::MemberAdmitted { .. }
-                    | GroupEvent::MemberRemoved { .. }
-                    | GroupEvent::NoticeChanged { .. },
+                    GroupEvent::MemberAdmitted { .. } | GroupEvent::MemberRemoved { .. },
                 ) => {}
                 AnyEvent::Group(_) => touch(groups, tenant, id),
                 AnyEvent::TagLibrary(_) => {}

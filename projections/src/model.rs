@@ -139,6 +139,7 @@ model_store!(lite, sqlx::Sqlite);
 mod tests {
     use chrono::{TimeZone, Utc};
     use domain::customer::{CustomerEvent, HandoverKind};
+    use domain::group::GroupEvent;
     use domain::values::StaffId;
 
     use super::{Keys, ReadModel};
@@ -183,5 +184,22 @@ mod tests {
         assert_eq!(rewritten::<PortraitSet>(&batch), vec!["rm_customer"]);
         assert_eq!(rewritten::<Departures>(&batch), vec!["rm_handover"]);
         assert!(rewritten::<Funnel>(&batch).is_empty());
+    }
+
+    #[test]
+    fn a_notice_change_rewrites_the_groups_row_in_the_reassignment_view() {
+        // Given a group's new notice (the view shows it)
+        let changed = LoggedEvent {
+            checkpoint: Checkpoint::START,
+            tenant: "acme".into(),
+            local_id: "wr1".into(),
+            sequence: 3,
+            event: AnyEvent::Group(GroupEvent::NoticeChanged {
+                notice: "Gold 10% off".into(),
+                at: Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+            }),
+        };
+        // then the view reloads and rewrites that group's row.
+        assert_eq!(rewritten::<Departures>(&[changed]), vec!["rm_group_owner"]);
     }
 }
