@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::app::Engine;
 use crate::clock::Clock;
 use crate::db::Database;
+use crate::lease::try_lease;
 use crate::reads::{JobRecord, JobStatus, JOB_COLUMNS as COLUMNS};
 
 pub const KIND_REBUILD: &str = "rebuild";
@@ -36,26 +37,6 @@ impl std::fmt::Debug for Jobs {
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
-}
-
-/// A job held by this process against every other server on the same database: a
-/// PostgreSQL session advisory lock on a connection of its own. The lock ends with the
-/// connection, so it is released when the run ends (the value drops and closes it) and
-/// when the process dies, with no lease to expire first. The embedded SQLite file
-/// serves one process, so there the in-process [`Jobs::running`] set is the guard.
-#[allow(dead_code)] // held for its drop
-struct Lease(Option<sqlx::PgConnection>);
-
-async fn lease(db: &Database, job_id: &str) -> Result<Option<Lease>, sqlx::Error> {
-    let Database::Postgres(pool) = db else {
-        return Ok(Some(Lease(None)));
-    };
-    let mut conn = pool.acquire().await?.detach();
-    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-        .bind(format!("scrm-job:{job_id}"))
-        .fetch_one(&mut conn)
-        .await?;
-    Ok(held.then_some(Lease(Some(conn))))
 }
 
 /// Takes a job out of [`Jobs::running`] when its run ends, however it ends.
@@ -332,7 +313,7 @@ impl Jobs {
         let jobs = self.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            match lease(&jobs.db, &job.job_id).await {
+            match try_lease(&jobs.db, &format!("scrm-job:{}", job.job_id)).await {
                 // Read again under the lease: another server may have finished it since.
                 Ok(Some(_lease)) => match jobs.load(&tenant, &job.job_id).await {
                     Ok(Some(fresh)) if matches!(fresh.status.as_str(), "queued" | "running") => {
@@ -381,15 +362,24 @@ impl Jobs {
             }
             Err(error) => tracing::error!(%error, "could not list due jobs"),
         }
-        if auto_accept {
-            match crate::handover::accept_due(&self.engine, self.clock.now()).await {
-                Ok(0) => {}
-                Ok(accepted) => tracing::info!(accepted, "handovers accepted after 24 h"),
-                Err(error) => tracing::error!(%error, "auto-accept failed"),
+        // One server at a time: every server ticks, and each would otherwise read the
+        // same due handovers and replay the others' accepts.
+        match try_lease(&self.db, "scrm-handover-tick").await {
+            Ok(Some(_lease)) => {
+                if auto_accept {
+                    match crate::handover::accept_due(&self.engine, self.clock.now()).await {
+                        Ok(0) => {}
+                        Ok(accepted) => tracing::info!(accepted, "handovers accepted after 24 h"),
+                        Err(error) => tracing::error!(%error, "auto-accept failed"),
+                    }
+                }
+                if let Err(error) = crate::handover::sync_outcomes(&self.db, self.clock.now()).await
+                {
+                    tracing::error!(%error, "could not update handover outcomes");
+                }
             }
-        }
-        if let Err(error) = crate::handover::sync_outcomes(&self.db, self.clock.now()).await {
-            tracing::error!(%error, "could not update handover outcomes");
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "could not take the handover tick's lease"),
         }
         if let Err(error) = crate::wecom::process_pending(&self.engine, self.clock.now()).await {
             tracing::error!(%error, "could not process WeCom notices");

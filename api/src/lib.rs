@@ -43,6 +43,7 @@ pub mod handover;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod lease;
 pub mod metrics;
 pub mod rate_limit;
 pub mod reads;

@@ -462,3 +462,43 @@ async fn a_handover_to_one_successor_runs_to_the_end_on_sqlite_too() {
         .is_empty());
     api.stop().await;
 }
+
+/// Every server ticks; the auto-accept and the outcome sync run on whichever holds the
+/// handover tick's lease, so servers do not replay each other's accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auto_accept_runs_on_one_server_at_a_time() {
+    let n = 300_i64;
+    let (_db, api) = world(n as u64, 10, true).await;
+    mark_departed(&api).await;
+    let started = start(&api, handover_input(&Uuid::new_v4().to_string())).await;
+    let job_id = started["job"]["id"].as_str().unwrap().to_string();
+    poll(&api, &job_id, Duration::from_secs(120), |j| {
+        j["status"] == "SUCCEEDED"
+    })
+    .await;
+
+    // Another server holds the lease (taken between this server's ticks).
+    let held = loop {
+        if let Some(lease) = api::lease::try_lease(&api.engine.db, "scrm-handover-tick")
+            .await
+            .unwrap()
+        {
+            break lease;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    api.clock
+        .advance(chrono::Duration::hours(24) + chrono::Duration::minutes(1));
+    // Ten of this server's ticks: none accepts anything.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(events_by_type(&api).await.get("HandoverAccepted"), None);
+
+    // Released (the other server stopped): this one takes over.
+    drop(held);
+    let done = poll(&api, &job_id, Duration::from_secs(120), |j| {
+        count(j, "CUSTOMER", "ACCEPTED") == n
+    })
+    .await;
+    assert_eq!(count(&done, "CUSTOMER", "REQUESTED"), 0, "{done}");
+    assert_eq!(events_by_type(&api).await["HandoverAccepted"], n);
+}

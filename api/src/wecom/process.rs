@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::app::Engine;
 use crate::commands::{Actor, CommandError, CommandMeta, MembershipError};
-use crate::db::Database;
+use crate::lease::try_lease;
 
 use super::client::{
     ChatMember, ClientError, Contact, CorpTagGroup, FollowTag, GroupChat, TagFilter, TenantApi,
@@ -751,23 +751,7 @@ fn membership(e: MembershipError) -> Result<StepResult, InboxError> {
 /// arrival order, and the endpoint starts a processor after every stored notice.
 static PROCESSING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The same across server processes on one PostgreSQL database: a session advisory lock
-/// on a connection of its own, released when the value drops (the connection closes) or
-/// the process dies. The SQLite file serves one process, where [`PROCESSING`] suffices.
-#[allow(dead_code)] // held for its drop
-struct Lease(Option<sqlx::PgConnection>);
-
-async fn lease(db: &Database) -> Result<Option<Lease>, InboxError> {
-    let Database::Postgres(pool) = db else {
-        return Ok(Some(Lease(None)));
-    };
-    let mut conn = pool.acquire().await?.detach();
-    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-        .bind("scrm-wecom-inbox")
-        .fetch_one(&mut conn)
-        .await?;
-    Ok(held.then_some(Lease(Some(conn))))
-}
+// Across server processes on one PostgreSQL database: `crate::lease`.
 
 /// What one call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -796,7 +780,7 @@ enum Outcome {
 /// and the next tick here picks up anything left.
 pub async fn process_pending(engine: &Engine, now: DateTime<Utc>) -> Result<Processed, InboxError> {
     let _serial = PROCESSING.lock().await;
-    let Some(_lease) = lease(&engine.db).await? else {
+    let Some(_lease) = try_lease(&engine.db, "scrm-wecom-inbox").await? else {
         return Ok(Processed::default());
     };
     let mut done = Processed::default();
