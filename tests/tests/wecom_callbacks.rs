@@ -158,6 +158,21 @@ async fn settled(api: &TestApi) {
     api.settle().await;
 }
 
+/// Every notice back to pending and processed again, as after a crash before the rows
+/// were concluded.
+async fn process_again(api: &TestApi) {
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query("UPDATE wecom_inbox SET status = 'pending'")
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    api::wecom::process_pending(&api.engine, api.clock.now())
+        .await
+        .unwrap();
+}
+
 /// `(kind, status, error)` per inbox row, keyed by dedup key.
 async fn inbox_rows(api: &TestApi) -> BTreeMap<String, (String, String, Option<String>)> {
     let rows: Vec<(String, String, String, Option<String>)> = on_pool!(&api.engine.db, |pool| {
@@ -795,16 +810,7 @@ async fn a_notice_delivered_three_times_is_stored_and_applied_once() {
     assert_eq!(types_of(&events(&api).await, "woDUP"), ["FriendAdded"]);
 
     // Processing everything again (the periodic tick) appends nothing either.
-    on_pool!(&api.engine.db, |pool| {
-        sqlx::query("UPDATE wecom_inbox SET status = 'pending'")
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })
-    .unwrap();
-    api::wecom::process_pending(&api.engine, chrono::Utc::now())
-        .await
-        .unwrap();
+    process_again(&api).await;
     assert_eq!(types_of(&events(&api).await, "woDUP"), ["FriendAdded"]);
     assert_eq!(
         inbox_rows(&api).await.values().next().unwrap().1,
@@ -1138,7 +1144,8 @@ on_both_backends! {
             json!([{"tagId": "etGOLD", "name": "Gold", "groupName": "Tier",
                     "staffId": "zhangsan"}])
         );
-        assert_eq!(fake.calls(fake_wecom::CONTACT), 1);
+        // One read for the add (its way), one for the edit.
+        assert_eq!(fake.calls(fake_wecom::CONTACT), 2);
     }
 }
 
@@ -1522,10 +1529,11 @@ async fn an_api_outage_leaves_the_notice_pending_until_a_later_tick_applies_it_o
     assert!(error.unwrap().contains("HTTP 500"));
     let before = types_of(&events(&api).await, "woLI");
 
-    // A tick before the retry time does not call WeCom again.
+    // A tick before the retry time does not call WeCom again (the add read once, the
+    // edit once).
     let now = api.clock.now();
     api::wecom::process_pending(&api.engine, now).await.unwrap();
-    assert_eq!(fake.calls(fake_wecom::CONTACT), 1);
+    assert_eq!(fake.calls(fake_wecom::CONTACT), 2);
     // WeCom errcodes count as failures too.
     fake.fail(Some(fake_wecom::Failure::Errcode(-1)));
     let later = now + chrono::Duration::minutes(1);
@@ -1549,7 +1557,7 @@ async fn an_api_outage_leaves_the_notice_pending_until_a_later_tick_applies_it_o
     assert_eq!(attempts_of(&api, kind).await.0, "processed");
     let after = types_of(&events(&api).await, "woLI");
     assert_eq!(after[before.len()..], ["RemarkChanged", "Untagged"]);
-    assert_eq!(fake.calls(fake_wecom::CONTACT), 3);
+    assert_eq!(fake.calls(fake_wecom::CONTACT), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1617,16 +1625,7 @@ async fn a_redelivered_thin_notice_reads_the_api_once_and_appends_once() {
     // Processed again (a crash before the row was concluded): the kept read is used,
     // WeCom is not asked again and nothing is appended.
     update_chat(&fake, |c| c["name"] = json!("Changed again"));
-    on_pool!(&api.engine.db, |pool| {
-        sqlx::query("UPDATE wecom_inbox SET status = 'pending'")
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })
-    .unwrap();
-    api::wecom::process_pending(&api.engine, api.clock.now())
-        .await
-        .unwrap();
+    process_again(&api).await;
     assert_eq!(fake.calls(fake_wecom::GROUP_CHAT), 1);
     assert_eq!(renames(&events(&api).await), 1);
     assert_eq!(
@@ -1672,4 +1671,68 @@ async fn without_api_credentials_a_thin_notice_stays_unhandled_and_says_why() {
     let (status, error) = only_row(&api, "change_external_contact/edit_external_contact").await;
     assert_eq!(status, "unhandled");
     assert!(error.unwrap().contains("API credentials"));
+}
+
+/// The add notice has no add_way: the engine reads it from externalcontact/get, and a
+/// WeCom that does not answer never holds a friend-add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friend_add_takes_its_way_from_wecom_and_never_waits_for_it() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    let added = |log: &[(String, String, Value)], customer: &str| {
+        log.iter()
+            .find(|(id, t, _)| id.ends_with(customer) && t == "FriendAdded")
+            .map(|(_, _, p)| p["FriendAdded"].clone())
+            .unwrap_or_else(|| panic!("{customer} added: {log:?}"))
+    };
+
+    // WeCom answers: a QR-code add through the store's code.
+    fake.set_contact("woLI", contact_answer("woLI", "", json!([])));
+    post_ok(
+        &api,
+        &contact("add_external_contact", "zhangsan", "woLI", T0, ""),
+    )
+    .await;
+    settled(&api).await;
+    // WeCom is down: the add lands at once, its way unknown, and is not retried.
+    fake.fail(Some(fake_wecom::Failure::Status500));
+    post_ok(
+        &api,
+        &contact("add_external_contact", "zhangsan", "woWANG", T0 + 1, ""),
+    )
+    .await;
+    settled(&api).await;
+    let rows = inbox_rows(&api).await;
+    assert!(
+        rows.values().all(|(_, status, _)| status == "processed"),
+        "{rows:?}"
+    );
+    let log = events(&api).await;
+    let li = added(&log, "woLI");
+    assert_eq!(
+        (li["add_way"].clone(), li["channel_state"].clone()),
+        (json!(1), json!("store-qr"))
+    );
+    let wang = added(&log, "woWANG");
+    assert_eq!(
+        (wang["add_way"].clone(), wang["channel_state"].clone()),
+        (json!(0), Value::Null)
+    );
+
+    // Processed again (WeCom back, answering differently), each add repeats its first
+    // decision: nothing new is appended and WeCom is not asked again.
+    fake.fail(None);
+    fake.set_contact("woWANG", contact_answer("woWANG", "", json!([])));
+    let calls = fake.calls(fake_wecom::CONTACT);
+    // (The server's own tick may take them first: either way they end processed.)
+    process_again(&api).await;
+    settled(&api).await;
+    let rows = inbox_rows(&api).await;
+    assert!(
+        rows.values().all(|(_, status, _)| status == "processed"),
+        "{rows:?}"
+    );
+    assert_eq!(events(&api).await.len(), log.len());
+    assert_eq!(fake.calls(fake_wecom::CONTACT), calls);
 }

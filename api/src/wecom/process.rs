@@ -131,6 +131,8 @@ pub enum Fetched {
     Contact(Contact),
     Chat(GroupChat),
     Tags(Vec<CorpTagGroup>),
+    /// A friend-add's optional read gave no answer (why): the add went in without it.
+    Unanswered(String),
 }
 
 /// What a notice maps to.
@@ -286,7 +288,8 @@ fn steps(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
             state,
             ..
         } => {
-            // The notice carries no add_way (only externalcontact/get does).
+            // The notice carries no add_way; `with_add_way` fills it in from
+            // externalcontact/get where the tenant lets the engine read it.
             let (staff, customer) = ids(staff_id, external_user_id)?;
             Ok(vec![Step::Customer {
                 customer,
@@ -839,6 +842,13 @@ fn store_error<E: std::fmt::Display>(e: E) -> InboxError {
     InboxError::Commands(e.to_string())
 }
 
+/// What an earlier run of the notice read from WeCom (or decided without it), if any.
+fn earlier_read(row: &PendingNotice) -> Option<Fetched> {
+    row.fetched
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+}
+
 /// Reads what `read` asks for from WeCom.
 async fn read_api(api: &TenantApi<'_>, read: &Read) -> Result<Fetched, ClientError> {
     Ok(match read {
@@ -860,11 +870,7 @@ async fn fetched_steps(
     read: &Read,
     now: DateTime<Utc>,
 ) -> Result<Result<Vec<Step>, Outcome>, InboxError> {
-    let earlier = row
-        .fetched
-        .as_deref()
-        .and_then(|json| serde_json::from_str::<Fetched>(json).ok());
-    let fetched = match earlier {
+    let fetched = match earlier_read(row) {
         Some(fetched) => fetched,
         None => {
             let credentials = inbox::config(&engine.db, tenant).await?.and_then(|c| c.api);
@@ -962,6 +968,107 @@ async fn fetched_steps(
     }))
 }
 
+/// A friend-add as WeCom's API describes the relation: how the customer was added
+/// (`add_way`, which the notice lacks) and, when the notice has none, the channel
+/// `state`. Steps other than adds with an unknown way pass through unchanged. Pure.
+pub fn with_add_way(steps: Vec<Step>, contact: &Contact) -> Vec<Step> {
+    steps
+        .into_iter()
+        .map(|step| match step {
+            Step::Customer {
+                customer,
+                part,
+                command:
+                    CustomerCommand::AddFriend {
+                        staff,
+                        add_way: AddWay::UNKNOWN,
+                        channel_state,
+                    },
+            } => {
+                let follow = contact
+                    .follow_user
+                    .iter()
+                    .find(|f| f.userid == staff.as_str());
+                let add_way = follow
+                    .and_then(|f| f.add_way)
+                    .and_then(|w| u16::try_from(w).ok())
+                    .map_or(AddWay::UNKNOWN, AddWay);
+                let channel_state = channel_state.or_else(|| follow.and_then(|f| f.state.clone()));
+                Step::Customer {
+                    customer,
+                    part,
+                    command: CustomerCommand::AddFriend {
+                        staff,
+                        add_way,
+                        channel_state,
+                    },
+                }
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// The customer of a friend-add whose way is unknown, if `steps` hold one.
+fn unknown_add(steps: &[Step]) -> Option<&ExternalUserId> {
+    steps.iter().find_map(|step| match step {
+        Step::Customer {
+            customer,
+            command:
+                CustomerCommand::AddFriend {
+                    add_way: AddWay::UNKNOWN,
+                    ..
+                },
+            ..
+        } => Some(customer),
+        _ => None,
+    })
+}
+
+/// A friend-add with what WeCom's API says of the relation, when it says anything. The
+/// read is optional: a friend-add must not wait on WeCom, so a tenant without API
+/// credentials, an unreachable API or an error all leave the add as the notice has it.
+/// Whatever this run decided is kept on the row before the add is applied, so a notice
+/// processed again repeats the very same command (its idempotency key would refuse a
+/// different one).
+async fn enrich_add(
+    engine: &Engine,
+    tenant: &TenantId,
+    row: &PendingNotice,
+    steps: Vec<Step>,
+) -> Result<Vec<Step>, InboxError> {
+    let Some(customer) = unknown_add(&steps).cloned() else {
+        return Ok(steps);
+    };
+    let fetched = match earlier_read(row) {
+        Some(fetched) => fetched,
+        None => {
+            let credentials = inbox::config(&engine.db, tenant).await?.and_then(|c| c.api);
+            let fetched = match credentials {
+                None => Fetched::Unanswered("no WeCom API credentials".into()),
+                Some(credentials) => {
+                    let api = engine.wecom.for_tenant(tenant.as_str(), &credentials);
+                    match api.external_contact(customer.as_str()).await {
+                        Ok(contact) => Fetched::Contact(contact),
+                        Err(error) => {
+                            tracing::warn!(tenant = %tenant, %error,
+                                "friend-add applied without its add_way");
+                            Fetched::Unanswered(error.to_string())
+                        }
+                    }
+                }
+            };
+            let json = serde_json::to_string(&fetched).map_err(store_error)?;
+            inbox::save_fetched(&engine.db, &row.tenant_id, &row.dedup_key, &json).await?;
+            fetched
+        }
+    };
+    Ok(match fetched {
+        Fetched::Contact(contact) => with_add_way(steps, &contact),
+        _ => steps,
+    })
+}
+
 async fn process_one(
     engine: &Engine,
     row: &PendingNotice,
@@ -977,7 +1084,7 @@ async fn process_one(
         Err(e) => return concluded(Status::Failed, format!("UNPARSABLE: {e}")),
     };
     let (at, steps) = match plan(&notice) {
-        Plan::Steps { at, steps } => (at, steps),
+        Plan::Steps { at, steps } => (at, enrich_add(engine, &tenant, row, steps).await?),
         Plan::Fetch { at, read } => match fetched_steps(engine, &tenant, row, &read, now).await? {
             Ok(steps) => (at, steps),
             Err(outcome) => return Ok(outcome),
@@ -1372,6 +1479,44 @@ mod tests {
                     .collect::<Vec<_>>()}]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_friend_add_takes_its_way_and_channel_from_wecoms_answer() {
+        let add = |extra: &str| steps_of(plan(&contact("add_external_contact", extra)));
+        let way_and_state = |steps: &[Step]| match steps {
+            [Step::Customer {
+                command:
+                    CustomerCommand::AddFriend {
+                        add_way,
+                        channel_state,
+                        ..
+                    },
+                ..
+            }] => (*add_way, channel_state.clone()),
+            other => panic!("{other:?}"),
+        };
+        let mut wecom = answer("zhangsan", "", &[]);
+        wecom.follow_user[0].add_way = Some(1);
+        wecom.follow_user[0].state = Some("store-qr".into());
+
+        // Given an add without a state, WeCom's way and state are taken
+        let steps = with_add_way(add(""), &wecom);
+        assert_eq!(
+            way_and_state(&steps),
+            (AddWay::QR_CODE, Some("store-qr".into()))
+        );
+        // the notice's own state wins over the answer's,
+        let steps = with_add_way(add("<State>s1</State>"), &wecom);
+        assert_eq!(way_and_state(&steps), (AddWay::QR_CODE, Some("s1".into())));
+        // and an answer that lists no such relation, or no way, changes nothing.
+        for answer in [answer("lisi", "", &[]), answer("zhangsan", "", &[])] {
+            let steps = with_add_way(add(""), &answer);
+            assert_eq!(way_and_state(&steps), (AddWay::UNKNOWN, None));
+        }
+        // Other notices pass through.
+        let removal = steps_of(plan(&contact("del_external_contact", "")));
+        assert_eq!(with_add_way(removal.clone(), &wecom), removal);
     }
 
     fn relation(remark: &str, tags: &[&str]) -> Relation {
