@@ -173,6 +173,14 @@ async fn process_again(api: &TestApi) {
         .unwrap();
 }
 
+async fn assert_all_processed(api: &TestApi) {
+    let rows = inbox_rows(api).await;
+    assert!(
+        rows.values().all(|(_, status, _)| status == "processed"),
+        "{rows:?}"
+    );
+}
+
 /// `(kind, status, error)` per inbox row, keyed by dedup key.
 async fn inbox_rows(api: &TestApi) -> BTreeMap<String, (String, String, Option<String>)> {
     let rows: Vec<(String, String, String, Option<String>)> = on_pool!(&api.engine.db, |pool| {
@@ -1703,11 +1711,7 @@ async fn a_friend_add_takes_its_way_from_wecom_and_never_waits_for_it() {
     )
     .await;
     settled(&api).await;
-    let rows = inbox_rows(&api).await;
-    assert!(
-        rows.values().all(|(_, status, _)| status == "processed"),
-        "{rows:?}"
-    );
+    assert_all_processed(&api).await;
     let log = events(&api).await;
     let li = added(&log, "woLI");
     assert_eq!(
@@ -1728,11 +1732,64 @@ async fn a_friend_add_takes_its_way_from_wecom_and_never_waits_for_it() {
     // (The server's own tick may take them first: either way they end processed.)
     process_again(&api).await;
     settled(&api).await;
-    let rows = inbox_rows(&api).await;
-    assert!(
-        rows.values().all(|(_, status, _)| status == "processed"),
-        "{rows:?}"
-    );
+    assert_all_processed(&api).await;
     assert_eq!(events(&api).await.len(), log.len());
     assert_eq!(fake.calls(fake_wecom::CONTACT), calls);
+}
+
+/// WeCom may list fewer members than `MemChangeCnt` says changed: the engine then takes
+/// the whole member list from `groupchat/get`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_change_cut_short_is_made_whole_from_wecoms_member_list() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured_with_api(&db, &fake).await;
+    known_group(&api, &fake).await;
+    for (i, customer) in ["woNEW1", "woNEW2"].into_iter().enumerate() {
+        post_ok(
+            &api,
+            &contact(
+                "add_external_contact",
+                "zhangsan",
+                customer,
+                T0 - 40 + i as i64,
+                "",
+            ),
+        )
+        .await;
+    }
+    settled(&api).await;
+    // Two joined and lisi left; the notice names one newcomer.
+    update_chat(&fake, |c| {
+        c["member_list"] = json!([
+            {"userid": "zhangsan", "type": 1, "join_scene": 1},
+            {"userid": "woCUST", "type": 2, "join_scene": 3},
+            {"userid": "woNEW1", "type": 2, "join_scene": 3},
+            {"userid": "woNEW2", "type": 2, "join_scene": 3}
+        ])
+    });
+    post_ok(
+        &api,
+        &chat(
+            "update",
+            "wrKNOWN",
+            T0,
+            "<UpdateDetail>add_member</UpdateDetail><JoinScene>3</JoinScene>\
+             <MemChangeCnt>2</MemChangeCnt><MemChangeList><Item>woNEW1</Item></MemChangeList>",
+        ),
+    )
+    .await;
+    settled(&api).await;
+
+    assert_all_processed(&api).await;
+    let log = events(&api).await;
+    for customer in ["woNEW1", "woNEW2"] {
+        assert_eq!(types_of(&log, customer).last().unwrap(), "JoinedGroup");
+        assert_eq!(
+            portrait(&api, customer).await["groups"]["nodes"][0]["groupId"],
+            "wrKNOWN"
+        );
+    }
+    assert_eq!(types_of(&log, "wrKNOWN").last().unwrap(), "MemberRemoved");
+    assert_eq!(fake.calls(fake_wecom::GROUP_CHAT), 1);
 }

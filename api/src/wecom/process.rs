@@ -109,6 +109,11 @@ pub enum ChatChange {
     Owner,
     Name,
     Notice,
+    /// Members joined or left, more than the notice lists: the whole member list is
+    /// brought in line, leavers with this quit scene.
+    Members {
+        quit_scene: u8,
+    },
 }
 
 /// State a thin notice needs read from WeCom's API before it maps to commands.
@@ -551,7 +556,9 @@ pub fn chat_steps(
             ));
         }
     }
-    if !created || change == ChatChange::Create {
+    let members = matches!(change, ChatChange::Members { .. });
+    if !created || change == ChatChange::Create || members {
+        let mut listed = BTreeSet::new();
         for m in &chat.member_list {
             let member = match m.kind {
                 // Creating the group seats its owner.
@@ -567,7 +574,9 @@ pub fn chat_steps(
                     )))
                 }
             };
-            if state.members().contains(&member) {
+            let known = state.members().contains(&member);
+            listed.insert(member.clone());
+            if known {
                 continue;
             }
             let join_scene = scene(m.join_scene)?;
@@ -583,10 +592,32 @@ pub fn chat_steps(
                 ),
             });
         }
+        if let (true, ChatChange::Members { quit_scene }) = (created, change) {
+            for member in state.members().iter().filter(|m| !listed.contains(*m)) {
+                // The owner is seated by the group itself, whatever the list says.
+                if matches!(member, Member::Staff(s) if state.owner() == Some(s)) {
+                    continue;
+                }
+                steps.push(match member.clone() {
+                    Member::Customer(customer) => Step::Leave {
+                        group: group.clone(),
+                        customer,
+                        scene: quit_scene,
+                    },
+                    Member::Staff(staff) => command(
+                        &format!("remove:{staff}"),
+                        GroupCommand::Remove {
+                            member: Member::Staff(staff),
+                            quit_scene,
+                        },
+                    ),
+                });
+            }
+        }
         return Ok(steps);
     }
     match change {
-        ChatChange::Create => {}
+        ChatChange::Create | ChatChange::Members { .. } => {}
         ChatChange::Owner => {
             if let Some(previous) = state.owner().filter(|o| **o != owner) {
                 let stays = chat
@@ -934,13 +965,7 @@ async fn fetched_steps(
             )
         }
         (Read::Chat { group, change }, Fetched::Chat(chat)) => {
-            let (state, _) = engine
-                .groups
-                .load(&stream_id(tenant, group.as_str()))
-                .await
-                .map_err(store_error)?;
-            let capacity = crate::tenants::group_capacity(&engine.db, tenant).await?;
-            chat_steps(group, &state, capacity, *change, chat)
+            group_steps(engine, tenant, group, *change, chat).await?
         }
         (Read::Tags(filter), Fetched::Tags(groups)) => {
             if tags_answered(filter, groups) {
@@ -1009,64 +1034,143 @@ pub fn with_add_way(steps: Vec<Step>, contact: &Contact) -> Vec<Step> {
         .collect()
 }
 
-/// The customer of a friend-add whose way is unknown, if `steps` hold one.
-fn unknown_add(steps: &[Step]) -> Option<&ExternalUserId> {
+/// The staff and customer of a friend-add whose way is unknown, if `steps` hold one.
+fn unknown_add(steps: &[Step]) -> Option<(StaffId, ExternalUserId)> {
     steps.iter().find_map(|step| match step {
         Step::Customer {
             customer,
             command:
                 CustomerCommand::AddFriend {
+                    staff,
                     add_way: AddWay::UNKNOWN,
                     ..
                 },
             ..
-        } => Some(customer),
+        } => Some((staff.clone(), customer.clone())),
         _ => None,
     })
 }
 
-/// A friend-add with what WeCom's API says of the relation, when it says anything. The
-/// read is optional: a friend-add must not wait on WeCom, so a tenant without API
-/// credentials, an unreachable API or an error all leave the add as the notice has it.
-/// Whatever this run decided is kept on the row before the add is applied, so a notice
-/// processed again repeats the very same command (its idempotency key would refuse a
-/// different one).
+/// A read that completes what a notice says but must not hold it up: the row's earlier
+/// decision, else WeCom's answer, else why there is none (no API credentials, an
+/// unreachable API, an error; no retry). The decision is kept on the row before
+/// anything is applied, so a notice processed again repeats the very same commands
+/// (their idempotency keys would refuse different ones).
+async fn optional_read(
+    engine: &Engine,
+    tenant: &TenantId,
+    row: &PendingNotice,
+    read: &Read,
+) -> Result<Fetched, InboxError> {
+    if let Some(fetched) = earlier_read(row) {
+        return Ok(fetched);
+    }
+    let credentials = inbox::config(&engine.db, tenant).await?.and_then(|c| c.api);
+    let fetched = match credentials {
+        None => Fetched::Unanswered("no WeCom API credentials".into()),
+        Some(credentials) => {
+            let api = engine.wecom.for_tenant(tenant.as_str(), &credentials);
+            read_api(&api, read).await.unwrap_or_else(|error| {
+                tracing::warn!(tenant = %tenant, kind = %row.kind, %error,
+                    "wecom notice applied as it came, without WeCom's answer");
+                Fetched::Unanswered(error.to_string())
+            })
+        }
+    };
+    let json = serde_json::to_string(&fetched).map_err(store_error)?;
+    inbox::save_fetched(&engine.db, &row.tenant_id, &row.dedup_key, &json).await?;
+    Ok(fetched)
+}
+
+/// A friend-add with the way WeCom says the customer was added, when it says.
 async fn enrich_add(
     engine: &Engine,
     tenant: &TenantId,
     row: &PendingNotice,
     steps: Vec<Step>,
 ) -> Result<Vec<Step>, InboxError> {
-    let Some(customer) = unknown_add(&steps).cloned() else {
+    let Some((staff, customer)) = unknown_add(&steps) else {
         return Ok(steps);
     };
-    let fetched = match earlier_read(row) {
-        Some(fetched) => fetched,
-        None => {
-            let credentials = inbox::config(&engine.db, tenant).await?.and_then(|c| c.api);
-            let fetched = match credentials {
-                None => Fetched::Unanswered("no WeCom API credentials".into()),
-                Some(credentials) => {
-                    let api = engine.wecom.for_tenant(tenant.as_str(), &credentials);
-                    match api.external_contact(customer.as_str()).await {
-                        Ok(contact) => Fetched::Contact(contact),
-                        Err(error) => {
-                            tracing::warn!(tenant = %tenant, %error,
-                                "friend-add applied without its add_way");
-                            Fetched::Unanswered(error.to_string())
-                        }
-                    }
-                }
-            };
-            let json = serde_json::to_string(&fetched).map_err(store_error)?;
-            inbox::save_fetched(&engine.db, &row.tenant_id, &row.dedup_key, &json).await?;
-            fetched
-        }
-    };
-    Ok(match fetched {
+    let read = Read::Contact { staff, customer };
+    Ok(match optional_read(engine, tenant, row, &read).await? {
         Fetched::Contact(contact) => with_add_way(steps, &contact),
         _ => steps,
     })
+}
+
+/// A member change whose list WeCom cut short (`MemChangeCnt` above the ids listed):
+/// the group and the scene of any leave.
+fn truncated_members(kind: &NoticeKind) -> Option<(&str, Option<u32>)> {
+    let NoticeKind::ChatUpdated {
+        chat_id, update, ..
+    } = kind
+    else {
+        return None;
+    };
+    let (count, listed, quit_scene) = match update {
+        ChatUpdate::AddMember {
+            mem_change_cnt,
+            member_ids,
+            ..
+        } => (*mem_change_cnt, member_ids.len(), None),
+        ChatUpdate::DelMember {
+            quit_scene,
+            mem_change_cnt,
+            member_ids,
+        } => (*mem_change_cnt, member_ids.len(), *quit_scene),
+        _ => return None,
+    };
+    let count = usize::try_from(count?).ok()?;
+    (count > listed).then_some((chat_id.as_str(), quit_scene))
+}
+
+/// A member change cut short, made whole from the group's member list as WeCom answers
+/// it; without an answer, the members the notice lists.
+async fn enrich_members(
+    engine: &Engine,
+    tenant: &TenantId,
+    row: &PendingNotice,
+    kind: &NoticeKind,
+    steps: Vec<Step>,
+) -> Result<Result<Vec<Step>, Plan>, InboxError> {
+    let Some((chat_id, quit_scene)) = truncated_members(kind) else {
+        return Ok(Ok(steps));
+    };
+    let group = match GroupId::parse(chat_id) {
+        Ok(group) => group,
+        Err(e) => return Ok(Err(Plan::Invalid(e.to_string()))),
+    };
+    let quit_scene = match u8::try_from(quit_scene.unwrap_or(0)) {
+        Ok(scene) => scene,
+        Err(_) => return Ok(Err(Plan::Invalid("quit scene out of range".into()))),
+    };
+    let change = ChatChange::Members { quit_scene };
+    let read = Read::Chat {
+        group: group.clone(),
+        change,
+    };
+    let Fetched::Chat(chat) = optional_read(engine, tenant, row, &read).await? else {
+        return Ok(Ok(steps));
+    };
+    group_steps(engine, tenant, &group, change, &chat).await
+}
+
+/// [`chat_steps`] against the group as the engine has it now.
+async fn group_steps(
+    engine: &Engine,
+    tenant: &TenantId,
+    group: &GroupId,
+    change: ChatChange,
+    chat: &GroupChat,
+) -> Result<Result<Vec<Step>, Plan>, InboxError> {
+    let (state, _) = engine
+        .groups
+        .load(&stream_id(tenant, group.as_str()))
+        .await
+        .map_err(store_error)?;
+    let capacity = crate::tenants::group_capacity(&engine.db, tenant).await?;
+    Ok(chat_steps(group, &state, capacity, change, chat))
 }
 
 async fn process_one(
@@ -1084,7 +1188,17 @@ async fn process_one(
         Err(e) => return concluded(Status::Failed, format!("UNPARSABLE: {e}")),
     };
     let (at, steps) = match plan(&notice) {
-        Plan::Steps { at, steps } => (at, enrich_add(engine, &tenant, row, steps).await?),
+        Plan::Steps { at, steps } => {
+            let steps = enrich_add(engine, &tenant, row, steps).await?;
+            match enrich_members(engine, &tenant, row, &notice.kind, steps).await? {
+                Ok(steps) => (at, steps),
+                Err(Plan::Invalid(reason)) => {
+                    return concluded(Status::Failed, format!("INVALID: {reason}"))
+                }
+                Err(Plan::Unhandled(reason)) => return concluded(Status::Unhandled, reason),
+                Err(_) => return concluded(Status::Failed, "INVALID: no steps".into()),
+            }
+        }
         Plan::Fetch { at, read } => match fetched_steps(engine, &tenant, row, &read, now).await? {
             Ok(steps) => (at, steps),
             Err(outcome) => return Ok(outcome),
@@ -1537,6 +1651,9 @@ mod tests {
                 | Step::Group { part, .. }
                 | Step::Tags { part, .. } => part.clone().unwrap_or_default(),
                 Step::Join { customer, .. } => format!("join:{customer}"),
+                Step::Leave {
+                    customer, scene, ..
+                } => format!("leave:{customer}:{scene}"),
                 other => format!("{other:?}"),
             })
             .collect()
@@ -1686,6 +1803,62 @@ mod tests {
                 .unwrap()
                 .is_empty());
         }
+    }
+
+    #[test]
+    fn a_member_change_cut_short_brings_the_members_to_wecoms_list() {
+        let group = GroupId::parse("wrX").unwrap();
+        let at = DateTime::from_timestamp(0, 0).unwrap();
+        let admitted = |member| domain::group::GroupEvent::MemberAdmitted {
+            member,
+            join_scene: 3,
+            at,
+        };
+        // Given zhangsan's group with lisi, wmOLD and wmSTAYS in it
+        let mut events = vec![domain::group::GroupEvent::GroupCreated {
+            owner: staff_id("zhangsan"),
+            name: "VIP".into(),
+            capacity: 500,
+            at,
+        }];
+        for member in [
+            Member::Staff(staff_id("lisi")),
+            Member::Customer(ExternalUserId::parse("wmOLD").unwrap()),
+            Member::Customer(ExternalUserId::parse("wmSTAYS").unwrap()),
+        ] {
+            events.push(admitted(member));
+        }
+        let state = group_state(events);
+        // when WeCom lists zhangsan, wmSTAYS and two newcomers (no lisi, no wmOLD)
+        let chat = chat_answer(
+            "zhangsan",
+            "VIP",
+            "",
+            &[
+                ("zhangsan", 1),
+                ("wmSTAYS", 2),
+                ("wmNEW1", 2),
+                ("wmNEW2", 2),
+            ],
+        );
+        let change = ChatChange::Members { quit_scene: 1 };
+        let steps = chat_steps(&group, &state, 500, change, &chat).unwrap();
+        // then the newcomers join and the others leave, with the notice's quit scene.
+        assert_eq!(
+            parts(&steps),
+            ["join:wmNEW1", "join:wmNEW2", "leave:wmOLD:1", "remove:lisi"]
+        );
+        // Once in line, there is nothing more to do; the owner never leaves.
+        let owner_unlisted = chat_answer("zhangsan", "VIP", "", &[]);
+        let settled = group_state(vec![domain::group::GroupEvent::GroupCreated {
+            owner: staff_id("zhangsan"),
+            name: "VIP".into(),
+            capacity: 500,
+            at,
+        }]);
+        assert!(chat_steps(&group, &settled, 500, change, &owner_unlisted)
+            .unwrap()
+            .is_empty());
     }
 
     fn corp_tags(value: serde_json::Value) -> Vec<CorpTagGroup> {
