@@ -315,13 +315,20 @@ impl Jobs {
             let _guard = guard;
             match try_lease(&jobs.db, &format!("scrm-job:{}", job.job_id)).await {
                 // Read again under the lease: another server may have finished it since.
-                Ok(Some(_lease)) => match jobs.load(&tenant, &job.job_id).await {
-                    Ok(Some(fresh)) if matches!(fresh.status.as_str(), "queued" | "running") => {
-                        jobs.run(tenant, fresh).await
+                Ok(Some(lease)) => {
+                    match jobs.load(&tenant, &job.job_id).await {
+                        Ok(Some(fresh))
+                            if matches!(fresh.status.as_str(), "queued" | "running") =>
+                        {
+                            jobs.run(tenant, fresh).await
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::error!(job = %job.job_id, %error, "could not load job")
+                        }
                     }
-                    Ok(_) => {}
-                    Err(error) => tracing::error!(job = %job.job_id, %error, "could not load job"),
-                },
+                    lease.release().await;
+                }
                 // Another server runs it; its tick or restart picks it up if that one dies.
                 Ok(None) => tracing::debug!(job = %job.job_id, "job held by another process"),
                 Err(error) => tracing::error!(job = %job.job_id, %error, "could not lease job"),
@@ -365,7 +372,7 @@ impl Jobs {
         // One server at a time: every server ticks, and each would otherwise read the
         // same due handovers and replay the others' accepts.
         match try_lease(&self.db, "scrm-handover-tick").await {
-            Ok(Some(_lease)) => {
+            Ok(Some(lease)) => {
                 if auto_accept {
                     match crate::handover::accept_due(&self.engine, self.clock.now()).await {
                         Ok(0) => {}
@@ -377,6 +384,7 @@ impl Jobs {
                 {
                     tracing::error!(%error, "could not update handover outcomes");
                 }
+                lease.release().await;
             }
             Ok(None) => {}
             Err(error) => tracing::error!(%error, "could not take the handover tick's lease"),

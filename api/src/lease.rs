@@ -11,6 +11,19 @@ use crate::db::Database;
 #[derive(Debug)]
 pub struct Lease(#[allow(dead_code)] Option<sqlx::PgConnection>);
 
+impl Lease {
+    /// Gives the lease up now. Dropping it does too, but only once PostgreSQL has
+    /// noticed the connection close: a moment in which the next taker is refused.
+    pub async fn release(self) {
+        if let Some(mut conn) = self.0 {
+            let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut conn)
+                .await;
+            let _ = sqlx::Connection::close(conn).await;
+        }
+    }
+}
+
 /// Takes the lease named `name` if no other session holds it; `None` when one does.
 pub async fn try_lease(db: &Database, name: &str) -> Result<Option<Lease>, sqlx::Error> {
     let Database::Postgres(pool) = db else {

@@ -494,7 +494,7 @@ async fn the_auto_accept_runs_on_one_server_at_a_time() {
     assert_eq!(events_by_type(&api).await.get("HandoverAccepted"), None);
 
     // Released (the other server stopped): this one takes over.
-    drop(held);
+    held.release().await;
     let done = poll(&api, &job_id, Duration::from_secs(120), |j| {
         count(j, "CUSTOMER", "ACCEPTED") == n
     })

@@ -814,9 +814,15 @@ enum Outcome {
 /// and the next tick here picks up anything left.
 pub async fn process_pending(engine: &Engine, now: DateTime<Utc>) -> Result<Processed, InboxError> {
     let _serial = PROCESSING.lock().await;
-    let Some(_lease) = try_lease(&engine.db, "scrm-wecom-inbox").await? else {
+    let Some(lease) = try_lease(&engine.db, "scrm-wecom-inbox").await? else {
         return Ok(Processed::default());
     };
+    let done = process_rounds(engine, now).await;
+    lease.release().await;
+    done
+}
+
+async fn process_rounds(engine: &Engine, now: DateTime<Utc>) -> Result<Processed, InboxError> {
     let mut done = Processed::default();
     for _ in 0..ROUNDS_PER_CALL {
         let rows = inbox::pending(&engine.db, now, NOTICES_PER_CALL).await?;
