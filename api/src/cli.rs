@@ -105,6 +105,19 @@ pub enum WecomCommand {
     /// for notices that do not carry the new state. Migrates first. Nothing secret is
     /// printed.
     Configure(WecomConfigureArgs),
+    /// Put a tenant's unhandled or failed notices back in the queue (the `wecomNotices`
+    /// query lists them with the reason): after configuring API credentials, or fixing
+    /// what a domain rule refused. A running server applies them on its next tick.
+    Retry(WecomRetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WecomRetryArgs {
+    #[arg(long)]
+    pub tenant: String,
+    /// Which notices: `unhandled` or `failed`.
+    #[arg(long, value_parser = ["unhandled", "failed"])]
+    pub status: String,
 }
 
 #[derive(Debug, Args)]
@@ -480,6 +493,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     "off (no corp secret)"
                 }
+            );
+            db.close().await;
+            Ok(())
+        }
+        Command::Wecom(WecomCommand::Retry(args)) => {
+            use crate::wecom::inbox::{self, Status};
+            let tenant = TenantId::parse_slug(&args.tenant)?;
+            let status = if args.status == "failed" {
+                Status::Failed
+            } else {
+                Status::Unhandled
+            };
+            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
+            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
+            db.migrate().await?;
+            let n = inbox::retry(&db, &tenant, status).await?;
+            println!(
+                "{n} {} WeCom notices of tenant {tenant} queued again",
+                args.status
             );
             db.close().await;
             Ok(())

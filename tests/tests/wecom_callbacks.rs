@@ -976,6 +976,13 @@ async fn on_sqlite_a_verified_url_and_a_redelivered_notice_land_once() {
 /// A tenant whose callback has API credentials pointing at `fake`.
 async fn configured_with_api(db: &TestDb, fake: &FakeWecom) -> TestApi {
     let api = TestApi::start(db).await;
+    enable_api_reads(&api, fake).await;
+    api
+}
+
+/// The tenant's callback with the corp id and the secret that lets the engine read
+/// `fake`.
+async fn enable_api_reads(api: &TestApi, fake: &FakeWecom) {
     inbox::configure_all(
         &api.engine.db,
         &tenant(T),
@@ -990,7 +997,6 @@ async fn configured_with_api(db: &TestDb, fake: &FakeWecom) -> TestApi {
     )
     .await
     .unwrap();
-    api
 }
 
 /// The library Tier {Gold, Silver} and Style {Classic}, all at order 0, as the engine's
@@ -1792,4 +1798,92 @@ async fn a_member_change_cut_short_is_made_whole_from_wecoms_member_list() {
     }
     assert_eq!(types_of(&log, "wrKNOWN").last().unwrap(), "MemberRemoved");
     assert_eq!(fake.calls(fake_wecom::GROUP_CHAT), 1);
+}
+
+/// Operations see which notices the engine could not apply and why, page by page, and
+/// queue them again once the cause is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_list_unapplied_notices_and_queue_them_again() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    let api = configured(&db).await;
+    seed_library(&api).await;
+    seed_customer(&api, "woLI").await;
+    fake.set_contact("woLI", contact_answer("woLI", "VIP", json!([])));
+    api.clock.advance(chrono::Duration::seconds(1));
+    post_ok(
+        &api,
+        &contact("edit_external_contact", "zhangsan", "woLI", T0, ""),
+    )
+    .await;
+    settled(&api).await;
+
+    const NOTICES: &str = "query($status: WecomNoticeStatus, $after: String) { \
+        wecomNotices(first: 1, status: $status, after: $after) { \
+          pageInfo { hasNextPage endCursor } edges { node { kind status error attempts } } } }";
+    let list = |who: String, vars: Value| {
+        let api = &api;
+        async move {
+            let body = api.gql(Some(&who), NOTICES, vars).await;
+            (body["data"]["wecomNotices"].clone(), body["errors"].clone())
+        }
+    };
+    let ops = token(T, Role::Operations, None, &[]);
+    let (unhandled, errors) = list(ops.clone(), json!({ "status": "UNHANDLED" })).await;
+    assert!(errors.is_null(), "{errors}");
+    let node = &unhandled["edges"][0]["node"];
+    assert_eq!(
+        node["kind"],
+        "change_external_contact/edit_external_contact"
+    );
+    assert!(node["error"].as_str().unwrap().contains("API credentials"));
+    assert_eq!(unhandled["pageInfo"]["hasNextPage"], false);
+    // All of them, newest first, a page at a time.
+    let (first, _) = list(ops.clone(), json!({})).await;
+    assert_eq!(first["edges"][0]["node"]["status"], "UNHANDLED");
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    let (second, _) = list(
+        ops.clone(),
+        json!({ "after": first["pageInfo"]["endCursor"] }),
+    )
+    .await;
+    assert_eq!(
+        second["edges"][0]["node"]["kind"],
+        "change_external_contact/add_external_contact"
+    );
+    assert_eq!(second["edges"][0]["node"]["status"], "PROCESSED");
+    assert_eq!(second["pageInfo"]["hasNextPage"], false);
+    // Guides may not look; another tenant's operations see none of it.
+    let (_, errors) = list(token(T, Role::Guide, Some("zhangsan"), &[]), json!({})).await;
+    assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN", "{errors}");
+    let (elsewhere, errors) = list(token("globex", Role::Operations, None, &[]), json!({})).await;
+    assert!(errors.is_null(), "{errors}");
+    assert_eq!(elsewhere["edges"], json!([]));
+
+    // The operator configures API reads and queues the unhandled notices again.
+    enable_api_reads(&api, &fake).await;
+    assert_eq!(
+        inbox::retry(&api.engine.db, &tenant(T), inbox::Status::Unhandled)
+            .await
+            .unwrap(),
+        1
+    );
+    // The server's next tick.
+    api::wecom::process_pending(&api.engine, api.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        only_row(&api, "change_external_contact/edit_external_contact").await,
+        ("processed".into(), None)
+    );
+    // WeCom's remark, and no tags (Silver goes).
+    assert_eq!(
+        types_of(&events(&api).await, "woLI")[2..],
+        ["RemarkChanged", "Untagged"]
+    );
+    assert!(
+        inbox::retry(&api.engine.db, &tenant(T), inbox::Status::Processed)
+            .await
+            .is_err()
+    );
 }

@@ -11,6 +11,7 @@ mod subscription;
 mod timeline;
 mod types;
 mod user_error;
+mod wecom;
 
 use std::sync::Arc;
 

@@ -9,9 +9,11 @@ use super::errors::ApiError;
 use super::guard::{caller, RoleGuard, ANALYSTS, ANYONE, OPERATIONS, OPS_AND_ANALYSTS};
 use super::ids::{self, page_size};
 use super::types::*;
+use super::wecom::{WecomNotice, WecomNoticeStatus};
 use super::{reads, state};
 use crate::auth::{Caller, Role};
 use crate::reads::{CustomerFilter as Filter, FunnelDimension, Scope, StaffFilter};
+use crate::wecom::inbox::Status;
 
 #[derive(Debug, Default)]
 pub struct Query;
@@ -391,6 +393,37 @@ impl Query {
             })
             .collect();
         Ok(page_vec(lines, first, after)?)
+    }
+
+    /// WeCom notices delivered to the tenant's callback, newest first: operations see
+    /// which ones the engine could not apply, and why.
+    #[graphql(
+        guard = "RoleGuard(OPERATIONS)",
+        complexity = "(first.max(0) as usize) * child_complexity"
+    )]
+    async fn wecom_notices(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+        status: Option<WecomNoticeStatus>,
+    ) -> async_graphql::Result<Page<WecomNotice>> {
+        let limit = page_size(first)?;
+        let after = after.as_deref().map(ids::untime_cursor).transpose()?;
+        let had_after = after.is_some();
+        let rows = reads(ctx)?
+            .wecom_notices(status.map(|s| Status::from(s).as_str()), after, limit + 1)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let mut page = Connection::new(had_after, more);
+        page.edges
+            .extend(rows.into_iter().take(limit as usize).map(|row| {
+                Edge::new(
+                    ids::time_cursor(row.received_at, &row.dedup_key),
+                    WecomNotice(row),
+                )
+            }));
+        Ok(page)
     }
 
     /// A job of the caller's tenant: visible to whoever started it, operations and

@@ -10,6 +10,7 @@ mod jobs;
 mod portrait;
 mod sql;
 mod staff;
+mod wecom;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub use sql::{Arg, Sql};
 pub use staff::{
     DepartureRecord, HandoverRecord, LibraryTagRecord, StaffFilter, StaffRecord, TagGroupRecord,
 };
+pub use wecom::WecomNoticeRecord;
 
 use crate::db::Database;
 

@@ -341,6 +341,29 @@ pub async fn mark(
     Ok(())
 }
 
+/// Puts the tenant's notices with `status` (unhandled or failed) back in the queue,
+/// with their API attempts reset: after an operator configured API credentials, or
+/// fixed what a domain rule refused. What an earlier run read from WeCom is kept, so
+/// the steps it already applied repeat as replays. Returns how many.
+pub async fn retry(db: &Database, tenant: &TenantId, status: Status) -> Result<u64, InboxError> {
+    if !matches!(status, Status::Unhandled | Status::Failed) {
+        return Err(InboxError::Config(
+            "only unhandled or failed notices are retried",
+        ));
+    }
+    Ok(on_pool!(db, |pool| {
+        sqlx::query(
+            "UPDATE wecom_inbox SET status = 'pending', attempts = 0, next_attempt_at = NULL \
+             WHERE tenant_id = $1 AND status = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(status.as_str())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?)
+}
+
 /// Whether `stream` already holds an event appended under idempotency key `key`: how a
 /// command whose shape depends on the stream's state (which handover to accept or
 /// refuse) learns that an earlier run already applied the notice.
