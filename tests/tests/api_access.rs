@@ -176,6 +176,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS,
         ),
         (
+            "wecomNotices",
+            "{ wecomNotices(first: 5) { edges { node { kind status } } } }".into(),
+            json!({}),
+            OPS,
+        ),
+        (
             "tagGroups",
             "{ tagGroups(first: 5) { edges { node { groupId } } } }".into(),
             json!({}),
