@@ -17,6 +17,7 @@
 //! - [`funnel`]: the repurchase funnel and coupon redemption by campaign.
 //! - [`projector`]: incremental, checkpointed, woken by NOTIFY.
 //! - [`rebuild`]: fold everything, COPY into fresh tables, swap.
+//! - [`tally`]: each tenant's own progress in each projection.
 //! - `table`, `sql`: table descriptions and per-backend SQL.
 
 pub mod db;
@@ -31,5 +32,6 @@ pub mod rebuild;
 pub mod registry;
 mod sql;
 pub mod table;
+pub mod tally;
 
 pub use error::ProjectionError;

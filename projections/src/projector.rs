@@ -79,7 +79,7 @@ pub async fn prepare(db: &Database) -> Result<Vec<&'static Projection>, Projecti
 
 macro_rules! step_impl {
     ($m:ident, $model:ty, $pool:expr, $limit:expr) => {{
-        use crate::sql::$m::{lock_checkpoint, read_after, save_checkpoint};
+        use crate::sql::$m::{add_tenant_progress, lock_checkpoint, read_after, save_checkpoint};
         let mut tx = $pool.begin().await?;
         let name = <$model as ReadModel>::NAME;
         let Some((version, at, applied)): Option<CheckpointRow> =
@@ -102,6 +102,7 @@ macro_rules! step_impl {
         }
         crate::model::$m::replace(&mut *tx, &model, &touched).await?;
         save_checkpoint(&mut tx, name, version, last, applied + events.len() as i64).await?;
+        add_tenant_progress(&mut tx, name, &crate::tally::TenantTally::of(&events)).await?;
         tx.commit().await?;
         Ok(events.len())
     }};
@@ -259,7 +260,7 @@ pub async fn run(
     }
 }
 
-/// Checkpoint, version and lag of every projection.
+/// Checkpoint, version and lag of every projection, for the whole deployment.
 pub async fn status(db: &Database) -> Result<Vec<Status>, ProjectionError> {
     let mut out = Vec::new();
     for p in ALL {
@@ -273,35 +274,7 @@ pub async fn status(db: &Database) -> Result<Vec<Status>, ProjectionError> {
             Some((v, txid, position, events)) => (Some(v), Checkpoint { txid, position }, events),
             None => (None, Checkpoint::START, 0),
         };
-        let (behind, oldest): (i64, Option<DateTime<Utc>>) = match db {
-            Database::Postgres(pool) => {
-                sqlx::query_as(
-                    // Counted up to 100,000 along the global-order index, so
-                    // a caught-up status costs an index probe, not a scan of the log.
-                    "SELECT count(*), min(recorded_at) FROM (SELECT recorded_at FROM events \
-                     WHERE (txid, position) > ($1::bigint::text::xid8, $2) \
-                     ORDER BY txid, position LIMIT 100000) behind",
-                )
-                .bind(checkpoint.txid)
-                .bind(checkpoint.position)
-                .fetch_one(pool)
-                .await?
-            }
-            Database::Sqlite(pool) => {
-                let (n, oldest): (i64, Option<String>) = sqlx::query_as(
-                    "SELECT count(*), min(recorded_at) FROM events WHERE position > $1",
-                )
-                .bind(checkpoint.position)
-                .fetch_one(pool)
-                .await?;
-                (
-                    n,
-                    oldest
-                        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                        .map(|t| t.with_timezone(&Utc)),
-                )
-            }
-        };
+        let (behind, oldest) = lag(db, checkpoint, None).await?;
         out.push(Status {
             name: p.name,
             code_version: p.version,
@@ -309,9 +282,97 @@ pub async fn status(db: &Database) -> Result<Vec<Status>, ProjectionError> {
             checkpoint,
             events_applied: applied,
             events_behind: behind,
-            seconds_behind: oldest
-                .map_or(0.0, |t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0),
+            seconds_behind: age(oldest),
         });
     }
     Ok(out)
+}
+
+/// The same for one tenant: its own events applied, the last of them, and its events
+/// among those not yet applied. Nothing about other tenants' volume shows.
+pub async fn tenant_status(db: &Database, tenant: &str) -> Result<Vec<Status>, ProjectionError> {
+    let mut out = Vec::new();
+    for p in ALL {
+        let deployment: Option<(i64, i64, i64)> = on_pool!(db, |pool| {
+            sqlx::query_as(
+                "SELECT version, txid, position FROM projection_checkpoints WHERE name = $1",
+            )
+            .bind(p.name)
+            .fetch_optional(pool)
+            .await
+        })?;
+        let own: Option<(i64, i64, i64)> = on_pool!(db, |pool| {
+            sqlx::query_as(
+                "SELECT txid, position, events FROM projection_tenant_progress \
+                 WHERE name = $1 AND tenant_id = $2",
+            )
+            .bind(p.name)
+            .bind(tenant)
+            .fetch_optional(pool)
+            .await
+        })?;
+        let (stored_version, global) = match deployment {
+            Some((v, txid, position)) => (Some(v), Checkpoint { txid, position }),
+            None => (None, Checkpoint::START),
+        };
+        let (own, applied) = match own {
+            Some((txid, position, events)) => (Checkpoint { txid, position }, events),
+            None => (Checkpoint::START, 0),
+        };
+        let (behind, oldest) = lag(db, global, Some(tenant)).await?;
+        out.push(Status {
+            name: p.name,
+            code_version: p.version,
+            stored_version,
+            checkpoint: own,
+            events_applied: applied,
+            events_behind: behind,
+            seconds_behind: age(oldest),
+        });
+    }
+    Ok(out)
+}
+
+fn age(oldest: Option<DateTime<Utc>>) -> f64 {
+    oldest.map_or(0.0, |t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0)
+}
+
+/// Events after `checkpoint` (of `tenant` only, when given) and the oldest one's time.
+/// Counted among the first 100,000 along the global-order index, so a caught-up status
+/// costs an index probe, not a scan of the log.
+async fn lag(
+    db: &Database,
+    checkpoint: Checkpoint,
+    tenant: Option<&str>,
+) -> Result<(i64, Option<DateTime<Utc>>), ProjectionError> {
+    Ok(match db {
+        Database::Postgres(pool) => sqlx::query_as(
+            "SELECT count(*), min(recorded_at) FROM (SELECT tenant_id, recorded_at FROM events \
+                 WHERE (txid, position) > ($1::bigint::text::xid8, $2) \
+                 ORDER BY txid, position LIMIT 100000) behind \
+                 WHERE $3::text IS NULL OR tenant_id = $3::text",
+        )
+        .bind(checkpoint.txid)
+        .bind(checkpoint.position)
+        .bind(tenant)
+        .fetch_one(pool)
+        .await?,
+        Database::Sqlite(pool) => {
+            let (n, oldest): (i64, Option<String>) = sqlx::query_as(
+                "SELECT count(*), min(recorded_at) FROM (SELECT tenant_id, recorded_at FROM events \
+                 WHERE position > $1 ORDER BY position LIMIT 100000) \
+                 WHERE $2 IS NULL OR tenant_id = $2",
+            )
+            .bind(checkpoint.position)
+            .bind(tenant)
+            .fetch_one(pool)
+            .await?;
+            (
+                n,
+                oldest
+                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+            )
+        }
+    })
 }

@@ -15,6 +15,7 @@ use crate::log::{read_after, Checkpoint};
 use crate::model::ReadModel;
 use crate::registry::{with_model, Projection};
 use crate::table::{copy_row, Table, Val};
+use crate::tally::TenantTally;
 
 /// Events read per round trip while rebuilding.
 const READ_BATCH: i64 = 20_000;
@@ -74,9 +75,10 @@ async fn rebuild_model<M: ReadModel>(
 ) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
     let mut model = M::default();
-    let (at, events) = fold_log(db, p.name, show_progress, started, |e| model.apply(e)).await?;
+    let (at, events, tally) =
+        fold_log(db, p.name, show_progress, started, |e| model.apply(e)).await?;
     let read_and_fold = started.elapsed();
-    let rows = write_and_swap(db, p, model, at, events).await?;
+    let rows = write_and_swap(db, p, model, at, events, &tally).await?;
     Ok(RebuildReport {
         name: p.name,
         events,
@@ -105,7 +107,7 @@ pub async fn rebuild_all(
         Departures::default(),
         Funnel::default(),
     );
-    let (at, events) = fold_log(db, "all projections", show_progress, started, |e| {
+    let (at, events, tally) = fold_log(db, "all projections", show_progress, started, |e| {
         portrait.apply(e);
         departures.apply(e);
         funnel.apply(e);
@@ -115,15 +117,15 @@ pub async fn rebuild_all(
     let mut rows = Vec::new();
     rows.push((
         &PORTRAIT,
-        write_and_swap(db, &PORTRAIT, portrait, at, events).await?,
+        write_and_swap(db, &PORTRAIT, portrait, at, events, &tally).await?,
     ));
     rows.push((
         &DEPARTURES,
-        write_and_swap(db, &DEPARTURES, departures, at, events).await?,
+        write_and_swap(db, &DEPARTURES, departures, at, events, &tally).await?,
     ));
     rows.push((
         &FUNNEL,
-        write_and_swap(db, &FUNNEL, funnel, at, events).await?,
+        write_and_swap(db, &FUNNEL, funnel, at, events, &tally).await?,
     ));
     let total = started.elapsed();
     Ok(rows
@@ -149,7 +151,7 @@ async fn fold_log(
     show_progress: bool,
     started: Instant,
     mut apply: impl FnMut(&crate::log::LoggedEvent),
-) -> Result<(Checkpoint, u64), ProjectionError> {
+) -> Result<(Checkpoint, u64, TenantTally), ProjectionError> {
     let bar = progress(show_progress);
     bar.set_message(format!("rebuilding {label}"));
     let (pages, mut next_page) = tokio::sync::mpsc::channel(4);
@@ -174,11 +176,13 @@ async fn fold_log(
     });
     let mut at = Checkpoint::START;
     let mut events: u64 = 0;
+    let mut tally = TenantTally::default();
     let mut last_log = Instant::now();
     while let Some(batch) = next_page.recv().await {
         let batch: Vec<crate::log::LoggedEvent> = batch?;
         at = batch.last().map_or(at, |e| e.checkpoint);
         for e in &batch {
+            tally.add(e);
             apply(e);
         }
         events += batch.len() as u64;
@@ -191,7 +195,7 @@ async fn fold_log(
     }
     let _ = reader.await;
     bar.finish_and_clear();
-    Ok((at, events))
+    Ok((at, events, tally))
 }
 
 /// Writes `model` into fresh tables, indexes them and swaps them in with the checkpoint.
@@ -202,6 +206,7 @@ async fn write_and_swap<M: ReadModel>(
     model: M,
     at: Checkpoint,
     events: u64,
+    tally: &TenantTally,
 ) -> Result<u64, ProjectionError> {
     let tables: Vec<(&'static Table, Vec<Vec<Val>>)> = M::TABLES
         .iter()
@@ -224,7 +229,7 @@ async fn write_and_swap<M: ReadModel>(
     for w in written {
         rows += w?;
     }
-    swap(db, p, at, events as i64).await?;
+    swap(db, p, at, events as i64, tally).await?;
     Ok(rows)
 }
 
@@ -306,6 +311,7 @@ async fn swap(
     p: &Projection,
     at: Checkpoint,
     events: i64,
+    tally: &TenantTally,
 ) -> Result<(), ProjectionError> {
     match db {
         Database::Postgres(pool) => {
@@ -332,6 +338,7 @@ async fn swap(
                 }
             }
             crate::sql::pg::save_checkpoint(&mut tx, p.name, p.version, at, events).await?;
+            crate::sql::pg::replace_tenant_progress(&mut tx, p.name, tally).await?;
             tx.commit().await?;
         }
         Database::Sqlite(pool) => {
@@ -350,6 +357,7 @@ async fn swap(
                 }
             }
             crate::sql::lite::save_checkpoint(&mut tx, p.name, p.version, at, events).await?;
+            crate::sql::lite::replace_tenant_progress(&mut tx, p.name, tally).await?;
             tx.commit().await?;
         }
     }

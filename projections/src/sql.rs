@@ -34,6 +34,7 @@ macro_rules! backend {
 
             use super::{CheckpointRow, MAX_BINDS};
             use crate::log::{Checkpoint, LoggedEvent};
+            use crate::tally::TenantTally;
             use crate::table::{push_val, Table, Val};
 
             pub type Conn = <$db as sqlx::Database>::Connection;
@@ -87,6 +88,61 @@ macro_rules! backend {
                 .bind(events)
                 .execute(&mut **tx)
                 .await?;
+                Ok(())
+            }
+
+            /// Adds a batch's events to each tenant's progress in projection `name`.
+            pub async fn add_tenant_progress(
+                tx: &mut Transaction<'_, $db>,
+                name: &str,
+                tally: &TenantTally,
+            ) -> Result<(), sqlx::Error> {
+                write_tenant_progress(
+                    tx,
+                    name,
+                    tally,
+                    "projection_tenant_progress.events + excluded.events",
+                ).await
+            }
+
+            /// Replaces every tenant's progress in projection `name` (after a rebuild).
+            pub async fn replace_tenant_progress(
+                tx: &mut Transaction<'_, $db>,
+                name: &str,
+                tally: &TenantTally,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query("DELETE FROM projection_tenant_progress WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut **tx)
+                    .await?;
+                write_tenant_progress(tx, name, tally, "excluded.events").await
+            }
+
+            async fn write_tenant_progress(
+                tx: &mut Transaction<'_, $db>,
+                name: &str,
+                tally: &TenantTally,
+                events: &str,
+            ) -> Result<(), sqlx::Error> {
+                let rows: Vec<_> = tally.iter().collect();
+                for chunk in rows.chunks(MAX_BINDS / 5) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO projection_tenant_progress \
+                         (name, tenant_id, events, txid, position) ",
+                    );
+                    q.push_values(chunk, |mut b, (tenant, n, at)| {
+                        b.push_bind(name.to_string())
+                            .push_bind(tenant.to_string())
+                            .push_bind(*n)
+                            .push_bind(at.txid)
+                            .push_bind(at.position);
+                    });
+                    q.push(format!(
+                        " ON CONFLICT (name, tenant_id) DO UPDATE SET events = {events}, \
+                         txid = excluded.txid, position = excluded.position"
+                    ));
+                    q.build().execute(&mut **tx).await?;
+                }
                 Ok(())
             }
 
