@@ -9,6 +9,7 @@ use crate::bench;
 use crate::config::{AuthSettings, Backend, DatabaseSettings};
 use crate::db::Database;
 use crate::seed::{self, Progress};
+use crate::tenants::{NewTenant, TenantStatus};
 use projections::registry;
 use projections::{projector, rebuild, ProjectionError};
 
@@ -96,6 +97,38 @@ pub enum Command {
     /// The WeCom callback endpoint's per-tenant settings.
     #[command(subcommand)]
     Wecom(WecomCommand),
+    /// Register, disable or enable a tenant: only registered, active tenants are served.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Register a tenant (migrates first). Nothing changes if it exists.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// The name people read, e.g. the chain's.
+        #[arg(long)]
+        name: String,
+        /// The IANA zone its calendar days (daily WeCom limits) are counted in.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        time_zone: chrono_tz::Tz,
+        /// Members a customer group holds (WeCom's default 500; up to 2,000).
+        #[arg(long, default_value_t = crate::tenants::DEFAULT_GROUP_CAPACITY,
+              value_parser = clap::value_parser!(u32).range(1..=2000))]
+        group_capacity: u32,
+    },
+    /// Stop serving a tenant: its tokens and keys are refused, its data stays.
+    Disable {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Serve a disabled tenant again.
+    Enable {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -426,6 +459,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let backend = Backend::from_url(cli.database.database_url.as_deref())?;
             let db = Database::connect_to(&backend, cli.database.max_connections).await?;
             db.migrate().await?;
+            if crate::tenants::status(&db, &tenant).await? != TenantStatus::Active {
+                db.close().await;
+                anyhow::bail!(
+                    "tenant {tenant} is not registered or is disabled; \
+                     `scrm tenant create --tenant {tenant} --name ...` registers it"
+                );
+            }
             let key = ApiKeys::new(&db)
                 .create(&tenant, &name, role, &scopes)
                 .await?;
@@ -434,6 +474,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        Command::Tenant(command) => tenant_command(&cli.database, command).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(())
@@ -537,4 +578,59 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn tenant_command(settings: &DatabaseSettings, command: TenantCommand) -> anyhow::Result<()> {
+    let backend = Backend::from_url(settings.database_url.as_deref())?;
+    let db = Database::connect_to(&backend, settings.max_connections).await?;
+    db.migrate().await?;
+    let outcome = match command {
+        TenantCommand::Create {
+            tenant,
+            name,
+            time_zone,
+            group_capacity,
+        } => {
+            let tenant = TenantId::parse_slug(&tenant)?;
+            let new = NewTenant {
+                tenant: tenant.clone(),
+                name,
+                time_zone,
+                group_capacity,
+            };
+            if crate::tenants::create(&db, &new).await? {
+                println!("registered tenant {tenant}");
+            } else {
+                println!("tenant {tenant} exists; left as it was");
+            }
+            Ok(())
+        }
+        TenantCommand::Disable { tenant } => {
+            let tenant = TenantId::parse_slug(&tenant)?;
+            switch(&db, &tenant, Some(chrono::Utc::now())).await
+        }
+        TenantCommand::Enable { tenant } => {
+            let tenant = TenantId::parse_slug(&tenant)?;
+            switch(&db, &tenant, None).await
+        }
+    };
+    db.close().await;
+    outcome
+}
+
+async fn switch(
+    db: &Database,
+    tenant: &TenantId,
+    disabled_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    if !crate::tenants::set_disabled(db, tenant, disabled_at).await? {
+        anyhow::bail!("no tenant {tenant}");
+    }
+    let state = if disabled_at.is_some() {
+        "disabled"
+    } else {
+        "enabled"
+    };
+    println!("tenant {tenant} {state}");
+    Ok(())
 }

@@ -1,6 +1,8 @@
-//! Tenant-wide idempotency keys for API mutations: the first answer given under a key is
-//! kept with a hash of the request, so a retry gets that answer and a different request
-//! under the same key is refused. The command service also records the key on the
+//! Idempotency keys for API mutations, scoped to the caller who sent them: the first
+//! answer given under a key is kept with a hash of the request, so a retry gets that
+//! answer and a different request under the same key is refused. Another caller's key
+//! is, for this caller, a new key: a guide resending a colleague's key and input gets
+//! their own answer (or refusal), never the colleague's. The command service also records the key on the
 //! events it appends, so two racing first attempts still append once
 //! (docs/adr/0001-command-service.md).
 
@@ -16,6 +18,16 @@ pub enum Earlier {
     None,
     Same(String),
     Different,
+}
+
+/// The key stored and written on events for `key` sent by `principal` (see
+/// [`crate::auth::Caller::principal`]): a UUID still, derived (v5) so that it is the same
+/// for every retry of one caller and different for every other caller.
+pub fn scoped_key(principal: &str, key: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_54e2_0b7d_4c11_9a43_2d55_e0c8_a917);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("{principal}\n{key}").as_bytes())
+        .hyphenated()
+        .to_string()
 }
 
 /// A fingerprint of an operation and its input (without the key itself).

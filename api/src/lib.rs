@@ -42,6 +42,7 @@ pub mod graphql;
 pub mod handover;
 pub mod http;
 pub mod idempotency;
+pub mod in_flight;
 pub mod jobs;
 pub mod lease;
 pub mod metrics;

@@ -86,33 +86,13 @@ async fn stream_exists(db: &Database, aggregate_type: &str, id: &str) -> Result<
 }
 
 async fn register_tenant(db: &Database, params: &Params) -> Result<(), sqlx::Error> {
-    let tz = params.time_zone.name();
-    let capacity = i64::from(params.group_capacity);
-    match db {
-        Database::Postgres(pool) => {
-            sqlx::query(
-                "INSERT INTO tenants (tenant_id, name, time_zone, group_capacity) \
-                 VALUES ($1, $1, $2, $3) ON CONFLICT (tenant_id) DO NOTHING",
-            )
-            .bind(params.tenant.as_str())
-            .bind(tz)
-            .bind(capacity as i32)
-            .execute(pool)
-            .await?;
-        }
-        Database::Sqlite(pool) => {
-            sqlx::query(
-                "INSERT INTO tenants (tenant_id, name, time_zone, group_capacity) \
-                 VALUES (?1, ?1, ?2, ?3) ON CONFLICT (tenant_id) DO NOTHING",
-            )
-            .bind(params.tenant.as_str())
-            .bind(tz)
-            .bind(capacity)
-            .execute(pool)
-            .await?;
-        }
-    }
-    Ok(())
+    let new = crate::tenants::NewTenant {
+        tenant: params.tenant.clone(),
+        name: params.tenant.to_string(),
+        time_zone: params.time_zone,
+        group_capacity: params.group_capacity,
+    };
+    crate::tenants::create(db, &new).await.map(drop)
 }
 
 /// Decides how a run fits the tenant's existing data: a fresh tenant, or a second seed

@@ -18,10 +18,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::app::Engine;
-use crate::auth::{ApiKeys, Authenticator, JwtSettings};
+use crate::auth::{Authenticator, JwtSettings};
 use crate::clock::Clock;
 use crate::graphql::{build_schema, ApiState};
 use crate::http::{GraphqlHttp, MAX_BODY_BYTES, REQUEST_TIMEOUT};
+use crate::in_flight::{InFlight, InFlightLimits};
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use crate::rate_limit::{RateLimiter, RateLimits};
@@ -43,6 +44,9 @@ pub struct ServerSettings {
     /// Complete handovers whose 24-hour window passed without an answer. Off unless
     /// asked for: nothing should change data behind a caller's back by default.
     pub auto_accept_handovers: bool,
+    /// Requests running at once per caller and per tenant; derived from the pool size
+    /// when not set.
+    pub in_flight: Option<InFlightLimits>,
 }
 
 impl ServerSettings {
@@ -57,6 +61,7 @@ impl ServerSettings {
             rate_limits: RateLimits::default(),
             tick_every: std::time::Duration::from_secs(30),
             auto_accept_handovers: false,
+            in_flight: None,
         }
     }
 }
@@ -90,16 +95,13 @@ impl App {
             engine: self.engine.clone(),
             clock: self.settings.clock.clone(),
             jobs: self.jobs.clone(),
+            open_introspection: self.settings.graphiql,
+            in_flight: Arc::new(InFlight::new(self.in_flight_limits())),
         });
         let http = Arc::new(GraphqlHttp {
             schema: build_schema(state),
-            auth: Authenticator {
-                jwt: self.settings.jwt.clone(),
-                keys: ApiKeys::new(&self.engine.db),
-            },
+            auth: Authenticator::new(self.settings.jwt.clone(), &self.engine.db),
             metrics: self.metrics.clone(),
-            db: self.engine.db.clone(),
-            open_introspection: self.settings.graphiql,
             timeout: self.settings.request_timeout,
             limits: Arc::new(RateLimiter::new(self.settings.rate_limits)),
         });
@@ -137,6 +139,19 @@ impl App {
             router = router.merge(crate::graphiql::router("/graphql"));
         }
         router
+    }
+
+    /// On PostgreSQL a share of the pool; SQLite's one connection serializes reads
+    /// anyway, so its limits only bound the queue, sized as for a default pool.
+    fn in_flight_limits(&self) -> InFlightLimits {
+        self.settings
+            .in_flight
+            .unwrap_or_else(|| match &self.engine.db {
+                crate::db::Database::Postgres(pool) => {
+                    InFlightLimits::for_pool(pool.options().get_max_connections())
+                }
+                crate::db::Database::Sqlite(_) => InFlightLimits::for_pool(10),
+            })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

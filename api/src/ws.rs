@@ -17,7 +17,6 @@ use tokio::sync::oneshot;
 use crate::auth::Authenticator;
 use crate::graphql::SocketSlots;
 use crate::http::GraphqlHttp;
-use crate::reads::Reads;
 
 /// How long a new socket has to send `connection_init`.
 pub const INIT_DEADLINE: Duration = Duration::from_secs(10);
@@ -32,6 +31,8 @@ pub async fn handle(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
+        .max_message_size(crate::http::MAX_BODY_BYTES)
+        .max_frame_size(crate::http::MAX_BODY_BYTES)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve(http, socket, protocol))
 }
@@ -39,7 +40,6 @@ pub async fn handle(
 async fn serve(http: Arc<GraphqlHttp>, socket: WebSocket, protocol: GraphQLProtocol) {
     let (credential_tx, credential_rx) = oneshot::channel::<String>();
     let auth = http.auth.clone();
-    let db = http.db.clone();
     let limits = http.limits.clone();
     let init = move |payload: serde_json::Value| async move {
         let header = ["authorization", "Authorization"]
@@ -55,7 +55,6 @@ async fn serve(http: Arc<GraphqlHttp>, socket: WebSocket, protocol: GraphQLProto
         };
         tracing::info!(tenant = %caller.tenant, caller = %caller.subject, "subscription socket opened");
         let mut data = Data::default();
-        data.insert(Reads::new(&db, &caller.tenant));
         data.insert(SocketSlots::default());
         data.insert(limits);
         data.insert(caller);

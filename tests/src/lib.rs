@@ -11,6 +11,7 @@ pub mod departure;
 pub mod fake_wecom;
 pub mod ids;
 pub mod live;
+pub mod ws;
 
 use std::path::PathBuf;
 

@@ -48,6 +48,25 @@ pub fn token_with_scopes(
     jwt.mint(&claims)
 }
 
+/// The tenants the suites mint tokens for, registered in every test server's store
+/// as `scrm tenant create` would: a token of any other tenant is refused.
+pub const TEST_TENANTS: &[&str] = &[
+    "acme", "beta", "dep", "globex", "other", "rival", "wecom-co",
+];
+
+/// Registers `tenant` (if it is not yet) with the default settings.
+pub async fn register(db: &api::db::Database, tenant: &str) {
+    let new = api::tenants::NewTenant {
+        tenant: TenantId::parse(tenant).unwrap(),
+        name: tenant.to_string(),
+        time_zone: chrono_tz::Asia::Shanghai,
+        group_capacity: api::tenants::DEFAULT_GROUP_CAPACITY,
+    };
+    api::tenants::create(db, &new)
+        .await
+        .expect("register tenant");
+}
+
 /// A server running until dropped.
 #[allow(missing_debug_implementations)]
 pub struct TestApi {
@@ -66,6 +85,9 @@ impl TestApi {
 
     pub async fn start_with(db: &TestDb, tune: impl FnOnce(&mut ServerSettings)) -> Self {
         let engine = db.engine().await;
+        for tenant in TEST_TENANTS {
+            register(&engine.db, tenant).await;
+        }
         let clock = Clock::shiftable();
         let mut settings = ServerSettings::new("127.0.0.1:0".parse().unwrap(), jwt());
         settings.clock = clock.clone();

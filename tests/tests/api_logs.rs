@@ -169,6 +169,60 @@ async fn each_request_logs_one_line_with_its_facts_and_no_personal_data() {
         "{line}"
     );
 
+    // Client mistakes (issue 14): a NUL in a string, an undefined variable, a bad
+    // DateTime, an Int past 2^31. Each is the client's error, answered as such, logged
+    // at most as a warning, and writes nothing.
+    let events_before = event_count(&api).await;
+    let key = || uuid::Uuid::new_v4().to_string();
+    let mistakes = [
+        json!({ "query": "mutation($i: SetRemarkInput!) { setRemark(input: $i) { userErrors { code } } }",
+                "variables": { "i": { "customerId": id, "remark": "金\u{0}饰", "idempotencyKey": key() } } }),
+        json!({ "query": "mutation { setRemark(input: {customerId: \"x\", remark: \"a\\u0000b\", \
+                          idempotencyKey: \"k\"}) { userErrors { code } } }" }),
+        json!({ "query": "query { customer(id: $nope) { name } }" }),
+        json!({ "query": "query($id: ID!) { customer(id: $id) { name } }", "variables": {} }),
+        json!({ "query": "mutation($i: IssueCouponInput!) { issueCoupon(input: $i) { userErrors { code } } }",
+                "variables": { "i": { "customerId": id, "campaignId": "spring", "valueFen": 5000,
+                                      "expiresAt": "next tuesday", "idempotencyKey": key() } } }),
+        json!({ "query": "mutation($i: IssueCouponInput!) { issueCoupon(input: $i) { userErrors { code } } }",
+                "variables": { "i": { "customerId": id, "campaignId": "spring", "valueFen": 2_147_483_648_i64,
+                                      "expiresAt": "2030-01-01T00:00:00Z", "idempotencyKey": key() } } }),
+        json!({ "query": "{ customers(first: 2147483648) { edges { cursor } } }" }),
+    ];
+    for mistake in mistakes {
+        let (request_id, body) = post(&api, &guide, mistake.clone()).await;
+        let codes: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{mistake}: {body}"))
+            .iter()
+            .filter_map(|e| e["extensions"]["code"].as_str())
+            .collect();
+        assert!(
+            !codes.is_empty() && codes.iter().all(|c| *c == "BAD_USER_INPUT"),
+            "{mistake}: {body}"
+        );
+        assert!(
+            !body.to_string().contains("Internal error"),
+            "{mistake}: {body}"
+        );
+        request_line_eventually(&logs, &request_id).await;
+    }
+    assert_eq!(
+        event_count(&api).await,
+        events_before,
+        "a mistake wrote an event"
+    );
+    let errors: Vec<Value> = logs
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] == "ERROR")
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "client mistakes logged as errors: {errors:?}"
+    );
+
     let text = logs.text();
     assert!(!text.contains(PHONE), "a phone number reached the logs");
     assert!(!text.contains("喜欢金饰"), "a remark reached the logs");
@@ -184,4 +238,13 @@ async fn request_line_eventually(logs: &Capture, request_id: &str) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     logs.request_line(request_id)
+}
+
+async fn event_count(api: &TestApi) -> i64 {
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(pool)
+            .await
+    })
+    .unwrap()
 }

@@ -7,80 +7,15 @@
 use std::time::Duration;
 
 use api::auth::{ApiKeys, Role};
-use futures::{SinkExt, StreamExt};
 use harness::departure::{handover_input, mark_departed, ops, start, world_on, T};
 use harness::ids::tenant;
 use harness::live::{token, TestApi};
+use harness::ws::{connect, open, receive, send, Ws};
 use harness::TestDb;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const WATCH: &str = "subscription($id: ID!) { jobUpdated(id: $id) { status progressDone \
     progressTotal nextRunAt outcomes { kind code count } } }";
-
-/// Opens a socket speaking `graphql-transport-ws`, without initialising it.
-async fn open(api: &TestApi) -> Ws {
-    let url = format!("{}/graphql/ws", api.base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(
-        response.headers()["sec-websocket-protocol"],
-        "graphql-transport-ws"
-    );
-    ws
-}
-
-async fn send(ws: &mut Ws, message: Value) {
-    ws.send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// The next protocol message, answering pings; `None` once the socket is closed.
-async fn receive(ws: &mut Ws, within: Duration) -> Option<Value> {
-    loop {
-        let message = tokio::time::timeout(within, ws.next())
-            .await
-            .expect("a message in time");
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "ping" {
-                    send(ws, json!({ "type": "pong" })).await;
-                    continue;
-                }
-                return Some(value);
-            }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => continue,
-        }
-    }
-}
-
-/// A socket initialised with `token`, acknowledged.
-async fn connect(api: &TestApi, token: &str) -> Ws {
-    let mut ws = open(api).await;
-    send(
-        &mut ws,
-        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
-    )
-    .await;
-    let ack = receive(&mut ws, Duration::from_secs(5)).await;
-    assert_eq!(
-        ack.as_ref().map(|a| a["type"].clone()),
-        Some(json!("connection_ack")),
-        "{ack:?}"
-    );
-    ws
-}
 
 async fn subscribe(ws: &mut Ws, id: &str, job: &str) {
     send(

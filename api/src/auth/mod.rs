@@ -13,6 +13,8 @@ pub use api_key::{ApiKeys, NewApiKey};
 pub use jwt::{Claims, JwtSettings};
 pub use secret::{load_or_create_secret, SecretError};
 
+use crate::tenants::{TenantDirectory, TenantStatus};
+
 /// What a caller may do, from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +88,15 @@ impl Caller {
         }
     }
 
+    /// Who sent a request, as idempotency keys are scoped: a person by their token's
+    /// subject, an integration by its key.
+    pub fn principal(&self) -> String {
+        match &self.credential {
+            Credential::Jwt => format!("jwt:{}:{}", self.role.as_str(), self.subject),
+            Credential::ApiKey { key_id } => format!("key:{key_id}"),
+        }
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
@@ -117,27 +128,48 @@ pub enum AuthError {
     Token(String),
     #[error("unknown, revoked or malformed API key")]
     ApiKey,
+    #[error("tenant {0} is not registered")]
+    UnknownTenant(TenantId),
+    #[error("tenant {0} is disabled")]
+    DisabledTenant(TenantId),
     #[error("auth store: {0}")]
     Store(String),
 }
 
-/// Resolves an `Authorization` header value into a caller.
+/// Resolves an `Authorization` header value into a caller of a registered, active
+/// tenant. A valid signature is not enough: whoever holds the signing secret could name
+/// any tenant, and a tenant that left must stop being served.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     pub jwt: JwtSettings,
     pub keys: ApiKeys,
+    pub tenants: TenantDirectory,
 }
 
 impl Authenticator {
+    pub fn new(jwt: JwtSettings, db: &crate::db::Database) -> Self {
+        Self {
+            jwt,
+            keys: ApiKeys::new(db),
+            tenants: TenantDirectory::new(db),
+        }
+    }
+
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let header = header.ok_or(AuthError::Missing)?.trim();
         let (scheme, value) = header.split_once(' ').ok_or(AuthError::Scheme)?;
         let value = value.trim();
-        match scheme.to_ascii_lowercase().as_str() {
+        let caller = match scheme.to_ascii_lowercase().as_str() {
             "bearer" if value.starts_with(api_key::PREFIX) => self.keys.verify(value).await,
             "apikey" => self.keys.verify(value).await,
             "bearer" => self.jwt.verify(value),
             _ => Err(AuthError::Scheme),
+        }?;
+        match self.tenants.status(&caller.tenant).await {
+            Ok(TenantStatus::Active) => Ok(caller),
+            Ok(TenantStatus::Unknown) => Err(AuthError::UnknownTenant(caller.tenant)),
+            Ok(TenantStatus::Disabled) => Err(AuthError::DisabledTenant(caller.tenant)),
+            Err(e) => Err(AuthError::Store(e.to_string())),
         }
     }
 }

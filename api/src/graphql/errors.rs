@@ -91,6 +91,16 @@ pub fn mask(response: &mut async_graphql::Response, request_id: &str) {
                 async_graphql::Value::Enum(s) => Some(s.to_string()),
                 _ => None,
             });
+        if code.is_none() && (error.path.is_empty() || is_input_error(&error.message)) {
+            // A document that did not parse or validate, or a value that did not fit its
+            // argument's type: the client's mistake, said so.
+            tracing::warn!(request_id, error = %error.message, "input refused");
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "BAD_USER_INPUT");
+            continue;
+        }
         let public = code.as_deref().is_some_and(|c| PUBLIC_CODES.contains(&c));
         // Errors without a path come from parsing and validation: they describe the
         // client's document, not the server.
@@ -108,6 +118,17 @@ pub fn mask(response: &mut async_graphql::Response, request_id: &str) {
             ext.set("code", "INTERNAL");
         }
     }
+}
+
+/// async-graphql's words for an argument or variable that did not coerce to its input
+/// type (a bad DateTime, an Int past 2^31), or a required variable not sent. They reach the
+/// resolver's path without a code, so they would otherwise be masked as internal.
+fn is_input_error(message: &str) -> bool {
+    message.starts_with("Failed to parse \"")
+        || message.starts_with("Invalid value for argument")
+        || message.starts_with("Expected input type \"")
+        || message.contains("(occurred while parsing \"")
+        || (message.starts_with("Variable ") && message.ends_with(" is not defined."))
 }
 
 fn set_request_id(error: &mut async_graphql::ServerError, request_id: &str) {

@@ -1,6 +1,8 @@
 //! Limits async-graphql 7 does not have: at most [`MAX_ALIASES`] aliases in a document
-//! (8.0 adds `limit_aliases`), so one request cannot fan a cheap field out hundreds of
-//! times.
+//! (8.0 adds `limit_aliases`) and at most [`MAX_ROOT_FIELDS`] root fields in an
+//! operation, after identical sibling selections are merged, so one request cannot fan a
+//! cheap field out hundreds of times (async-graphql resolves every copy of a field, and
+//! 700 copies of one field without aliases ran 700 times).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,13 +12,16 @@ use std::time::Instant;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
+use async_graphql::Positioned;
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
 use crate::auth::Caller;
 use crate::rate_limit::RateLimiter;
 
 pub const MAX_ALIASES: usize = 15;
+/// Root fields one operation may resolve, fragments included.
+pub const MAX_ROOT_FIELDS: usize = 20;
 
 #[derive(Debug, Default)]
 pub struct AliasLimit;
@@ -51,7 +56,20 @@ impl Extension for AliasLimitExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+        let mut document = next.run(ctx, query, variables).await?;
+        merge_document(&mut document);
+        if let Some(fields) = document
+            .operations
+            .iter()
+            .map(|(_, op)| root_fields(&document, &op.node.selection_set.node))
+            .max()
+            .filter(|n| *n > MAX_ROOT_FIELDS)
+        {
+            return Err(ServerError::new(
+                format!("Too many root fields: {fields}, at most {MAX_ROOT_FIELDS} are allowed"),
+                None,
+            ));
+        }
         let operations: usize = document
             .operations
             .iter()
@@ -70,6 +88,117 @@ impl Extension for AliasLimitExtension {
         }
         Ok(document)
     }
+}
+
+/// Drops every selection identical to an earlier sibling (same response key, arguments,
+/// directives and sub-selection), in operations and fragments. The spec merges such
+/// fields into one response entry, so the answer is the same; only the work is not.
+fn merge_document(document: &mut ExecutableDocument) {
+    use async_graphql::parser::types::DocumentOperations;
+    match &mut document.operations {
+        DocumentOperations::Single(op) => merge(&mut op.node.selection_set.node),
+        DocumentOperations::Multiple(ops) => {
+            for op in ops.values_mut() {
+                merge(&mut op.node.selection_set.node);
+            }
+        }
+    }
+    for fragment in document.fragments.values_mut() {
+        merge(&mut fragment.node.selection_set.node);
+    }
+}
+
+fn merge(set: &mut SelectionSet) {
+    let mut seen = std::collections::HashSet::new();
+    set.items.retain_mut(|item| {
+        match &mut item.node {
+            Selection::Field(f) => merge(&mut f.node.selection_set.node),
+            Selection::InlineFragment(f) => merge(&mut f.node.selection_set.node),
+            Selection::FragmentSpread(_) => {}
+        }
+        let mut key = String::new();
+        write_selection(&mut key, &item.node);
+        seen.insert(key)
+    });
+}
+
+/// A selection written out without positions: equal text, equal selection.
+fn write_selection(out: &mut String, selection: &Selection) {
+    use std::fmt::Write;
+    let directives = |out: &mut String, list: &[Positioned<Directive>]| {
+        for d in list {
+            let _ = write!(out, "@{}(", d.node.name.node);
+            for (name, value) in &d.node.arguments {
+                let _ = write!(out, "{}:{},", name.node, value.node);
+            }
+            out.push(')');
+        }
+    };
+    match selection {
+        Selection::Field(f) => {
+            let f = &f.node;
+            if let Some(alias) = &f.alias {
+                let _ = write!(out, "{}:", alias.node);
+            }
+            let _ = write!(out, "{}(", f.name.node);
+            for (name, value) in &f.arguments {
+                let _ = write!(out, "{}:{},", name.node, value.node);
+            }
+            out.push(')');
+            directives(out, &f.directives);
+            write_set(out, &f.selection_set.node);
+        }
+        Selection::InlineFragment(f) => {
+            let f = &f.node;
+            out.push_str("...");
+            if let Some(on) = &f.type_condition {
+                let _ = write!(out, "on {}", on.node.on.node);
+            }
+            directives(out, &f.directives);
+            write_set(out, &f.selection_set.node);
+        }
+        Selection::FragmentSpread(f) => {
+            let _ = write!(out, "...{}", f.node.fragment_name.node);
+            directives(out, &f.node.directives);
+        }
+    }
+}
+
+fn write_set(out: &mut String, set: &SelectionSet) {
+    out.push('{');
+    for item in &set.items {
+        write_selection(out, &item.node);
+        out.push(' ');
+    }
+    out.push('}');
+}
+
+/// The root fields an operation resolves, through inline fragments and (each named
+/// fragment once) spreads.
+fn root_fields(document: &ExecutableDocument, set: &SelectionSet) -> usize {
+    fn walk<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        visited: &mut std::collections::HashSet<&'a str>,
+    ) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(_) => 1,
+                Selection::InlineFragment(f) => walk(document, &f.node.selection_set.node, visited),
+                Selection::FragmentSpread(s) => {
+                    let name = s.node.fragment_name.node.as_str();
+                    match document.fragments.get(&s.node.fragment_name.node) {
+                        Some(f) if visited.insert(name) => {
+                            walk(document, &f.node.selection_set.node, visited)
+                        }
+                        _ => 0,
+                    }
+                }
+            })
+            .sum()
+    }
+    walk(document, set, &mut std::collections::HashSet::new())
 }
 
 /// What validation learnt about a request, for its log line.

@@ -4,9 +4,11 @@
 mod errors;
 mod guard;
 pub mod ids;
+mod input;
 mod limits;
 mod mutation;
 mod query;
+mod scope;
 mod subscription;
 mod timeline;
 mod types;
@@ -18,7 +20,8 @@ use std::sync::Arc;
 use async_graphql::{Context, SDLExportOptions, Schema};
 
 pub use errors::{mask, ApiError, PUBLIC_CODES};
-pub use limits::{rate_limited, RequestStats, MAX_ALIASES};
+pub use input::{MAX_NESTING, MAX_QUERY_BYTES};
+pub use limits::{rate_limited, RequestStats, MAX_ALIASES, MAX_ROOT_FIELDS};
 pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::{SocketSlots, Subscription, JOB_POLL, MAX_SUBSCRIPTIONS_PER_SOCKET};
@@ -26,6 +29,7 @@ pub use user_error::UserErrorCode;
 
 use crate::app::Engine;
 use crate::clock::Clock;
+use crate::in_flight::InFlight;
 use crate::jobs::Jobs;
 use crate::reads::Reads;
 
@@ -43,6 +47,10 @@ pub struct ApiState {
     pub engine: Arc<Engine>,
     pub clock: Clock,
     pub jobs: Jobs,
+    /// Introspection for every authenticated caller (the demo's GraphiQL needs it);
+    /// otherwise only admins get it.
+    pub open_introspection: bool,
+    pub in_flight: Arc<InFlight>,
 }
 
 /// Correlates a request's log lines, events and error reports.
@@ -57,6 +65,8 @@ pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
         .limit_directives(MAX_DIRECTIVES)
         .limit_recursive_depth(32)
         .disable_suggestions()
+        .extension(input::InputWall)
+        .extension(scope::RequestScope)
         .extension(limits::DocumentCache::default())
         .extension(limits::AliasLimit)
         .extension(limits::TenantBudget)

@@ -100,7 +100,8 @@ impl JobPayload {
         let Some(id) = &self.job_id else {
             return Ok(None);
         };
-        Ok(reads(ctx)?.job(id).await?.map(Job))
+        let job = reads(ctx)?.job(id).await?;
+        Ok(super::subscription::visible(job, caller(ctx)?).map(Job))
     }
 }
 
@@ -183,6 +184,7 @@ where
         }
     };
     let caller = caller(ctx)?;
+    let key = idempotency::scoped_key(&caller.principal(), &key);
     let db = &state(ctx)?.engine.db;
     let input = serde_json::to_value(input).map_err(|e| ApiError::Internal(e.to_string()))?;
     let hash = idempotency::request_hash(operation, &input);
@@ -430,7 +432,8 @@ pub struct MarkStaffDepartedInput {
 
 #[derive(Debug, Clone, InputObject, Serialize)]
 pub struct StartRebuildInput {
-    /// One projection by name (`portrait`, `departures`, `funnel`); all when omitted.
+    /// One projection by name (`customer_portrait`, `staff_departures`,
+    /// `repurchase_funnel`); all when omitted.
     pub projection: Option<String>,
     pub idempotency_key: String,
 }

@@ -366,7 +366,8 @@ impl Query {
         Ok(keyed(lines, limit, had_after, |l| l.key.clone()))
     }
 
-    /// Every projection: checkpoint, lag and version.
+    /// Every projection, as far as the caller's tenant is concerned: its events
+    /// applied, the last of them, and its events not yet applied; and the version.
     #[graphql(
         guard = "RoleGuard(ANALYSTS)",
         complexity = "(first.max(0) as usize) * child_complexity"
@@ -377,7 +378,10 @@ impl Query {
         first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Page<ProjectionStatus>> {
-        let statuses = projections::projector::status(&state(ctx)?.engine.db)
+        // The caller's tenant's own figures: the deployment's would tell one tenant how
+        // busy the others are.
+        let tenant = caller(ctx)?.tenant.to_string();
+        let statuses = projections::projector::tenant_status(&state(ctx)?.engine.db, &tenant)
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let lines = statuses
@@ -433,11 +437,6 @@ impl Query {
         let caller = caller(ctx)?;
         let local = ids::decode("Job", &id)?;
         let job = reads(ctx)?.job(&local).await?;
-        Ok(job
-            .filter(|j| {
-                matches!(caller.role, Role::Operations | Role::Admin)
-                    || j.created_by == caller.actor().as_str()
-            })
-            .map(Job))
+        Ok(super::subscription::visible(job, caller).map(Job))
     }
 }

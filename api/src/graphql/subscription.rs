@@ -14,6 +14,7 @@ use super::guard::{caller, RoleGuard, OPS_AND_ANALYSTS};
 use super::ids;
 use super::reads;
 use super::types::Job;
+use super::ApiState;
 use crate::auth::{Caller, Role};
 use crate::reads::{JobRecord, Reads};
 
@@ -51,7 +52,7 @@ impl SocketSlots {
 
 /// Whether `caller` may see `job`: operations and admins every job of the tenant (the
 /// reads are tenant-scoped), others the jobs they started.
-fn visible(job: Option<JobRecord>, caller: &Caller) -> Option<JobRecord> {
+pub(super) fn visible(job: Option<JobRecord>, caller: &Caller) -> Option<JobRecord> {
     job.filter(|j| {
         matches!(caller.role, Role::Operations | Role::Admin)
             || j.created_by == caller.actor().as_str()
@@ -89,6 +90,10 @@ impl Subscription {
         let caller = caller(ctx)?.clone();
         let local = ids::decode("Job", &id)?;
         let reads = reads(ctx)?.clone();
+        let state = ctx
+            .data::<Arc<ApiState>>()
+            .map_err(|_| ApiError::Internal("no API state in context".into()))?
+            .clone();
         let slot = ctx
             .data_opt::<SocketSlots>()
             .ok_or(ApiError::Unauthenticated)?
@@ -99,6 +104,7 @@ impl Subscription {
             return Err(ApiError::NotFound("no such job".into()).into());
         };
         struct Watch {
+            state: Arc<ApiState>,
             reads: Reads,
             caller: Caller,
             job_id: String,
@@ -108,6 +114,7 @@ impl Subscription {
             _slot: Slot,
         }
         let watch = Watch {
+            state,
             reads,
             caller,
             job_id: local,
@@ -130,10 +137,19 @@ impl Subscription {
                     return None;
                 }
                 tokio::time::sleep(JOB_POLL).await;
-                // The previous item's fields have been resolved by now.
-                w.reads.release().await;
-                let read = w.reads.job(&w.job_id).await;
-                w.reads.release().await;
+                let read = {
+                    // A poll counts as a running request of its caller, so sockets
+                    // cannot take more of the pool than requests can; a poll that finds
+                    // no permit waits for the next turn.
+                    let Some(_permit) = w.state.in_flight.enter(&w.caller).await else {
+                        continue;
+                    };
+                    // The previous item's fields have been resolved by now.
+                    w.reads.release().await;
+                    let read = w.reads.job(&w.job_id).await;
+                    w.reads.release().await;
+                    read
+                };
                 match read {
                     Ok(job) => match visible(job, &w.caller) {
                         Some(job) => w.next = Some(job),

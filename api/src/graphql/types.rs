@@ -678,10 +678,13 @@ pub struct ProjectionStatus {
     pub code_version: i32,
     /// The version that built the stored tables (null before the first build).
     pub stored_version: Option<i32>,
-    /// Global position of the last event applied.
+    /// Global position of the last event of the caller's tenant applied.
     pub checkpoint: String,
+    /// Events of the caller's tenant applied.
     pub events_applied: String,
+    /// Events of the caller's tenant not yet applied (counted among the next 100,000).
     pub events_behind: String,
+    /// Age of the oldest of them (0 when caught up).
     pub seconds_behind: f64,
 }
 
