@@ -113,6 +113,21 @@ impl TestDb {
             .expect("connect")
     }
 
+    /// Migrates and loads a tiny generated tenant for each `(tenant, fixture seed)`.
+    pub async fn seed_tiny(&self, tenants: &[(&str, u64)]) {
+        self.db.migrate().await.expect("migrate");
+        for (t, seed) in tenants {
+            api::seed::seed(
+                &self.db,
+                fixtures::Params::for_scale(fixtures::Scale::Tiny, ids::tenant(t), *seed),
+                false,
+                api::seed::Progress::Silent,
+            )
+            .await
+            .expect("seed");
+        }
+    }
+
     /// The engine on this storage, migrated.
     pub async fn engine(&self) -> Engine {
         Engine::start(self.db.clone()).await.expect("migrate")

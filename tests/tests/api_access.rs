@@ -7,10 +7,8 @@ use std::collections::BTreeSet;
 use api::auth::Role;
 use api::commands::{Actor, CommandMeta};
 use api::graphql::ids;
-use api::seed::{self, Progress};
 use domain::customer::{AcceptTrigger, CustomerCommand, HandoverKind};
 use domain::stamp::{stream_id, Stamped};
-use fixtures::{Params, Scale};
 use harness::ids::{staff, tenant};
 use harness::live::{error_code, token, TestApi};
 use harness::TestDb;
@@ -43,17 +41,7 @@ async fn rows(db: &api::db::Database, sql: &str, tenant: &str) -> Vec<(String, S
 
 async fn world() -> World {
     let db = TestDb::postgres().await;
-    db.db.migrate().await.unwrap();
-    for (t, s) in [(A, 1), (B, 2)] {
-        seed::seed(
-            &db.db,
-            Params::for_scale(Scale::Tiny, tenant(t), s),
-            false,
-            Progress::Silent,
-        )
-        .await
-        .unwrap();
-    }
+    db.seed_tiny(&[(A, 1), (B, 2)]).await;
     let api = TestApi::start(&db).await;
     api.settle().await;
     let busiest = "SELECT r.staff_id, s.store_id FROM rm_customer_staff r \

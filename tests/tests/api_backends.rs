@@ -2,9 +2,6 @@
 //! PostgreSQL for a guide's day (list, portrait, timeline, a change and its replay).
 
 use api::auth::Role;
-use api::seed::{self, Progress};
-use fixtures::{Params, Scale};
-use harness::ids::tenant;
 use harness::live::{token, TestApi};
 use harness::on_both_backends;
 use projections::on_pool;
@@ -13,10 +10,7 @@ use uuid::Uuid;
 
 on_both_backends! {
     async fn a_guide_lists_opens_and_changes_a_customer(db: TestDb) {
-        db.db.migrate().await.unwrap();
-        seed::seed(&db.db, Params::for_scale(Scale::Tiny, tenant("acme"), 1), false, Progress::Silent)
-            .await
-            .unwrap();
+        db.seed_tiny(&[("acme", 1)]).await;
         let api = TestApi::start(&db).await;
         api.settle().await;
         let (guide, served): (String, i64) = on_pool!(&api.engine.db, |pool| {

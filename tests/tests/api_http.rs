@@ -3,8 +3,6 @@
 
 use api::auth::{ApiKeys, Role};
 use api::graphql::ids;
-use api::seed::{self, Progress};
-use fixtures::{Params, Scale};
 use harness::ids::tenant;
 use harness::live::{error_code, jwt, token, token_with_scopes, TestApi, SECRET};
 use harness::TestDb;
@@ -16,15 +14,7 @@ const T: &str = "acme";
 
 async fn seeded() -> (TestDb, TestApi) {
     let db = TestDb::postgres().await;
-    db.db.migrate().await.unwrap();
-    seed::seed(
-        &db.db,
-        Params::for_scale(Scale::Tiny, tenant(T), 1),
-        false,
-        Progress::Silent,
-    )
-    .await
-    .unwrap();
+    db.seed_tiny(&[(T, 1)]).await;
     let api = TestApi::start(&db).await;
     api.settle().await;
     (db, api)

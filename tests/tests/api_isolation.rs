@@ -4,8 +4,6 @@
 
 use api::db::Database;
 use api::reads::{CustomerFilter, Reads, Scope};
-use api::seed::{self, Progress};
-use fixtures::{Params, Scale};
 use harness::ids::tenant;
 use harness::TestDb;
 use sqlx::postgres::PgPoolOptions;
@@ -13,16 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 async fn two_tenants() -> TestDb {
     let db = TestDb::postgres().await;
     let _engine = db.engine().await;
-    for (t, s) in [("acme", 1), ("beta", 2)] {
-        seed::seed(
-            &db.db,
-            Params::for_scale(Scale::Tiny, tenant(t), s),
-            false,
-            Progress::Silent,
-        )
-        .await
-        .unwrap();
-    }
+    db.seed_tiny(&[("acme", 1), ("beta", 2)]).await;
     projections::projector::catch_up(&db.db).await.unwrap();
     db
 }

@@ -8,9 +8,7 @@ use api::db::Database;
 use api::graphql::ids;
 use api::rate_limit::Rate;
 use api::reads::{Arg, CustomerFilter, PortraitWants, Reads, Scope, Sql};
-use api::seed::{self, Progress};
 use domain::values::{StaffId, StoreId};
-use fixtures::{Params, Scale};
 use harness::ids::tenant;
 use harness::live::{error_code, token, TestApi};
 use harness::TestDb;
@@ -21,17 +19,7 @@ const B: &str = "beta";
 
 async fn seeded_db() -> TestDb {
     let db = TestDb::postgres().await;
-    db.db.migrate().await.unwrap();
-    for (t, seed_no) in [(A, 1), (B, 2)] {
-        seed::seed(
-            &db.db,
-            Params::for_scale(Scale::Tiny, tenant(t), seed_no),
-            false,
-            Progress::Silent,
-        )
-        .await
-        .unwrap();
-    }
+    db.seed_tiny(&[(A, 1), (B, 2)]).await;
     db
 }
 

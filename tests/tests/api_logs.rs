@@ -7,9 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use api::auth::Role;
 use api::graphql::ids;
-use api::seed::{self, Progress};
-use fixtures::{Params, Scale};
-use harness::ids::tenant;
 use harness::live::{token, TestApi};
 use harness::TestDb;
 use projections::on_pool;
@@ -86,15 +83,7 @@ async fn each_request_logs_one_line_with_its_facts_and_no_personal_data() {
         .init();
 
     let db = TestDb::postgres().await;
-    db.db.migrate().await.unwrap();
-    seed::seed(
-        &db.db,
-        Params::for_scale(Scale::Tiny, tenant(T), 1),
-        false,
-        Progress::Silent,
-    )
-    .await
-    .unwrap();
+    db.seed_tiny(&[(T, 1)]).await;
     let api = TestApi::start(&db).await;
     api.settle().await;
     let (staff, store, customer): (String, String, String) = on_pool!(&api.engine.db, |pool| {

@@ -11,9 +11,6 @@
 use std::fmt::Write;
 
 use api::auth::Role;
-use api::seed::{self, Progress};
-use fixtures::{Params, Scale};
-use harness::ids::tenant;
 use harness::live::{token, TestApi};
 use harness::TestDb;
 use proptest::prelude::*;
@@ -391,15 +388,7 @@ fn generated_documents_and_variables_never_break_the_server() {
         .unwrap();
     let (_db, api, guide) = runtime.block_on(async {
         let db = TestDb::postgres().await;
-        db.db.migrate().await.unwrap();
-        seed::seed(
-            &db.db,
-            Params::for_scale(Scale::Tiny, tenant("acme"), 1),
-            false,
-            Progress::Silent,
-        )
-        .await
-        .unwrap();
+        db.seed_tiny(&[("acme", 1)]).await;
         let api = TestApi::start(&db).await;
         api.settle().await;
         let guide: String = projections::on_pool!(&api.engine.db, |pool| {
