@@ -234,13 +234,25 @@ async fn ready(State(observed): State<Observed>) -> impl IntoResponse {
             let ready = statuses
                 .iter()
                 .all(|s| s.stored_version == Some(s.code_version));
+            // A stopped projection leaves this instance serving (its other reads are
+            // current, and every instance shares the log, so taking them all out of the
+            // balancer would turn one stale read model into an outage); the body says
+            // which one is stopped, where and what kind of failure. The error itself may
+            // quote an event, so it stays in the log and in `projection_failures`.
             let body = json!({
                 "ready": ready,
+                "degraded": statuses.iter().any(|s| s.failure.is_some()),
                 "projections": statuses.iter().map(|s| json!({
                     "name": s.name,
                     "version": s.code_version,
                     "eventsBehind": s.events_behind,
                     "secondsBehind": s.seconds_behind,
+                    "stopped": s.failure.as_ref().map(|f| json!({
+                        "kind": f.kind,
+                        "position": f.at.position,
+                        "since": f.since,
+                        "attempts": f.attempts,
+                    })),
                 })).collect::<Vec<_>>(),
             });
             let code = if ready {
@@ -311,6 +323,15 @@ async fn metrics(State(observed): State<Observed>) -> impl IntoResponse {
             out.push_str(&format!(
                 "scrm_projection_events_applied_total{{projection=\"{}\"}} {}\n",
                 s.name, s.events_applied
+            ));
+        }
+        out.push_str("# HELP scrm_projection_stopped 1 while the projection cannot go on.\n");
+        out.push_str("# TYPE scrm_projection_stopped gauge\n");
+        for s in &statuses {
+            out.push_str(&format!(
+                "scrm_projection_stopped{{projection=\"{}\"}} {}\n",
+                s.name,
+                u8::from(s.failure.is_some())
             ));
         }
     }

@@ -104,6 +104,7 @@ fn status_of(reason: RefusalReason) -> &'static str {
 impl ReadModel for Departures {
     const NAME: &'static str = NAME;
     const VERSION: i64 = VERSION;
+    const READS: &'static [&'static str] = &["Customer", "CustomerGroup", "Staff"];
     const TABLES: &'static [(&'static Table, &'static str)] = &[
         (&HANDOVER, "customer_id"),
         (&SERVES, "customer_id"),

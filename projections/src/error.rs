@@ -17,3 +17,16 @@ pub enum ProjectionError {
     #[error("projection {0} was built by another code version: rebuild it")]
     NeedsRebuild(&'static str),
 }
+
+impl ProjectionError {
+    /// A short name for the kind of failure, safe to show to any tenant.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Database(_) => "DATABASE",
+            Self::BadEvent { .. } => "BAD_EVENT",
+            Self::NeedsRebuild(_) => "NEEDS_REBUILD",
+            Self::Stalled(_) => "STALLED",
+            Self::UnknownProjection(_) | Self::NotPrepared(_) => "OTHER",
+        }
+    }
+}

@@ -69,6 +69,7 @@ fn channel(add_way: domain::customer::AddWay, state: &Option<String>) -> String 
 impl ReadModel for Funnel {
     const NAME: &'static str = NAME;
     const VERSION: i64 = VERSION;
+    const READS: &'static [&'static str] = &["Customer", "Staff"];
     const TABLES: &'static [(&'static Table, &'static str)] =
         &[(&FUNNEL, "customer_id"), (&FUNNEL_STAFF, "staff_id")];
 

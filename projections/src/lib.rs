@@ -17,12 +17,14 @@
 //! - [`funnel`]: the repurchase funnel and coupon redemption by campaign.
 //! - [`projector`]: incremental, checkpointed, woken by NOTIFY.
 //! - [`rebuild`]: fold everything, COPY into fresh tables, swap.
+//! - [`failures`]: the dead letter of a projection that cannot go on.
 //! - [`tally`]: each tenant's own progress in each projection.
 //! - `table`, `sql`: table descriptions and per-backend SQL.
 
 pub mod db;
 pub mod departures;
 mod error;
+pub mod failures;
 pub mod funnel;
 pub mod log;
 pub mod model;

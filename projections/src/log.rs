@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::Database;
 use crate::error::ProjectionError;
+use crate::tally::TenantTally;
 
 /// Runs `$body` with `$pool` bound to whichever pool `$db` holds. SQL that both backends
 /// accept (sqlx binds `$1` on SQLite too) is written once.
@@ -59,49 +60,84 @@ pub struct LoggedEvent {
     pub event: AnyEvent,
 }
 
-type Row = (i64, i64, String, String, i64, String);
+pub(crate) type Row = (i64, i64, String, String, i64, String);
+
+/// Every aggregate type the log holds.
+pub const AGGREGATE_TYPES: &[&str] = &["Customer", "CustomerGroup", "Staff", "TagLibrary"];
+
+/// A page of the log as one reader takes it.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The events of the aggregate types asked for, parsed, in global order.
+    pub events: Vec<LoggedEvent>,
+    /// The last row read, of whatever type: where the reader stands after the page.
+    pub last: Option<Checkpoint>,
+    /// Every row read, by tenant.
+    pub tally: TenantTally,
+}
+
+impl Page {
+    /// Rows read, parsed or passed over.
+    pub fn rows(&self) -> i64 {
+        self.tally.iter().map(|(_, n, _)| n).sum()
+    }
+}
 
 /// The PostgreSQL reader's SQL, for tests that check its plan.
 pub const READ_SQL_POSTGRES: &str = crate::sql::READ_PG;
 
-/// Up to `limit` events after `after`, in global order. On PostgreSQL only events of
-/// transactions older than every transaction still running are returned, so nothing can
-/// later appear behind the last one returned.
+/// Up to `limit` rows after `after`, in global order, with the events of the aggregate
+/// types in `reads` parsed. On PostgreSQL only events of transactions older than every
+/// transaction still running are returned, so nothing can later appear behind the last
+/// one returned.
 pub async fn read_after(
     db: &Database,
     after: Checkpoint,
     limit: i64,
-) -> Result<Vec<LoggedEvent>, ProjectionError> {
+    reads: &[&str],
+) -> Result<Page, ProjectionError> {
     match db {
         Database::Postgres(pool) => {
-            crate::sql::pg::read_after(&mut *pool.acquire().await?, after, limit).await
+            crate::sql::pg::read_after(&mut *pool.acquire().await?, after, limit, reads).await
         }
         Database::Sqlite(pool) => {
-            crate::sql::lite::read_after(&mut *pool.acquire().await?, after, limit).await
+            crate::sql::lite::read_after(&mut *pool.acquire().await?, after, limit, reads).await
         }
     }
 }
 
-pub(crate) fn parse_row(row: Row) -> Result<LoggedEvent, ProjectionError> {
-    let (txid, position, aggregate_type, aggregate_id, sequence, payload) = row;
-    let event = parse_event(&aggregate_type, &payload).map_err(|e| ProjectionError::BadEvent {
-        position,
-        reason: e.to_string(),
-    })?;
-    let (tenant, local_id) =
-        aggregate_id
-            .split_once(':')
-            .ok_or_else(|| ProjectionError::BadEvent {
+/// The page of `rows`, parsing those whose type is in `reads`.
+pub(crate) fn page_of(rows: Vec<Row>, reads: &[&str]) -> Result<Page, ProjectionError> {
+    let mut page = Page::default();
+    for row in rows {
+        let (txid, position, aggregate_type, aggregate_id, sequence, payload) = row;
+        let at = Checkpoint { txid, position };
+        let (tenant, local_id) =
+            aggregate_id
+                .split_once(':')
+                .ok_or_else(|| ProjectionError::BadEvent {
+                    position,
+                    reason: format!("stream id {aggregate_id:?} has no tenant"),
+                })?;
+        page.tally.count(tenant, at);
+        page.last = Some(at);
+        if !reads.contains(&aggregate_type.as_str()) {
+            continue;
+        }
+        let event =
+            parse_event(&aggregate_type, &payload).map_err(|e| ProjectionError::BadEvent {
                 position,
-                reason: format!("stream id {aggregate_id:?} has no tenant"),
+                reason: e.to_string(),
             })?;
-    Ok(LoggedEvent {
-        checkpoint: Checkpoint { txid, position },
-        tenant: tenant.to_string(),
-        local_id: local_id.to_string(),
-        sequence,
-        event,
-    })
+        page.events.push(LoggedEvent {
+            checkpoint: at,
+            tenant: tenant.to_string(),
+            local_id: local_id.to_string(),
+            sequence,
+            event,
+        });
+    }
+    Ok(page)
 }
 
 /// Parses a stored payload by its aggregate type.

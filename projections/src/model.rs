@@ -25,6 +25,9 @@ pub trait ReadModel: Default + Send {
     const VERSION: i64;
     /// Each table with the column that partitions it for incremental loads.
     const TABLES: &'static [(&'static Table, &'static str)];
+    /// The aggregate types the fold reads. Events of other types are passed over
+    /// unparsed, so an unreadable event stops only the projections that read its type.
+    const READS: &'static [&'static str];
 
     /// For each of [`Self::TABLES`], the partition keys a batch touches.
     fn touched(events: &[LoggedEvent]) -> Vec<Keys>;

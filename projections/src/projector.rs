@@ -11,6 +11,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::db::Database;
 use crate::error::ProjectionError;
+use crate::failures::Failure;
 use crate::log::Checkpoint;
 use crate::model::ReadModel;
 use crate::on_pool;
@@ -32,6 +33,8 @@ pub struct Status {
     pub events_behind: i64,
     /// Age of the oldest event not yet applied (0 when caught up).
     pub seconds_behind: f64,
+    /// Why it is stopped, when it is.
+    pub failure: Option<Failure>,
 }
 
 /// Creates each projection's tables and checkpoint if missing. Returns the projections
@@ -90,21 +93,23 @@ macro_rules! step_impl {
         if version != <$model as ReadModel>::VERSION {
             return Err(ProjectionError::NeedsRebuild(name));
         }
-        let events = read_after(&mut *tx, at, $limit).await?;
-        let Some(last) = events.last().map(|e| e.checkpoint) else {
+        let page = read_after(&mut *tx, at, $limit, <$model as ReadModel>::READS).await?;
+        let Some(last) = page.last else {
             tx.rollback().await?;
             return Ok(0);
         };
-        let touched = <$model as ReadModel>::touched(&events);
-        let mut model: $model = crate::model::$m::load(&mut *tx, &touched).await?;
-        for e in &events {
-            model.apply(e);
+        if !page.events.is_empty() {
+            let touched = <$model as ReadModel>::touched(&page.events);
+            let mut model: $model = crate::model::$m::load(&mut *tx, &touched).await?;
+            for e in &page.events {
+                model.apply(e);
+            }
+            crate::model::$m::replace(&mut *tx, &model, &touched).await?;
         }
-        crate::model::$m::replace(&mut *tx, &model, &touched).await?;
-        save_checkpoint(&mut tx, name, version, last, applied + events.len() as i64).await?;
-        add_tenant_progress(&mut tx, name, &crate::tally::TenantTally::of(&events)).await?;
+        save_checkpoint(&mut tx, name, version, last, applied + page.rows()).await?;
+        add_tenant_progress(&mut tx, name, &page.tally).await?;
         tx.commit().await?;
-        Ok(events.len())
+        Ok(page.rows() as usize)
     }};
 }
 
@@ -125,27 +130,78 @@ pub async fn step(db: &Database, p: &Projection, limit: i64) -> Result<usize, Pr
 pub const CATCH_UP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Applies everything committed before the call to every projection. The reader never
-/// passes a transaction still running, so this waits for those to end.
+/// passes a transaction still running, so this waits for those to end. A projection
+/// that fails is recorded ([`crate::failures`]) and the others go on; the first
+/// failure is returned after all have had their turn.
 pub async fn catch_up(db: &Database) -> Result<usize, ProjectionError> {
     let started = std::time::Instant::now();
     let mut total = 0;
+    let mut first_failure = None;
     for p in ALL {
-        loop {
-            let n = step(db, p, BATCH).await?;
-            total += n;
-            if n > 0 {
-                continue;
+        match catch_up_one(db, p, started).await {
+            Ok(n) => {
+                total += n;
+                crate::failures::clear(db, p.name).await?;
             }
-            if !behind(db, p).await? {
-                break;
+            Err(error) => {
+                let at = checkpoint(db, p).await.unwrap_or(Checkpoint::START);
+                match crate::failures::record(db, p.name, at, &error).await {
+                    // Once when it stops, not at every retry.
+                    Ok(1) => {
+                        tracing::error!(projection = p.name, %error, "projection stopped; the others go on")
+                    }
+                    Ok(attempts) => {
+                        tracing::debug!(projection = p.name, attempts, %error, "projection still stopped")
+                    }
+                    Err(e) => {
+                        tracing::error!(projection = p.name, %error, record = %e, "projection stopped and could not be recorded")
+                    }
+                }
+                first_failure.get_or_insert(error);
             }
-            if started.elapsed() > CATCH_UP_DEADLINE {
-                return Err(ProjectionError::Stalled(p.name));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    Ok(total)
+    match first_failure {
+        Some(error) => Err(error),
+        None => Ok(total),
+    }
+}
+
+async fn catch_up_one(
+    db: &Database,
+    p: &Projection,
+    started: std::time::Instant,
+) -> Result<usize, ProjectionError> {
+    let mut total = 0;
+    loop {
+        let n = step(db, p, BATCH).await?;
+        total += n;
+        if n > 0 {
+            continue;
+        }
+        if !behind(db, p).await? {
+            return Ok(total);
+        }
+        if started.elapsed() > CATCH_UP_DEADLINE {
+            return Err(ProjectionError::Stalled(p.name));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn checkpoint(db: &Database, p: &Projection) -> Result<Checkpoint, ProjectionError> {
+    let row: Option<(i64, i64)> = on_pool!(db, |pool| {
+        sqlx::query_as("SELECT txid, position FROM projection_checkpoints WHERE name = $1")
+            .bind(p.name)
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(
+        row.map_or(Checkpoint::START, |(txid, position)| Checkpoint {
+            txid,
+            position,
+        }),
+    )
 }
 
 /// Waits until projection `name` has applied event `sequence` of stream `aggregate_id`
@@ -246,7 +302,9 @@ pub async fn run(
     }
     loop {
         if let Err(error) = catch_up(&db).await {
-            tracing::error!(%error, "projector step failed; retrying");
+            // `catch_up` logged the projection that stopped when it stopped; the others
+            // have gone on.
+            tracing::debug!(%error, "a projection is stopped; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         tokio::select! {
@@ -283,6 +341,7 @@ pub async fn status(db: &Database) -> Result<Vec<Status>, ProjectionError> {
             events_applied: applied,
             events_behind: behind,
             seconds_behind: age(oldest),
+            failure: crate::failures::of(db, p.name).await?,
         });
     }
     Ok(out)
@@ -328,6 +387,7 @@ pub async fn tenant_status(db: &Database, tenant: &str) -> Result<Vec<Status>, P
             events_applied: applied,
             events_behind: behind,
             seconds_behind: age(oldest),
+            failure: crate::failures::of(db, p.name).await?,
         });
     }
     Ok(out)

@@ -75,8 +75,10 @@ async fn rebuild_model<M: ReadModel>(
 ) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
     let mut model = M::default();
-    let (at, events, tally) =
-        fold_log(db, p.name, show_progress, started, |e| model.apply(e)).await?;
+    let (at, events, tally) = fold_log(db, p.name, M::READS, show_progress, started, |e| {
+        model.apply(e)
+    })
+    .await?;
     let read_and_fold = started.elapsed();
     let rows = write_and_swap(db, p, model, at, events, &tally).await?;
     Ok(RebuildReport {
@@ -107,7 +109,8 @@ pub async fn rebuild_all(
         Departures::default(),
         Funnel::default(),
     );
-    let (at, events, tally) = fold_log(db, "all projections", show_progress, started, |e| {
+    let reads = crate::log::AGGREGATE_TYPES;
+    let (at, events, tally) = fold_log(db, "all projections", reads, show_progress, started, |e| {
         portrait.apply(e);
         departures.apply(e);
         funnel.apply(e);
@@ -148,6 +151,7 @@ pub async fn rebuild_all(
 async fn fold_log(
     db: &Database,
     label: &str,
+    reads: &'static [&'static str],
     show_progress: bool,
     started: Instant,
     mut apply: impl FnMut(&crate::log::LoggedEvent),
@@ -159,11 +163,11 @@ async fn fold_log(
     let reader = tokio::spawn(async move {
         let mut at = Checkpoint::START;
         loop {
-            match read_after(&reader_db, at, READ_BATCH).await {
-                Ok(batch) if batch.is_empty() => break,
-                Ok(batch) => {
-                    at = batch.last().map_or(at, |e| e.checkpoint);
-                    if pages.send(Ok(batch)).await.is_err() {
+            match read_after(&reader_db, at, READ_BATCH, reads).await {
+                Ok(page) if page.last.is_none() => break,
+                Ok(page) => {
+                    at = page.last.unwrap_or(at);
+                    if pages.send(Ok(page)).await.is_err() {
                         break;
                     }
                 }
@@ -178,14 +182,14 @@ async fn fold_log(
     let mut events: u64 = 0;
     let mut tally = TenantTally::default();
     let mut last_log = Instant::now();
-    while let Some(batch) = next_page.recv().await {
-        let batch: Vec<crate::log::LoggedEvent> = batch?;
-        at = batch.last().map_or(at, |e| e.checkpoint);
-        for e in &batch {
-            tally.add(e);
+    while let Some(page) = next_page.recv().await {
+        let page: crate::log::Page = page?;
+        at = page.last.unwrap_or(at);
+        for e in &page.events {
             apply(e);
         }
-        events += batch.len() as u64;
+        events += page.rows() as u64;
+        tally.merge(page.tally);
         bar.set_position(events);
         if bar.is_hidden() && show_progress && last_log.elapsed() > Duration::from_secs(5) {
             let rate = events as f64 / started.elapsed().as_secs_f64();
@@ -306,6 +310,9 @@ async fn write_rows(
     Ok(())
 }
 
+/// A rebuilt projection starts over from a clean slate.
+const CLEAR_FAILURE: &str = "DELETE FROM projection_failures WHERE name = $1";
+
 async fn swap(
     db: &Database,
     p: &Projection,
@@ -339,6 +346,10 @@ async fn swap(
             }
             crate::sql::pg::save_checkpoint(&mut tx, p.name, p.version, at, events).await?;
             crate::sql::pg::replace_tenant_progress(&mut tx, p.name, tally).await?;
+            sqlx::query(CLEAR_FAILURE)
+                .bind(p.name)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
         Database::Sqlite(pool) => {
@@ -358,6 +369,10 @@ async fn swap(
             }
             crate::sql::lite::save_checkpoint(&mut tx, p.name, p.version, at, events).await?;
             crate::sql::lite::replace_tenant_progress(&mut tx, p.name, tally).await?;
+            sqlx::query(CLEAR_FAILURE)
+                .bind(p.name)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
     }

@@ -33,25 +33,26 @@ macro_rules! backend {
             use sqlx::{QueryBuilder, Transaction};
 
             use super::{CheckpointRow, MAX_BINDS};
-            use crate::log::{Checkpoint, LoggedEvent};
+            use crate::log::{Checkpoint, Page};
             use crate::tally::TenantTally;
             use crate::table::{push_val, Table, Val};
 
             pub type Conn = <$db as sqlx::Database>::Connection;
 
-            /// Events after `after` in global order (see `log::read_after`).
+            /// Rows after `after` in global order (see `log::read_after`).
             pub async fn read_after(
                 conn: &mut Conn,
                 after: Checkpoint,
                 limit: i64,
-            ) -> Result<Vec<LoggedEvent>, crate::ProjectionError> {
-                let rows: Vec<(i64, i64, String, String, i64, String)> = sqlx::query_as($read)
+                reads: &[&str],
+            ) -> Result<Page, crate::ProjectionError> {
+                let rows: Vec<crate::log::Row> = sqlx::query_as($read)
                     .bind(after.txid)
                     .bind(after.position)
                     .bind(limit)
                     .fetch_all(&mut *conn)
                     .await?;
-                rows.into_iter().map(crate::log::parse_row).collect()
+                crate::log::page_of(rows, reads)
             }
 
             /// Reads a projection's checkpoint, locking it until the transaction ends.

@@ -377,7 +377,11 @@ async fn one_guide_holds_at_most_their_share_of_the_pool_and_another_tenant_is_s
     let body = post(&api, Some(&admin_b), TAG_GROUPS, json!({})).await;
     assert!(body["errors"].is_null(), "{body}");
     // Well inside the pool's 5 s acquire timeout, which is what it waited before.
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     let ready = api
         .http
         .get(format!("{}/readyz", api.base))
@@ -638,7 +642,7 @@ async fn an_idempotency_key_belongs_to_the_caller_who_sent_it() {
 }
 
 on_both_backends! {
-    async fn an_analyst_sees_the_projection_figures_of_their_own_tenant(db: TestDb) {
+    async fn an_analyst_sees_their_own_tenants_projection_figures_and_which_is_stopped(db: TestDb) {
         let db = seeded(db).await;
         let api = TestApi::start(&db).await;
         api.settle().await;
@@ -675,5 +679,36 @@ on_both_backends! {
         // A rebuild from the whole log arrives at the same figures.
         projections::rebuild::rebuild_all(store, false).await.unwrap();
         check(post(&api, Some(&analyst), figures, json!({})).await);
+
+        // An event no code can read stops the portrait alone; the query and /readyz
+        // say which and why, without the event's content.
+        on_pool!(store, |pool| sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ('TagLibrary', 'beta:library-x', 1, \
+             'Nonsense', '1.0', '{\"Nonsense\": \"13912345678\"}', '{}')",
+        )
+        .execute(pool)
+        .await
+        .map(drop))
+        .unwrap();
+        assert!(projections::projector::catch_up(store).await.is_err());
+        let body = post(&api, Some(&analyst), "{ projections(first: 10) { edges { node { name \
+            stopped stoppedReason stoppedSince } } } }", json!({})).await;
+        let nodes: Vec<Value> = body["data"]["projections"]["edges"].as_array().unwrap()
+            .iter().map(|e| e["node"].clone()).collect();
+        for node in &nodes {
+            let portrait = node["name"] == "customer_portrait";
+            assert_eq!(node["stopped"], portrait, "{node}");
+            assert_eq!(node["stoppedReason"], if portrait { json!("BAD_EVENT") } else { Value::Null }, "{node}");
+            assert_eq!(node["stoppedSince"].is_string(), portrait, "{node}");
+        }
+        let ready = api.http.get(format!("{}/readyz", api.base)).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+        let ready: Value = ready.json().await.unwrap();
+        assert_eq!(ready["degraded"], true, "{ready}");
+        assert!(!ready.to_string().contains("13912345678"), "{ready}");
+        let portrait = ready["projections"].as_array().unwrap().iter()
+            .find(|p| p["name"] == "customer_portrait").unwrap().clone();
+        assert_eq!(portrait["stopped"]["kind"], "BAD_EVENT", "{ready}");
     }
 }

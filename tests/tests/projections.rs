@@ -389,3 +389,68 @@ on_both_backends! {
         assert_eq!(status[0].events_behind, 0);
     }
 }
+
+async fn exec(db: &Database, sql: &str) {
+    projections::on_pool!(db, |pool| sqlx::query(sql).execute(pool).await.map(drop)).expect(sql);
+}
+
+on_both_backends! {
+    async fn a_projection_that_cannot_go_on_stops_alone_says_why_and_resumes(db: TestDb) {
+        use projections::failures;
+        use projections::registry::{DEPARTURES, FUNNEL, PORTRAIT};
+        db.seed_tiny(&[("acme", 1)]).await;
+        let engine = db.engine().await;
+        let db = &engine.db;
+        catch_up(db).await.unwrap();
+        // An event of the tag library no code can read, then a friend-add after it.
+        exec(db, "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                  event_version, payload, metadata) VALUES ('TagLibrary', 'acme:library-x', 1, \
+                  'Nonsense', '1.0', '{\"Nonsense\": {}}', '{}')").await;
+        exec(db, "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                  event_version, payload, metadata) SELECT aggregate_type, 'acme:woAFTER', 1, \
+                  event_type, event_version, payload, metadata FROM events \
+                  WHERE aggregate_type = 'Customer' AND event_type = 'FriendAdded' LIMIT 1").await;
+        let poison = scalar(db, "SELECT position FROM events WHERE aggregate_id = 'acme:library-x'").await;
+
+        // The portrait reads the tag library, so it stops there; the funnel and the
+        // departure view do not, and take the friend-add.
+        let error = catch_up(db).await.unwrap_err();
+        assert!(matches!(error, projections::ProjectionError::BadEvent { .. }), "{error}");
+        let stopped = failures::of(db, PORTRAIT.name).await.unwrap().expect("portrait stopped");
+        assert_eq!((stopped.kind.as_str(), stopped.at.position), ("BAD_EVENT", poison));
+        assert!(stopped.error.contains("Nonsense"), "{}", stopped.error);
+        for p in [&DEPARTURES, &FUNNEL] {
+            assert_eq!(failures::of(db, p.name).await.unwrap(), None, "{}", p.name);
+        }
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_funnel_customer WHERE customer_id = 'woAFTER'").await, 1);
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer WHERE customer_id = 'woAFTER'").await, 0);
+        // Trying again counts the attempt and moves nothing.
+        assert!(catch_up(db).await.is_err());
+        assert_eq!(failures::of(db, PORTRAIT.name).await.unwrap().unwrap().attempts, 2);
+        let statuses = projector::status(db).await.unwrap();
+        let stuck: Vec<&str> = statuses.iter().filter(|s| s.failure.is_some()).map(|s| s.name).collect();
+        assert_eq!(stuck, vec![PORTRAIT.name]);
+
+        // Once the row is readable (here: an operator removes what no code can read), the
+        // portrait goes on from where it stopped and its failure is gone.
+        exec(db, "DELETE FROM events WHERE aggregate_id = 'acme:library-x'").await;
+        catch_up(db).await.unwrap();
+        assert_eq!(failures::of(db, PORTRAIT.name).await.unwrap(), None);
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer WHERE customer_id = 'woAFTER'").await, 1);
+
+        // A projection built by another code version stops alone too, and a rebuild
+        // resumes it.
+        exec(db, "UPDATE projection_checkpoints SET version = version - 1 WHERE name = 'repurchase_funnel'").await;
+        exec(db, "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                  event_version, payload, metadata) SELECT aggregate_type, 'acme:woLATER', 1, \
+                  event_type, event_version, payload, metadata FROM events \
+                  WHERE aggregate_type = 'Customer' AND event_type = 'FriendAdded' LIMIT 1").await;
+        assert!(catch_up(db).await.is_err());
+        assert_eq!(failures::of(db, FUNNEL.name).await.unwrap().unwrap().kind, "NEEDS_REBUILD");
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer WHERE customer_id = 'woLATER'").await, 1);
+        rebuild(db, &FUNNEL, false).await.unwrap();
+        assert_eq!(failures::of(db, FUNNEL.name).await.unwrap(), None);
+        catch_up(db).await.unwrap();
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_funnel_customer WHERE customer_id = 'woLATER'").await, 1);
+    }
+}

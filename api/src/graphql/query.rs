@@ -394,6 +394,9 @@ impl Query {
                 events_applied: s.events_applied.to_string(),
                 events_behind: s.events_behind.to_string(),
                 seconds_behind: s.seconds_behind,
+                stopped: s.failure.is_some(),
+                stopped_reason: s.failure.as_ref().map(|f| f.kind.clone()),
+                stopped_since: s.failure.as_ref().map(|f| f.since),
             })
             .collect();
         Ok(page_vec(lines, first, after)?)

@@ -686,6 +686,13 @@ pub struct ProjectionStatus {
     pub events_behind: String,
     /// Age of the oldest of them (0 when caught up).
     pub seconds_behind: f64,
+    /// True while the projection cannot go on (the others do); `scrm rebuild` or a
+    /// fix resumes it.
+    pub stopped: bool,
+    /// Why: `BAD_EVENT`, `NEEDS_REBUILD`, `DATABASE`, `STALLED` or `OTHER` (the detail
+    /// is in the log and in `projection_failures`, for operators).
+    pub stopped_reason: Option<String>,
+    pub stopped_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

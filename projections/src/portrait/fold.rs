@@ -270,6 +270,7 @@ pub struct PortraitSet {
 impl ReadModel for PortraitSet {
     const NAME: &'static str = super::NAME;
     const VERSION: i64 = super::VERSION;
+    const READS: &'static [&'static str] = crate::log::AGGREGATE_TYPES;
     const TABLES: &'static [(&'static Table, &'static str)] = &[
         (&CUSTOMER, "customer_id"),
         (&RELATION, "customer_id"),
