@@ -502,3 +502,21 @@ async fn the_auto_accept_runs_on_one_server_at_a_time() {
     assert_eq!(count(&done, "CUSTOMER", "REQUESTED"), 0, "{done}");
     assert_eq!(events_by_type(&api).await["HandoverAccepted"], n);
 }
+
+/// The resolver asks the domain's own rule (it used to copy it, and had drifted): a
+/// departure dated later than now has not happened, so a resigned handover is refused
+/// before a job starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_departure_dated_in_the_future_cannot_start_a_resigned_handover() {
+    let (_db, api) = world(20, 2, false).await;
+    // The departure is recorded by a clock a day ahead of the one that asks.
+    api.clock.advance(chrono::Duration::days(1));
+    mark_departed(&api).await;
+    api.clock.advance(chrono::Duration::days(-1));
+    let refused = start(&api, handover_input(&Uuid::new_v4().to_string())).await;
+    assert_eq!(
+        refused["userErrors"][0]["code"], "STAFF_NOT_DEPARTED",
+        "{refused}"
+    );
+    assert!(refused["job"].is_null(), "{refused}");
+}

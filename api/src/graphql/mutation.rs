@@ -551,30 +551,22 @@ async fn handover_input(
     if !leaver.is_registered() {
         return Ok(Err(UserError::not_found("staffId", "member of staff")));
     }
-    let on_staff =
-        |code, message: String| Ok(Err(UserError::new(&["input", "staffId"], code, message)));
-    match (input.kind, leaver.departed_at()) {
-        (HandoverKind::Resigned, None) => {
-            return on_staff(
-                UserErrorCode::StaffNotDeparted,
-                format!("{staff} has not left: mark them departed, or hand over ON_JOB"),
-            )
-        }
-        (HandoverKind::Resigned, Some(left))
-            if state.clock.now() - left > domain::rules::resigned_handover_max_age() =>
-        {
-            return on_staff(
-                UserErrorCode::DepartureTooOld,
-                format!("{staff} left more than a year ago"),
-            )
-        }
-        (HandoverKind::OnJob, Some(_)) => {
-            return on_staff(
-                UserErrorCode::StaffDeparted,
-                format!("{staff} has left: hand over RESIGNED"),
-            )
-        }
-        _ => {}
+    let kind = match input.kind {
+        HandoverKind::Resigned => KindInput::Resigned,
+        HandoverKind::OnJob => KindInput::OnJob,
+    };
+    // The domain's own rule, checked once for the leaver before any customer is.
+    if let Err(refused) = domain::customer::check_handover_kind(
+        kind.domain(),
+        &staff,
+        leaver.departed_at(),
+        state.clock.now(),
+    ) {
+        return Ok(Err(from_command(
+            CommandError::Rejected(refused),
+            "staffId",
+        )
+        .map_err(ApiError::Internal)?));
     }
     let on_successors = |code, message: String| {
         Ok(Err(UserError::new(
@@ -653,10 +645,7 @@ async fn handover_input(
             HandoverStrategy::Single => StrategyInput::Single,
             HandoverStrategy::Balanced => StrategyInput::Balanced,
         },
-        kind: match input.kind {
-            HandoverKind::Resigned => KindInput::Resigned,
-            HandoverKind::OnJob => KindInput::OnJob,
-        },
+        kind,
     }))
 }
 

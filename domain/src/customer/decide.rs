@@ -234,23 +234,7 @@ impl Customer {
                 if recent >= rules::HANDOVERS_PER_PERIOD {
                     return Err(CustomerError::HandoverLimitReached);
                 }
-                match (kind, from_departed_at) {
-                    (HandoverKind::OnJob, Some(_)) => {
-                        return Err(CustomerError::StaffDeparted(from));
-                    }
-                    (HandoverKind::Resigned, None) => {
-                        return Err(CustomerError::StaffNotDeparted(from));
-                    }
-                    (HandoverKind::Resigned, Some(left)) if left > at => {
-                        return Err(CustomerError::StaffNotDeparted(from));
-                    }
-                    (HandoverKind::Resigned, Some(left))
-                        if at - left > rules::resigned_handover_max_age() =>
-                    {
-                        return Err(CustomerError::DepartureTooOld(from));
-                    }
-                    _ => {}
-                }
+                check_handover_kind(kind, &from, from_departed_at, at)?;
                 if successor_at_limit {
                     return Err(CustomerError::SuccessorAtLimit(to));
                 }
@@ -339,5 +323,30 @@ impl Customer {
         }
         events.push(CustomerEvent::FriendRemoved { staff, by, at });
         Ok(events)
+    }
+}
+
+/// Whether a handover of `kind` may start at `at` from `from`, who left at
+/// `departed_at` if they did: on the job only while employed, resigned only after a
+/// departure that has happened and is at most a year old. Also what the API checks
+/// before it starts a handover job, so the two cannot drift apart.
+pub fn check_handover_kind(
+    kind: HandoverKind,
+    from: &StaffId,
+    departed_at: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Result<(), CustomerError> {
+    match (kind, departed_at) {
+        (HandoverKind::OnJob, Some(_)) => Err(CustomerError::StaffDeparted(from.clone())),
+        (HandoverKind::Resigned, None) => Err(CustomerError::StaffNotDeparted(from.clone())),
+        // A departure dated later than now (a clock ahead, a notice from the future)
+        // has not happened yet.
+        (HandoverKind::Resigned, Some(left)) if left > at => {
+            Err(CustomerError::StaffNotDeparted(from.clone()))
+        }
+        (HandoverKind::Resigned, Some(left)) if at - left > rules::resigned_handover_max_age() => {
+            Err(CustomerError::DepartureTooOld(from.clone()))
+        }
+        _ => Ok(()),
     }
 }

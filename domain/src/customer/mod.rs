@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use command::{AcceptTrigger, CustomerCommand, TagState};
+pub use decide::check_handover_kind;
 pub use error::CustomerError;
 pub use event::{AddWay, CustomerEvent, HandoverKind, RefusalReason, RemovedBy};
 

@@ -2042,3 +2042,43 @@ fn a_resigned_handover_needs_a_departure_before_the_request() {
         ))
         .then_expect_error(CustomerError::StaffNotDeparted(staff(ZHANG)));
 }
+
+#[test]
+fn a_resigned_handover_from_a_departure_dated_in_the_future_is_rejected_as_not_departed() {
+    let now = t(20, 10);
+    given(vec![friend_added(ZHANG, now - Duration::days(30))])
+        .when(Stamped::new(
+            now,
+            request_resigned_handover(1, ZHANG, LI, Some(now + secs(60))),
+        ))
+        .then_expect_error(CustomerError::StaffNotDeparted(staff(ZHANG)));
+}
+
+#[test]
+fn the_handover_kind_rule_alone_answers_as_the_command_does() {
+    use crate::customer::{check_handover_kind, HandoverKind};
+    let now = t(20, 10);
+    let zhang = staff(ZHANG);
+    let check = |kind, left| check_handover_kind(kind, &zhang, left, now);
+    assert_eq!(check(HandoverKind::OnJob, None), Ok(()));
+    assert_eq!(
+        check(HandoverKind::OnJob, Some(now - secs(1))),
+        Err(CustomerError::StaffDeparted(staff(ZHANG)))
+    );
+    assert_eq!(
+        check(HandoverKind::Resigned, None),
+        Err(CustomerError::StaffNotDeparted(staff(ZHANG)))
+    );
+    assert_eq!(
+        check(HandoverKind::Resigned, Some(now + secs(1))),
+        Err(CustomerError::StaffNotDeparted(staff(ZHANG)))
+    );
+    assert_eq!(
+        check(HandoverKind::Resigned, Some(now - Duration::days(365))),
+        Ok(())
+    );
+    assert_eq!(
+        check(HandoverKind::Resigned, Some(now - Duration::days(366))),
+        Err(CustomerError::DepartureTooOld(staff(ZHANG)))
+    );
+}
