@@ -1256,25 +1256,17 @@ async fn execute(
             command,
         } => {
             let stream = stream_id(tenant, customer.as_str());
-            match engine
+            let done = engine
                 .customers
                 .execute(&stream, Stamped::new(at, command), &keyed(part_key(part)))
-                .await
-            {
-                Ok(_) => Ok(StepResult::Done),
-                Err(e) => rejected(e, CustomerError::code),
-            }
+                .await;
+            answered(done, CustomerError::code)
         }
         Step::TransferCompleted { customer, staff } => {
             let stream = stream_id(tenant, customer.as_str());
-            if inbox::key_used(&engine.db, Customer::TYPE, &stream, key).await? {
+            let Some(state) = unapplied(engine, &stream, key).await? else {
                 return Ok(StepResult::Done);
-            }
-            let (state, _) = engine
-                .customers
-                .load(&stream)
-                .await
-                .map_err(|e| InboxError::Commands(e.to_string()))?;
+            };
             let command = match state.pending_handover().filter(|p| p.from == staff) {
                 Some(pending) => CustomerCommand::AcceptHandover {
                     handover: pending.handover,
@@ -1285,14 +1277,11 @@ async fn execute(
                     by: RemovedBy::Transfer,
                 },
             };
-            match engine
+            let done = engine
                 .customers
                 .execute(&stream, Stamped::new(at, command), &keyed(key.to_owned()))
-                .await
-            {
-                Ok(_) => Ok(StepResult::Done),
-                Err(e) => rejected(e, CustomerError::code),
-            }
+                .await;
+            answered(done, CustomerError::code)
         }
         Step::TransferFailed {
             customer,
@@ -1300,14 +1289,9 @@ async fn execute(
             reason,
         } => {
             let stream = stream_id(tenant, customer.as_str());
-            if inbox::key_used(&engine.db, Customer::TYPE, &stream, key).await? {
+            let Some(state) = unapplied(engine, &stream, key).await? else {
                 return Ok(StepResult::Done);
-            }
-            let (state, _) = engine
-                .customers
-                .load(&stream)
-                .await
-                .map_err(|e| InboxError::Commands(e.to_string()))?;
+            };
             let Some(pending) = state
                 .pending_handover()
                 .filter(|p| p.to == staff || p.from == staff)
@@ -1319,84 +1303,83 @@ async fn execute(
                 handover: pending.handover,
                 reason,
             };
-            match engine
+            let done = engine
                 .customers
                 .execute(&stream, Stamped::new(at, command), &keyed(key.to_owned()))
-                .await
-            {
-                Ok(_) => Ok(StepResult::Done),
-                Err(e) => rejected(e, CustomerError::code),
-            }
+                .await;
+            answered(done, CustomerError::code)
         }
         Step::Join {
             group,
             customer,
             scene,
-        } => match engine
-            .membership()
-            .join(
-                tenant,
-                &group,
-                &customer,
-                scene,
-                at,
-                &keyed(format!("{key}:{customer}")),
-            )
-            .await
-        {
-            Ok(()) => Ok(StepResult::Done),
-            Err(e) => membership(e),
-        },
+        } => {
+            let key = keyed(format!("{key}:{customer}"));
+            let done = engine
+                .membership()
+                .join(tenant, &group, &customer, scene, at, &key)
+                .await;
+            done.map_or_else(membership, |()| Ok(StepResult::Done))
+        }
         Step::Leave {
             group,
             customer,
             scene,
-        } => match engine
-            .membership()
-            .leave(
-                tenant,
-                &group,
-                &customer,
-                scene,
-                at,
-                &keyed(format!("{key}:{customer}")),
-            )
-            .await
-        {
-            Ok(()) => Ok(StepResult::Done),
-            Err(e) => membership(e),
-        },
+        } => {
+            let key = keyed(format!("{key}:{customer}"));
+            let done = engine
+                .membership()
+                .leave(tenant, &group, &customer, scene, at, &key)
+                .await;
+            done.map_or_else(membership, |()| Ok(StepResult::Done))
+        }
         Step::Group {
             group,
             part,
             command,
         } => {
-            match engine
+            let stream = stream_id(tenant, group.as_str());
+            let done = engine
                 .groups
-                .execute(
-                    &stream_id(tenant, group.as_str()),
-                    Stamped::new(at, command),
-                    &keyed(part_key(part)),
-                )
-                .await
-            {
-                Ok(_) => Ok(StepResult::Done),
-                Err(e) => rejected(e, GroupError::code),
-            }
+                .execute(&stream, Stamped::new(at, command), &keyed(part_key(part)))
+                .await;
+            answered(done, GroupError::code)
         }
-        Step::Tags { part, command } => match engine
-            .tags
-            .execute(
-                &stream_id(tenant, TAG_LIBRARY_LOCAL_ID),
-                Stamped::new(at, command),
-                &keyed(part_key(part)),
-            )
-            .await
-        {
-            Ok(_) => Ok(StepResult::Done),
-            Err(e) => rejected(e, domain::tags::TagLibraryError::code),
-        },
+        Step::Tags { part, command } => {
+            let stream = stream_id(tenant, TAG_LIBRARY_LOCAL_ID);
+            let done = engine
+                .tags
+                .execute(&stream, Stamped::new(at, command), &keyed(part_key(part)))
+                .await;
+            answered(done, domain::tags::TagLibraryError::code)
+        }
     }
+}
+
+/// A command's answer as the notice's outcome.
+fn answered<T, E: std::error::Error>(
+    done: Result<T, CommandError<E>>,
+    code: impl Fn(&E) -> &'static str,
+) -> Result<StepResult, InboxError> {
+    done.map_or_else(|e| rejected(e, code), |_| Ok(StepResult::Done))
+}
+
+/// The customer's state, unless this notice (`key`) was already applied to the stream:
+/// a handover's outcome is decided on the state, so a redelivery must not decide again.
+async fn unapplied(
+    engine: &Engine,
+    stream: &str,
+    key: &str,
+) -> Result<Option<Customer>, InboxError> {
+    if inbox::key_used(&engine.db, Customer::TYPE, stream, key).await? {
+        return Ok(None);
+    }
+    let (state, _) = engine
+        .customers
+        .load(stream)
+        .await
+        .map_err(|e| InboxError::Commands(e.to_string()))?;
+    Ok(Some(state))
 }
 
 #[cfg(test)]
