@@ -20,6 +20,9 @@ PORT="${PORT:-18777}"
 export SCRM_JWT_SECRET="bench-only-9f0c1e5b7d2a4c6e8f0a1b3c5d7e9f1a2b4c6d8e"
 # The limiter stays on, with buckets wide enough that it measures the server.
 export SCRM_RATE_PER_CALLER=1000000 SCRM_RATE_TENANT_POINTS=1000000000
+# One guide sends every request, so its share of requests running at once goes up to
+# the connection count too (the default, a fifth of the pool, would measure the limit).
+export SCRM_IN_FLIGHT_PER_CALLER=1000 SCRM_IN_FLIGHT_PER_TENANT=1000
 BIN=target/release/scrm
 
 command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null; }

@@ -258,6 +258,12 @@ pub struct ServeArgs {
     /// Complexity points per second per tenant (burst: twice as many).
     #[arg(long, env = "SCRM_RATE_TENANT_POINTS", default_value_t = 200_000.0)]
     pub rate_tenant_points: f64,
+    /// Requests one caller may have running at once (default: a fifth of the pool).
+    #[arg(long, env = "SCRM_IN_FLIGHT_PER_CALLER")]
+    pub in_flight_per_caller: Option<usize>,
+    /// Requests one tenant may have running at once (default: half of the pool).
+    #[arg(long, env = "SCRM_IN_FLIGHT_PER_TENANT")]
+    pub in_flight_per_tenant: Option<usize>,
     /// Complete handovers nobody answered within 24 hours, as WeCom does (`false` when
     /// another process, e.g. the WeCom integration, reports them instead).
     #[arg(long, env = "SCRM_AUTO_ACCEPT_HANDOVERS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -268,6 +274,22 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The requests-at-once limits, from the pool size where not given.
+    pub fn in_flight(&self, pool: u32) -> crate::in_flight::InFlightLimits {
+        let derived = crate::in_flight::InFlightLimits::for_pool(pool);
+        crate::in_flight::InFlightLimits {
+            per_caller: self
+                .in_flight_per_caller
+                .unwrap_or(derived.per_caller)
+                .max(1),
+            per_tenant: self
+                .in_flight_per_tenant
+                .unwrap_or(derived.per_tenant)
+                .max(1),
+            ..derived
+        }
+    }
+
     pub fn rate_limits(&self) -> crate::rate_limit::RateLimits {
         use crate::rate_limit::{Rate, RateLimits};
         RateLimits {
@@ -430,6 +452,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut settings = crate::server::ServerSettings::new(args.listen, cli.auth.jwt()?);
             settings.graphiql = args.graphiql;
             settings.rate_limits = args.rate_limits();
+            if args.in_flight_per_caller.is_some() || args.in_flight_per_tenant.is_some() {
+                settings.in_flight = Some(args.in_flight(cli.database.max_connections));
+            }
             settings.cors_origins = args.cors_origins;
             settings.auto_accept_handovers = args.auto_accept_handovers;
             settings.tick_every = std::time::Duration::from_secs(args.tick_seconds.max(1));

@@ -152,3 +152,48 @@ fn wecom_configure_stores_the_callback_and_never_prints_a_secret() {
     assert!(!line.contains("s3cr3t"), "{line}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn only_a_registered_active_tenant_gets_an_api_key() {
+    let dir = temp_dir();
+    let stdout = |out: &Output| String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let key = |tenant: &str| scrm(&["api-key", "--tenant", tenant, "--name", "crm"], "", &dir);
+
+    let refused = key("acme");
+    assert!(!refused.status.success());
+    assert!(stderr_line(&refused).contains("not registered"));
+
+    let created = scrm(
+        &["tenant", "create", "--tenant", "acme", "--name", "周大福"],
+        "",
+        &dir,
+    );
+    assert!(created.status.success(), "{}", stderr_line(&created));
+    assert_eq!(stdout(&created), "registered tenant acme");
+    let again = scrm(
+        &["tenant", "create", "--tenant", "acme", "--name", "x"],
+        "",
+        &dir,
+    );
+    assert_eq!(stdout(&again), "tenant acme exists; left as it was");
+
+    let issued = key("acme");
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    assert!(stdout(&issued).starts_with("sk."), "{}", stdout(&issued));
+
+    let disabled = scrm(&["tenant", "disable", "--tenant", "acme"], "", &dir);
+    assert_eq!(stdout(&disabled), "tenant acme disabled");
+    assert!(!key("acme").status.success());
+    let enabled = scrm(&["tenant", "enable", "--tenant", "acme"], "", &dir);
+    assert_eq!(stdout(&enabled), "tenant acme enabled");
+    assert!(key("acme").status.success());
+
+    let ghost = scrm(&["tenant", "disable", "--tenant", "ghost"], "", &dir);
+    assert!(!ghost.status.success());
+    assert!(stderr_line(&ghost).contains("no tenant ghost"));
+    std::fs::remove_dir_all(dir).ok();
+}
