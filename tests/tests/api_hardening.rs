@@ -722,3 +722,39 @@ on_both_backends! {
         assert_eq!(portrait["stopped"]["kind"], "BAD_EVENT", "{ready}");
     }
 }
+
+on_both_backends! {
+    async fn an_upgrade_registers_the_tenants_a_deployment_already_serves(db: TestDb) {
+        db.db.migrate().await.unwrap();
+        let store = &db.db;
+        // What a deployment from before tenant registration holds: an integration's
+        // key and a tenant's projection progress, with no tenants row; and a tenant
+        // that was registered and then disabled.
+        ApiKeys::new(store)
+            .create(&tenant("old-co"), "erp", Role::Operations, &[])
+            .await
+            .unwrap();
+        on_pool!(store, |pool| sqlx::query(
+            "INSERT INTO projection_tenant_progress (name, tenant_id, events, txid, position) \
+             VALUES ('customer_portrait', 'busy-co', 10, 0, 10)"
+        )
+        .execute(pool)
+        .await
+        .map(drop))
+        .unwrap();
+        register(store, "gone-co").await;
+        api::tenants::set_disabled(store, &tenant("gone-co"), Some(chrono::Utc::now()))
+            .await
+            .unwrap();
+        let sql = match store {
+            Database::Postgres(_) => include_str!("../../migrations/postgres/0010_register_existing_tenants.sql"),
+            Database::Sqlite(_) => include_str!("../../migrations/sqlite/0010_register_existing_tenants.sql"),
+        };
+        on_pool!(store, |pool| sqlx::raw_sql(sql).execute(pool).await.map(drop)).unwrap();
+        use api::tenants::{status, TenantStatus};
+        assert_eq!(status(store, &tenant("old-co")).await.unwrap(), TenantStatus::Active);
+        assert_eq!(status(store, &tenant("busy-co")).await.unwrap(), TenantStatus::Active);
+        assert_eq!(status(store, &tenant("gone-co")).await.unwrap(), TenantStatus::Disabled);
+        assert_eq!(status(store, &tenant("never-co")).await.unwrap(), TenantStatus::Unknown);
+    }
+}
