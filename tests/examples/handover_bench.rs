@@ -35,7 +35,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Whether the job planned and no customer of it is left to request: one probe of the
 /// job's to-do index, cheap enough to poll without slowing the job down.
-async fn planned(db: &api::db::Database) -> bool {
+async fn planned(db: &engine::db::Database) -> bool {
     let total: Option<i64> = on_pool!(db, |pool| {
         sqlx::query_scalar(
             "SELECT progress_total FROM jobs WHERE tenant_id = $1 AND kind = 'handover'",
@@ -48,7 +48,7 @@ async fn planned(db: &api::db::Database) -> bool {
     total.is_some_and(|t| t > 0)
 }
 
-async fn all_requested(db: &api::db::Database) -> bool {
+async fn all_requested(db: &engine::db::Database) -> bool {
     let planned: Option<(String, bool)> = on_pool!(db, |pool| {
         sqlx::query_as(
             "SELECT j.job_id, EXISTS (SELECT 1 FROM handover_items i WHERE i.tenant_id = $1 \
@@ -64,7 +64,7 @@ async fn all_requested(db: &api::db::Database) -> bool {
     matches!(planned, Some((_, false)))
 }
 
-async fn job_waiting_or_done(db: &api::db::Database) -> bool {
+async fn job_waiting_or_done(db: &engine::db::Database) -> bool {
     let row: Option<(String, bool)> = on_pool!(db, |pool| {
         sqlx::query_as(
             "SELECT status, next_run_at IS NOT NULL FROM jobs \
@@ -83,8 +83,8 @@ type EventRow = (String, i64, String, String, String, String);
 
 /// Writes the job's HandoverRequested events again, into an empty copy of `events`, in
 /// batches of 100 with the batch executor's statement.
-async fn ceiling(db: &api::db::Database) -> (Duration, usize) {
-    let api::db::Database::Postgres(pool) = db else {
+async fn ceiling(db: &engine::db::Database) -> (Duration, usize) {
+    let engine::db::Database::Postgres(pool) = db else {
         panic!("PostgreSQL only")
     };
     let rows: Vec<EventRow> = sqlx::query_as(

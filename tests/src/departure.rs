@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use api::auth::Role;
-use api::seed;
-use api::server::ServerSettings;
 use chrono::Utc;
+use engine::auth::Role;
 use fixtures::departure::{self, DepartureScenario};
 use serde_json::{json, Value};
+use server::seed;
+use server::serve::ServerSettings;
 use uuid::Uuid;
 
 use crate::ids::tenant;

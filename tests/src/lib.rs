@@ -15,9 +15,9 @@ pub mod ws;
 
 use std::path::PathBuf;
 
-use api::app::Engine;
-use api::config::{with_database, Backend};
-use api::db::Database;
+use engine::app::Engine;
+use engine::db::Database;
+use server::config::{with_database, Backend};
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
@@ -117,11 +117,11 @@ impl TestDb {
     pub async fn seed_tiny(&self, tenants: &[(&str, u64)]) {
         self.db.migrate().await.expect("migrate");
         for (t, seed) in tenants {
-            api::seed::seed(
+            server::seed::seed(
                 &self.db,
                 fixtures::Params::for_scale(fixtures::Scale::Tiny, ids::tenant(t), *seed),
                 false,
-                api::seed::Progress::Silent,
+                server::seed::Progress::Silent,
             )
             .await
             .expect("seed");
@@ -239,7 +239,7 @@ pub async fn read_models(
 /// Replays one generated command through the engine's command service, as a live
 /// request would arrive, and checks the store decided what the generator decided.
 pub async fn replay(engine: &Engine, tenant: &domain::values::TenantId, e: fixtures::Emitted) {
-    use api::commands::{Actor, CommandMeta};
+    use engine::commands::{Actor, CommandMeta};
     use fixtures::AnyCommand;
     let meta = CommandMeta::new(
         tenant.clone(),

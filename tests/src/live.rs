@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use api::app::Engine;
-use api::auth::{JwtSettings, Role};
-use api::clock::Clock;
-use api::rate_limit::{Rate, RateLimits};
-use api::server::{App, ServerSettings};
 use domain::values::{StoreId, TenantId};
+use engine::app::Engine;
+use engine::auth::{JwtSettings, Role};
+use engine::clock::Clock;
+use graphql::rate_limit::{Rate, RateLimits};
 use serde_json::{json, Value};
+use server::serve::{App, ServerSettings};
 use tokio::sync::oneshot;
+use wecom::client::WecomApi;
 
 use crate::TestDb;
 
@@ -55,14 +56,14 @@ pub const TEST_TENANTS: &[&str] = &[
 ];
 
 /// Registers `tenant` (if it is not yet) with the default settings.
-pub async fn register(db: &api::db::Database, tenant: &str) {
-    let new = api::tenants::NewTenant {
+pub async fn register(db: &engine::db::Database, tenant: &str) {
+    let new = engine::tenants::NewTenant {
         tenant: TenantId::parse(tenant).unwrap(),
         name: tenant.to_string(),
         time_zone: chrono_tz::Asia::Shanghai,
-        group_capacity: api::tenants::DEFAULT_GROUP_CAPACITY,
+        group_capacity: engine::tenants::DEFAULT_GROUP_CAPACITY,
     };
-    api::tenants::create(db, &new)
+    engine::tenants::create(db, &new)
         .await
         .expect("register tenant");
 }
@@ -72,6 +73,8 @@ pub async fn register(db: &api::db::Database, tenant: &str) {
 pub struct TestApi {
     pub base: String,
     pub engine: Arc<Engine>,
+    /// The server's WeCom API client (and token cache), for processing notices here.
+    pub wecom: WecomApi,
     pub clock: Clock,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -103,6 +106,7 @@ impl TestApi {
         let app = App::build(engine, settings).await.expect("bind");
         let base = format!("http://{}", app.local_addr());
         let engine = app.engine();
+        let wecom = app.wecom();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -110,6 +114,7 @@ impl TestApi {
         Self {
             base,
             engine,
+            wecom,
             clock,
             http: reqwest::Client::new(),
             stop: Some(stop),

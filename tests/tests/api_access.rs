@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use api::auth::Role;
-use api::commands::{Actor, CommandMeta};
-use api::graphql::ids;
 use domain::customer::{AcceptTrigger, CustomerCommand, HandoverKind};
 use domain::stamp::{stream_id, Stamped};
+use engine::auth::Role;
+use engine::commands::{Actor, CommandMeta};
+use graphql::ids;
 use harness::ids::{staff, tenant};
 use harness::live::{error_code, token, TestApi};
 use harness::TestDb;
@@ -32,7 +32,7 @@ struct World {
     guide_b: String,
 }
 
-async fn rows(db: &api::db::Database, sql: &str, tenant: &str) -> Vec<(String, String)> {
+async fn rows(db: &engine::db::Database, sql: &str, tenant: &str) -> Vec<(String, String)> {
     on_pool!(db, |pool| {
         sqlx::query_as(sql).bind(tenant).fetch_all(pool).await
     })
@@ -104,7 +104,7 @@ async fn listed(api: &TestApi, token: &str) -> BTreeSet<String> {
     }
 }
 
-async fn served_by(db: &api::db::Database, tenant: &str, staff: &str) -> BTreeSet<String> {
+async fn served_by(db: &engine::db::Database, tenant: &str, staff: &str) -> BTreeSet<String> {
     rows(
         db,
         "SELECT customer_id, staff_id FROM rm_customer_staff WHERE tenant_id = $1",
@@ -120,7 +120,7 @@ async fn served_by(db: &api::db::Database, tenant: &str, staff: &str) -> BTreeSe
 /// One document per root field, with the roles that may call it. A root field missing
 /// from this table fails the test: new fields must say who may use them.
 fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])> {
-    use api::auth::Role::*;
+    use engine::auth::Role::*;
     const ANYONE: &[Role] = &[Guide, StoreManager, Operations, Analyst, Admin];
     const GUIDES: &[Role] = &[Guide, StoreManager];
     const OPS: &[Role] = &[Operations, Admin];
@@ -340,7 +340,7 @@ fn role_token(w: &World, tenant: &str, role: Role) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_root_field_is_denied_without_a_token_with_the_wrong_role_and_across_tenants() {
     let w = world().await;
-    let sdl = api::graphql::sdl();
+    let sdl = graphql::sdl();
     let table = root_fields(&w);
     let covered: BTreeSet<String> = table.iter().map(|(f, ..)| f.to_string()).collect();
     let mut declared = sdl_root_fields(&sdl, "Query");

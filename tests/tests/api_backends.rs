@@ -1,7 +1,7 @@
 //! The API on both backends: the embedded SQLite default serves the same answers as
 //! PostgreSQL for a guide's day (list, portrait, timeline, a change and its replay).
 
-use api::auth::Role;
+use engine::auth::Role;
 use harness::live::{token, TestApi};
 use harness::on_both_backends;
 use projections::on_pool;

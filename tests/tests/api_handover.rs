@@ -9,11 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use api::commands::{Actor, CommandMeta};
 use chrono::Utc;
 use domain::customer::{CustomerCommand, RefusalReason};
 use domain::group::Member;
 use domain::stamp::{stream_id, Stamped};
+use engine::commands::{Actor, CommandMeta};
 use fixtures::departure;
 use harness::departure::{
     guide, handover_input, mark_departed, ops, start, world_on, SUCCESSORS, T,
@@ -479,7 +479,7 @@ async fn the_auto_accept_runs_on_one_server_at_a_time() {
 
     // Another server holds the lease (taken between this server's ticks).
     let held = loop {
-        if let Some(lease) = api::lease::try_lease(&api.engine.db, "scrm-handover-tick")
+        if let Some(lease) = engine::lease::try_lease(&api.engine.db, "scrm-handover-tick")
             .await
             .unwrap()
         {

@@ -7,11 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use api::auth::{ApiKeys, Role};
-use api::db::Database;
-use api::graphql::ids;
-use api::in_flight::InFlightLimits;
-use api::rate_limit::Rate;
+use engine::auth::{ApiKeys, Role};
+use engine::db::Database;
+use graphql::ids;
+use graphql::in_flight::InFlightLimits;
+use graphql::rate_limit::Rate;
 use harness::ids::tenant;
 use harness::live::{error_code, register, token, TestApi};
 use harness::ws::{connect, open, receive, request, send, send_text};
@@ -265,15 +265,17 @@ async fn a_document_nested_thousands_deep_over_a_socket_is_refused_and_the_serve
 async fn the_schema_refuses_1e5_levels_in_every_place_without_overflowing_a_worker_stack() {
     let db = TestDb::sqlite().await;
     let engine = std::sync::Arc::new(db.engine().await);
-    let clock = api::clock::Clock::System;
-    let state = std::sync::Arc::new(api::graphql::ApiState {
+    let clock = engine::clock::Clock::System;
+    let state = std::sync::Arc::new(graphql::ApiState {
         engine: engine.clone(),
         clock: clock.clone(),
-        jobs: api::jobs::Jobs::new(engine, clock),
+        jobs: engine::jobs::Jobs::new(engine, clock),
         open_introspection: false,
-        in_flight: std::sync::Arc::new(api::in_flight::InFlight::new(InFlightLimits::for_pool(10))),
+        in_flight: std::sync::Arc::new(graphql::in_flight::InFlight::new(
+            InFlightLimits::for_pool(10),
+        )),
     });
-    let schema = api::graphql::build_schema(state);
+    let schema = graphql::build_schema(state);
     for (place, document) in deep_documents(100_000) {
         let schema = schema.clone();
         let response = tokio::spawn(async move { schema.execute(document.as_str()).await })
@@ -500,20 +502,20 @@ on_both_backends! {
             json!({ "i": { "name": "会员", "idempotencyKey": Uuid::new_v4().to_string() } })).await;
         assert_eq!(body["data"]["createTagGroup"]["userErrors"], json!([]), "{body}");
         let mut socket = connect(&api, &ops).await;
-        assert!(api::tenants::set_disabled(store, &tenant("leaving"), Some(chrono::Utc::now()))
+        assert!(engine::tenants::set_disabled(store, &tenant("leaving"), Some(chrono::Utc::now()))
             .await
             .unwrap());
-        tokio::time::sleep(api::tenants::TenantDirectory::TTL + Duration::from_millis(200)).await;
+        tokio::time::sleep(engine::tenants::TenantDirectory::TTL + Duration::from_millis(200)).await;
         let before = events_of(store, "leaving").await;
         let body = post(&api, Some(&ops), CREATE_GROUP,
             json!({ "i": { "name": "离开", "idempotencyKey": Uuid::new_v4().to_string() } })).await;
         assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"), "{body}");
         assert_eq!(events_of(store, "leaving").await, before);
-        let closed = receive(&mut socket, api::ws::RECHECK * 2).await;
+        let closed = receive(&mut socket, server::ws::RECHECK * 2).await;
         assert_eq!(closed, None);
         // Enabled again, it is served again.
-        api::tenants::set_disabled(store, &tenant("leaving"), None).await.unwrap();
-        tokio::time::sleep(api::tenants::TenantDirectory::TTL + Duration::from_millis(200)).await;
+        engine::tenants::set_disabled(store, &tenant("leaving"), None).await.unwrap();
+        tokio::time::sleep(engine::tenants::TenantDirectory::TTL + Duration::from_millis(200)).await;
         let body = post(&api, Some(&ops), "{ viewer { role } }", json!({})).await;
         assert_eq!(body["data"]["viewer"]["role"], "operations", "{body}");
     }
@@ -743,7 +745,7 @@ on_both_backends! {
         .map(drop))
         .unwrap();
         register(store, "gone-co").await;
-        api::tenants::set_disabled(store, &tenant("gone-co"), Some(chrono::Utc::now()))
+        engine::tenants::set_disabled(store, &tenant("gone-co"), Some(chrono::Utc::now()))
             .await
             .unwrap();
         let sql = match store {
@@ -751,7 +753,7 @@ on_both_backends! {
             Database::Sqlite(_) => include_str!("../../migrations/sqlite/0010_register_existing_tenants.sql"),
         };
         on_pool!(store, |pool| sqlx::raw_sql(sql).execute(pool).await.map(drop)).unwrap();
-        use api::tenants::{status, TenantStatus};
+        use engine::tenants::{status, TenantStatus};
         assert_eq!(status(store, &tenant("old-co")).await.unwrap(), TenantStatus::Active);
         assert_eq!(status(store, &tenant("busy-co")).await.unwrap(), TenantStatus::Active);
         assert_eq!(status(store, &tenant("gone-co")).await.unwrap(), TenantStatus::Disabled);

@@ -1,8 +1,8 @@
 //! The API.md checklist over real HTTP: transport rules, cost limits, authentication,
 //! error masking, personal data, idempotency and versions, and the committed SDL.
 
-use api::auth::{ApiKeys, Role};
-use api::graphql::ids;
+use engine::auth::{ApiKeys, Role};
+use graphql::ids;
 use harness::ids::tenant;
 use harness::live::{error_code, jwt, token, token_with_scopes, TestApi, SECRET};
 use harness::TestDb;
@@ -316,7 +316,7 @@ async fn only_valid_credentials_authenticate() {
     let mut wrong_aud = claims.clone();
     wrong_aud.aud = "someone-else".into();
     let other_key =
-        api::auth::JwtSettings::new("another-secret-another-secret-0000", "scrm", "scrm-api");
+        engine::auth::JwtSettings::new("another-secret-another-secret-0000", "scrm", "scrm-api");
     let header = base64_url(r#"{"alg":"none","typ":"JWT"}"#);
     let payload = base64_url(&serde_json::to_string(&claims).unwrap());
     let mut no_tid = serde_json::to_value(&claims).unwrap();
@@ -629,7 +629,7 @@ async fn a_rebuild_runs_as_a_job_once_per_key() {
 #[test]
 fn the_committed_schema_matches_the_code() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql");
-    let sdl = api::graphql::sdl();
+    let sdl = graphql::sdl();
     if std::env::var_os("SCRM_BLESS").is_some() {
         std::fs::write(path, &sdl).unwrap();
     }

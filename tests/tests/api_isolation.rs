@@ -2,8 +2,8 @@
 //! an app role that cannot bypass it, and transaction-local tenant settings that never
 //! leak from one request to the next on a shared connection.
 
-use api::db::Database;
-use api::reads::{CustomerFilter, Reads, Scope};
+use engine::db::Database;
+use engine::reads::{CustomerFilter, Reads, Scope};
 use harness::ids::tenant;
 use harness::TestDb;
 use sqlx::postgres::PgPoolOptions;
@@ -118,7 +118,7 @@ async fn the_app_role_sees_nothing_without_a_tenant_and_one_tenant_with_it() {
 async fn one_pooled_connection_serving_tenants_in_turn_never_mixes_them() {
     let db = two_tenants().await;
     let url = match &db.backend {
-        api::config::Backend::Postgres { url } => url.clone(),
+        server::config::Backend::Postgres { url } => url.clone(),
         _ => unreachable!(),
     };
     let one = Database::Postgres(

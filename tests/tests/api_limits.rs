@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use api::auth::Role;
-use api::db::Database;
-use api::graphql::ids;
-use api::rate_limit::Rate;
-use api::reads::{Arg, CustomerFilter, PortraitWants, Reads, Scope, Sql};
 use domain::values::{StaffId, StoreId};
+use engine::auth::Role;
+use engine::db::Database;
+use engine::reads::{Arg, CustomerFilter, PortraitWants, Reads, Scope, Sql};
+use graphql::ids;
+use graphql::rate_limit::Rate;
 use harness::ids::tenant;
 use harness::live::{error_code, token, TestApi};
 use harness::TestDb;

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use api::auth::Role;
-use api::graphql::ids;
+use engine::auth::Role;
+use graphql::ids;
 use harness::live::{token, TestApi};
 use harness::TestDb;
 use projections::on_pool;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use api::auth::{ApiKeys, Role};
+use engine::auth::{ApiKeys, Role};
 use harness::departure::{handover_input, mark_departed, ops, start, world_on, T};
 use harness::ids::tenant;
 use harness::live::{token, TestApi};

@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use api::auth::Role;
+use engine::auth::Role;
 use harness::live::{token, TestApi};
 use harness::TestDb;
 use proptest::prelude::*;
@@ -450,7 +450,7 @@ fn generated_documents_and_variables_never_break_the_server() {
                 "{{\"query\": {}, \"variables\": {vars}}}",
                 serde_json::to_string(&doc).unwrap()
             );
-            let too_big = body.len() > api::http::MAX_BODY_BYTES;
+            let too_big = body.len() > server::http::MAX_BODY_BYTES;
             let answered = runtime.block_on(async {
                 let mut request = client
                     .post(&url)

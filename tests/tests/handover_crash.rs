@@ -13,13 +13,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use api::config::Backend;
 use harness::departure::{handover_input, mark_departed, ops, start, world_on, T};
 use harness::live::SECRET;
 use harness::TestDb;
 use projections::on_pool;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use server::config::Backend;
 
 const CUSTOMERS: u64 = 6_000;
 const GROUPS: u32 = 120;
@@ -126,7 +126,7 @@ struct EndState {
     events: BTreeMap<(String, String), i64>,
 }
 
-async fn end_state(db: &api::db::Database) -> EndState {
+async fn end_state(db: &engine::db::Database) -> EndState {
     let job: (String, i64, i64, String) = on_pool!(db, |pool| {
         sqlx::query_as(
             "SELECT status, progress_done, progress_total, outcomes FROM jobs \

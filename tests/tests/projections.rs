@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::db::Database;
 use chrono::{TimeZone, Utc};
 use domain::customer::{AddWay, CustomerEvent};
 use domain::staff::StaffEvent;
 use domain::values::{Money, OrderId, StaffId, StoreId};
+use engine::db::Database;
 use fixtures::{Options, Params, Scale};
 use harness::ids::tenant;
 use harness::{on_both_backends, read_models, TestDb};
@@ -382,7 +382,7 @@ on_both_backends! {
         assert!(matches!(stale, projections::ProjectionError::NeedsRebuild(_)), "{stale}");
 
         // Starting the engine again rebuilds it before anything is fed to it.
-        let restarted = api::app::Engine::start(engine.db.clone()).await.unwrap();
+        let restarted = engine::app::Engine::start(engine.db.clone()).await.unwrap();
         assert_eq!(read_models(&restarted.db, ALL[0]).await, good);
         let status = projector::status(&restarted.db).await.unwrap();
         assert_eq!(status[0].stored_version, Some(status[0].code_version));

@@ -1,10 +1,10 @@
 //! `scrm seed`'s bulk path writes exactly what the command path writes.
 
-use api::db::Database;
-use api::seed::{seed, Progress, SeedError};
+use engine::db::Database;
 use fixtures::{Options, Params, Scale};
 use harness::ids::tenant;
 use harness::on_both_backends;
+use server::seed::{seed, Progress, SeedError};
 
 type Row = (String, String, i64, String, String, String, String, i64);
 

@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use api::commands::{Actor, CommandMeta};
-use api::db::Database;
-use api::server::{App, ServerSettings};
 use domain::customer::{AddWay, CustomerCommand};
 use domain::stamp::{stream_id, Stamped};
+use engine::commands::{Actor, CommandMeta};
+use engine::db::Database;
 use harness::ids::{at, staff, tenant};
 use harness::{on_both_backends, TestDb};
+use server::serve::{App, ServerSettings};
 use uuid::Uuid;
 
 async fn projected(db: &Database, customer: &str) -> bool {
@@ -103,7 +103,7 @@ async fn writes_from_another_process_wake_the_projector_through_notify() {
     tokio::time::sleep(Duration::from_millis(1_200)).await;
 
     // A second engine on its own pool: nothing in-process tells the server about it.
-    let other = api::app::Engine::new(db.another_connection().await);
+    let other = engine::app::Engine::new(db.another_connection().await);
     let t = tenant("acme");
     let meta = CommandMeta::new(t.clone(), Actor::system("other"), Uuid::new_v4());
     let command = Stamped::new(

@@ -3,13 +3,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use api::app::Engine;
-use api::commands::CommandService;
-use api::commands::{Actor, CommandError, CommandMeta, RetryPolicy};
 use domain::customer::{AddWay, Customer, CustomerCommand, CustomerError};
 use domain::group::{GroupCommand, GroupError, Member};
 use domain::stamp::{stream_id, Stamped};
 use domain::values::TenantId;
+use engine::app::Engine;
+use engine::commands::CommandService;
+use engine::commands::{Actor, CommandError, CommandMeta, RetryPolicy};
 use harness::ids::{at, customer, group, staff, tenant};
 use harness::{on_both_backends, TestDb};
 use uuid::Uuid;
@@ -33,8 +33,8 @@ async fn stored_events(db: &TestDb, stream: &str) -> Vec<(i64, String, serde_jso
     let sql_pg = "SELECT sequence, event_type, metadata::text FROM events \
                   WHERE aggregate_id = $1 ORDER BY sequence";
     let rows: Vec<(i64, String, String)> = match &db.db {
-        api::db::Database::Postgres(p) => sqlx::query_as(sql_pg).bind(stream).fetch_all(p).await,
-        api::db::Database::Sqlite(p) => {
+        engine::db::Database::Postgres(p) => sqlx::query_as(sql_pg).bind(stream).fetch_all(p).await,
+        engine::db::Database::Sqlite(p) => {
             sqlx::query_as(
                 "SELECT sequence, event_type, metadata FROM events \
                  WHERE aggregate_id = ?1 ORDER BY sequence",
@@ -52,12 +52,12 @@ async fn stored_events(db: &TestDb, stream: &str) -> Vec<(i64, String, serde_jso
 
 async fn positions(db: &TestDb) -> Vec<i64> {
     match &db.db {
-        api::db::Database::Postgres(p) => {
+        engine::db::Database::Postgres(p) => {
             sqlx::query_scalar("SELECT position FROM events ORDER BY position")
                 .fetch_all(p)
                 .await
         }
-        api::db::Database::Sqlite(p) => {
+        engine::db::Database::Sqlite(p) => {
             sqlx::query_scalar("SELECT position FROM events ORDER BY position")
                 .fetch_all(p)
                 .await
@@ -290,7 +290,7 @@ on_both_backends! {
 
         // Owner + 2 customers = capacity 3: the group is full.
         let err = membership.join(&t, &g, &customer("wo-c"), 1, at(4), &meta(&t)).await.unwrap_err();
-        assert!(matches!(err, api::commands::MembershipError::Group(CommandError::Rejected(GroupError::GroupFull { capacity: 3 }))), "{err}");
+        assert!(matches!(err, engine::commands::MembershipError::Group(CommandError::Rejected(GroupError::GroupFull { capacity: 3 }))), "{err}");
 
         let repaired = membership.reconcile(&t, &g, at(5), &meta(&t)).await.unwrap();
         assert_eq!(repaired, 1);
@@ -317,15 +317,15 @@ on_both_backends! {
         let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                       VALUES (99999, 'from the future', true, x'00', 1)";
         match &db.db {
-            api::db::Database::Postgres(p) => {
+            engine::db::Database::Postgres(p) => {
                 sqlx::query(&future.replace("x'00'", "'\\x00'::bytea")).execute(p).await.unwrap();
             }
-            api::db::Database::Sqlite(p) => {
+            engine::db::Database::Sqlite(p) => {
                 sqlx::query(future).execute(p).await.unwrap();
             }
         }
         let err = db.db.migrate().await.unwrap_err();
-        assert!(matches!(err, api::db::DbError::SchemaTooNew { found: 99999, .. }), "{err}");
+        assert!(matches!(err, engine::db::DbError::SchemaTooNew { found: 99999, .. }), "{err}");
         assert!(err.to_string().contains("upgrade scrm"));
     }
 }

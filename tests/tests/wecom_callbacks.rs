@@ -7,15 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use api::auth::Role;
-use api::commands::{Actor, CommandMeta};
-use api::wecom::client::Secret;
-use api::wecom::{inbox, signature, CallbackKeys, Notice};
 use domain::customer::{CustomerCommand, HandoverKind};
 use domain::group::GroupCommand;
 use domain::stamp::{stream_id, Stamped, TAG_LIBRARY_LOCAL_ID};
 use domain::tags::TagLibraryCommand;
 use domain::values::{TagGroupId, TagId};
+use engine::auth::Role;
+use engine::commands::{Actor, CommandMeta};
 use harness::fake_wecom::{self, FakeWecom};
 use harness::ids::{staff, tenant};
 use harness::live::{token, TestApi};
@@ -23,6 +21,8 @@ use harness::{on_both_backends, TestDb};
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
+use wecom::client::Secret;
+use wecom::{inbox, signature, CallbackKeys, Notice};
 
 const T: &str = "wecom-co";
 const TOKEN: &str = "QDG6eK";
@@ -40,7 +40,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn api_payloads() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/tests/wecom/payloads")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/wecom/tests/wecom/payloads")
 }
 
 async fn configured(db: &TestDb) -> TestApi {
@@ -168,7 +168,7 @@ async fn process_again(api: &TestApi) {
             .map(|_| ())
     })
     .unwrap();
-    api::wecom::process_pending(&api.engine, api.clock.now())
+    wecom::process_pending(&api.engine, &api.wecom, api.clock.now())
         .await
         .unwrap();
 }
@@ -898,7 +898,7 @@ async fn forged_foreign_and_broken_requests_are_refused_and_write_nothing() {
     let huge = api
         .http
         .post(format!("{base}?msg_signature=a&timestamp=1&nonce=2"))
-        .body(vec![b'<'; api::wecom::http::MAX_CALLBACK_BODY_BYTES + 1])
+        .body(vec![b'<'; server::callback::MAX_CALLBACK_BODY_BYTES + 1])
         .send()
         .await
         .unwrap();
@@ -1546,12 +1546,14 @@ async fn an_api_outage_leaves_the_notice_pending_until_a_later_tick_applies_it_o
     // A tick before the retry time does not call WeCom again (the add read once, the
     // edit once).
     let now = api.clock.now();
-    api::wecom::process_pending(&api.engine, now).await.unwrap();
+    wecom::process_pending(&api.engine, &api.wecom, now)
+        .await
+        .unwrap();
     assert_eq!(fake.calls(fake_wecom::CONTACT), 2);
     // WeCom errcodes count as failures too.
     fake.fail(Some(fake_wecom::Failure::Errcode(-1)));
     let later = now + chrono::Duration::minutes(1);
-    let done = api::wecom::process_pending(&api.engine, later)
+    let done = wecom::process_pending(&api.engine, &api.wecom, later)
         .await
         .unwrap();
     assert_eq!(done.deferred, 1);
@@ -1561,11 +1563,11 @@ async fn an_api_outage_leaves_the_notice_pending_until_a_later_tick_applies_it_o
 
     // WeCom is back: the next due tick applies it, once.
     fake.fail(None);
-    let done = api::wecom::process_pending(&api.engine, later + chrono::Duration::hours(1))
+    let done = wecom::process_pending(&api.engine, &api.wecom, later + chrono::Duration::hours(1))
         .await
         .unwrap();
     assert_eq!(done.processed, 1);
-    api::wecom::process_pending(&api.engine, later + chrono::Duration::hours(2))
+    wecom::process_pending(&api.engine, &api.wecom, later + chrono::Duration::hours(2))
         .await
         .unwrap();
     assert_eq!(attempts_of(&api, kind).await.0, "processed");
@@ -1595,7 +1597,9 @@ async fn a_notice_whose_api_reads_keep_failing_is_marked_failed_with_the_reason(
     let mut now = api.clock.now();
     for _ in 0..10 {
         now += chrono::Duration::hours(1);
-        api::wecom::process_pending(&api.engine, now).await.unwrap();
+        wecom::process_pending(&api.engine, &api.wecom, now)
+            .await
+            .unwrap();
     }
     let (status, attempts, error) = attempts_of(&api, kind).await;
     assert_eq!((status.as_str(), attempts), ("failed", 4));
@@ -1606,7 +1610,7 @@ async fn a_notice_whose_api_reads_keep_failing_is_marked_failed_with_the_reason(
     );
     assert_eq!(
         fake.calls(fake_wecom::GROUP_CHAT) as i64,
-        api::wecom::process::MAX_ATTEMPTS
+        wecom::process::MAX_ATTEMPTS
     );
     assert!(events(&api).await.is_empty());
 }
@@ -1869,7 +1873,7 @@ async fn operations_list_unapplied_notices_and_queue_them_again() {
         1
     );
     // The server's next tick.
-    api::wecom::process_pending(&api.engine, api.clock.now())
+    wecom::process_pending(&api.engine, &api.wecom, api.clock.now())
         .await
         .unwrap();
     assert_eq!(

@@ -1,0 +1,572 @@
+//! The one-click handover (一键继承) as a durable job, and the auto-accept that
+//! completes handovers nobody answered within 24 hours.
+//!
+//! A handover job plans once ([`domain::handover_plan`], on facts read from the
+//! reassignment view) and writes one row per customer and group ([`items`]). It then
+//! requests the customers batch by batch (at most 100, one successor per batch, as
+//! WeCom's API takes them) and moves the groups, at most 300 a day per original owner;
+//! the rest wait for their day with the job still running and a `next_run_at`. Every
+//! command carries an idempotency key derived from the job and the item, and each
+//! batch's outcomes are committed with the job's progress, so a job resumed after a
+//! crash neither asks twice nor skips anything.
+
+mod facts;
+pub mod items;
+
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use domain::customer::{AcceptTrigger, CustomerCommand, CustomerError, HandoverKind};
+use domain::group::GroupCommand;
+use domain::handover_plan::{self, PlanError, PlanInput, Strategy, Successor, TransferStatus};
+use domain::staff::{StaffCommand, StaffError};
+use domain::stamp::{local_day, stream_id, Stamped};
+use domain::values::{GroupId, StaffId, TenantId};
+use projections::on_pool;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::Engine;
+use crate::commands::{Actor, Batched, CommandError, CommandMeta};
+use crate::db::Database;
+use crate::jobs::{JobKind, Jobs, Periodic};
+use crate::lease::try_lease;
+use crate::reads::JobRecord;
+
+pub use items::{sync_outcomes, OutcomeCount};
+
+/// Due handovers the auto-accept takes per tick.
+const ACCEPTS_PER_TICK: i64 = 10_000;
+
+/// How the customers are spread, as the job stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyInput {
+    Single,
+    Balanced,
+}
+
+/// Which WeCom handover, as the job stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindInput {
+    Resigned,
+    OnJob,
+}
+
+impl KindInput {
+    pub fn domain(self) -> HandoverKind {
+        match self {
+            Self::Resigned => HandoverKind::Resigned,
+            Self::OnJob => HandoverKind::OnJob,
+        }
+    }
+}
+
+/// A handover job's input (the `jobs.input` column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoverJobInput {
+    pub from: String,
+    pub successors: Vec<String>,
+    pub strategy: StrategyInput,
+    pub kind: KindInput,
+}
+
+/// Why a handover job stopped. A rejected customer or group is not an error: it is
+/// that item's outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum HandoverJobError {
+    #[error("the job's input cannot be read: {0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    #[error("the staff member handing over is unknown")]
+    UnknownStaff,
+    #[error("the store failed: {0}")]
+    Store(String),
+    #[error("the read models could not catch up: {0}")]
+    Projections(#[from] projections::ProjectionError),
+}
+
+impl HandoverJobError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadInput(_) => "BAD_INPUT",
+            Self::Plan(e) => e.code(),
+            Self::UnknownStaff => "UNKNOWN_STAFF",
+            Self::Store(_) => "STORE",
+            Self::Projections(_) => "PROJECTIONS",
+        }
+    }
+}
+
+impl From<sqlx::Error> for HandoverJobError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+fn store<E: std::error::Error>(e: CommandError<E>) -> HandoverJobError {
+    HandoverJobError::Store(e.to_string())
+}
+
+/// The id of the handover a job requests for one customer: the same on every resume.
+pub fn handover_id(tenant: &TenantId, job_id: &str, customer: &str) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("scrm/{tenant}/handover-job/{job_id}/{customer}").as_bytes(),
+    )
+}
+
+/// The first instant of tenant-local `day`.
+fn start_of(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// Everything a run needs, resolved once.
+struct Run<'a> {
+    engine: &'a Engine,
+    db: &'a Database,
+    jobs: &'a Jobs,
+    tenant: TenantId,
+    job_id: String,
+    from: StaffId,
+    kind: HandoverKind,
+    from_departed_at: Option<DateTime<Utc>>,
+    tz: Tz,
+    meta: CommandMeta,
+}
+
+/// Runs a handover job as far as it can go now: plans on the first run, requests every
+/// customer still to request, moves the groups due today, then either succeeds or
+/// waits for the next day's group transfers.
+pub async fn run(jobs: &Jobs, tenant: &str, job: &JobRecord) -> Result<(), HandoverJobError> {
+    let input: HandoverJobInput =
+        serde_json::from_str(&job.input).map_err(|e| HandoverJobError::BadInput(e.to_string()))?;
+    let tenant = TenantId::parse(tenant).map_err(|e| HandoverJobError::BadInput(e.to_string()))?;
+    let from = StaffId::parse(input.from.as_str())
+        .map_err(|e| HandoverJobError::BadInput(e.to_string()))?;
+    let engine = jobs.engine();
+    let db = jobs.db();
+    let (staff, _) = engine
+        .staff
+        .load(&stream_id(&tenant, from.as_str()))
+        .await
+        .map_err(store)?;
+    if !staff.is_registered() {
+        return Err(HandoverJobError::UnknownStaff);
+    }
+    let run = Run {
+        engine,
+        db,
+        jobs,
+        tz: crate::tenants::time_zone(db, &tenant).await?,
+        meta: CommandMeta::new(
+            tenant.clone(),
+            Actor::system(&job.job_id),
+            // Every event of the job shares one request id: the job is the request.
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, job.job_id.as_bytes()),
+        ),
+        tenant,
+        job_id: job.job_id.clone(),
+        kind: input.kind.domain(),
+        from_departed_at: staff.departed_at(),
+        from,
+    };
+    if items::planned(db, &run.tenant, &run.job_id).await? {
+        items::recount(db, &run.tenant, &run.job_id).await?;
+    } else {
+        run.plan(&input, &staff).await?;
+    }
+    items::analyze(db).await?;
+    run.request_customers().await?;
+    let now = jobs.clock().now();
+    match run.move_groups().await? {
+        Some(day) => items::wait(db, &run.tenant, &run.job_id, start_of(day, run.tz)).await?,
+        None => items::succeed(db, &run.tenant, &run.job_id, now).await?,
+    }
+    Ok(())
+}
+
+impl Run<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.jobs.clock().now()
+    }
+
+    fn keyed(&self, key: String) -> CommandMeta {
+        self.meta.clone().with_idempotency_key(key)
+    }
+
+    /// Reads the facts once the reassignment view has caught up with the log, plans,
+    /// and writes the plan's rows.
+    async fn plan(
+        &self,
+        input: &HandoverJobInput,
+        staff: &domain::staff::Staff,
+    ) -> Result<(), HandoverJobError> {
+        projections::projector::catch_up(self.db).await?;
+        let now = self.now();
+        let today = local_day(now, self.tz);
+        let mut successors = Vec::new();
+        for id in &input.successors {
+            let id = StaffId::parse(id.as_str())
+                .map_err(|e| HandoverJobError::BadInput(e.to_string()))?;
+            let (state, _) = self
+                .engine
+                .staff
+                .load(&stream_id(&self.tenant, id.as_str()))
+                .await
+                .map_err(store)?;
+            // Someone who left since the job was asked for takes nobody over.
+            if !state.is_registered() || state.departed_at().is_some() {
+                continue;
+            }
+            successors.push(Successor {
+                customers: facts::customer_count(self.db, &self.tenant, &id).await?,
+                limit: state.customer_limit(),
+                staff: id,
+            });
+        }
+        let input = PlanInput {
+            from: self.from.clone(),
+            successors,
+            strategy: match input.strategy {
+                StrategyInput::Single => Strategy::Single,
+                StrategyInput::Balanced => Strategy::Balanced,
+            },
+            customers: facts::customers(self.db, &self.tenant, &self.from, now).await?,
+            groups: facts::groups(self.db, &self.tenant, &self.from, now).await?,
+            today,
+            groups_claimed_today: staff.groups_claimed_on(today),
+        };
+        let plan = handover_plan::plan(&input)?;
+        let rows = items::from_plan(&plan, today, |customer| {
+            handover_id(&self.tenant, &self.job_id, customer).to_string()
+        });
+        tracing::info!(
+            job = %self.job_id,
+            customers = plan.customers_planned(),
+            customers_skipped = plan.customers_skipped.len(),
+            groups = plan.groups_planned(),
+            groups_skipped = plan.groups_skipped.len(),
+            "handover planned"
+        );
+        items::insert(self.db, &self.tenant, &self.job_id, &rows, now).await?;
+        Ok(())
+    }
+
+    /// Requests every planned customer, one batch (one successor, at most 100) at a
+    /// time: the batch's streams are read in one query and its requests appended in one
+    /// transaction, then its outcomes are committed with the job's progress.
+    async fn request_customers(&self) -> Result<(), HandoverJobError> {
+        loop {
+            let batch = items::next_customers(self.db, &self.tenant, &self.job_id).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let at = self.now();
+            let commands = batch
+                .iter()
+                .map(|todo| self.request(todo, at))
+                .collect::<Result<Vec<_>, _>>()?;
+            let answers = self.engine.customers.execute_many(commands).await;
+            let mut done = Vec::with_capacity(batch.len());
+            for (todo, answer) in batch.into_iter().zip(answers) {
+                let (code, status) = match answer {
+                    Ok(_) => (items::REQUESTED.to_string(), TransferStatus::Waiting),
+                    Err(CommandError::Rejected(e)) => (
+                        e.code().to_string(),
+                        TransferStatus::of_customer_refusal(&e),
+                    ),
+                    Err(e) => return Err(store(e)),
+                };
+                done.push(items::Done {
+                    item_id: todo.item_id,
+                    code,
+                    status,
+                });
+            }
+            items::record(
+                self.db,
+                &self.tenant,
+                &self.job_id,
+                items::CUSTOMER,
+                &done,
+                at,
+            )
+            .await?;
+        }
+    }
+
+    /// The request of one planned customer, keyed so a resumed job repeats it exactly.
+    fn request(
+        &self,
+        todo: &items::Todo,
+        at: DateTime<Utc>,
+    ) -> Result<Batched<CustomerCommand>, HandoverJobError> {
+        let bad = |e: domain::values::ParseError| HandoverJobError::BadInput(e.to_string());
+        let customer = &todo.item_id;
+        let handover = match todo.handover_id.as_deref().map(Uuid::parse_str) {
+            Some(Ok(id)) => id,
+            _ => handover_id(&self.tenant, &self.job_id, customer),
+        };
+        let command = CustomerCommand::RequestHandover {
+            handover,
+            from: self.from.clone(),
+            to: StaffId::parse(todo.to_staff_id.as_str()).map_err(bad)?,
+            kind: self.kind,
+            from_departed_at: self.from_departed_at,
+            // The plan gave this successor room; their limit is checked there.
+            successor_at_limit: false,
+        };
+        Ok(Batched {
+            aggregate_id: stream_id(&self.tenant, customer),
+            command: Stamped::new(at, command),
+            meta: self.keyed(format!("handover:{}:{customer}", self.job_id)),
+        })
+    }
+
+    /// Moves the groups due today, batch by batch, until done or until the owner's 300
+    /// transfers of the day are used up. Returns the day the next groups are due, if
+    /// any are left.
+    async fn move_groups(&self) -> Result<Option<NaiveDate>, HandoverJobError> {
+        loop {
+            let now = self.now();
+            let today = local_day(now, self.tz);
+            let batch = items::next_groups(self.db, &self.tenant, &self.job_id, today).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut done = Vec::new();
+            let mut day_used_up = false;
+            // One at a time: every claim appends to the same (original owner's) stream.
+            for todo in batch {
+                match self.move_group(&todo, now).await? {
+                    Some(d) => done.push(d),
+                    None => {
+                        day_used_up = true;
+                        break;
+                    }
+                }
+            }
+            items::record(
+                self.db,
+                &self.tenant,
+                &self.job_id,
+                items::GROUP,
+                &done,
+                now,
+            )
+            .await?;
+            if day_used_up {
+                let next = today.checked_add_days(Days::new(1)).unwrap_or(today);
+                items::postpone_groups(self.db, &self.tenant, &self.job_id, today, next, now)
+                    .await?;
+                break;
+            }
+        }
+        Ok(items::next_group_day(self.db, &self.tenant, &self.job_id).await?)
+    }
+
+    /// Claims one of today's transfers from the original owner, then moves the group.
+    /// `None` when today's transfers are used up.
+    async fn move_group(
+        &self,
+        todo: &items::Todo,
+        at: DateTime<Utc>,
+    ) -> Result<Option<items::Done>, HandoverJobError> {
+        let bad = |e: domain::values::ParseError| HandoverJobError::BadInput(e.to_string());
+        let group = GroupId::parse(todo.item_id.as_str()).map_err(bad)?;
+        let to = StaffId::parse(todo.to_staff_id.as_str()).map_err(bad)?;
+        let outcome =
+            |code: &str, status: TransferStatus| -> Result<Option<items::Done>, HandoverJobError> {
+                Ok(Some(items::Done {
+                    item_id: todo.item_id.clone(),
+                    code: code.to_string(),
+                    status,
+                }))
+            };
+        let claim = StaffCommand::ClaimGroupTransfer {
+            group: group.clone(),
+            time_zone: self.tz,
+        };
+        match self
+            .engine
+            .staff
+            .execute(
+                &stream_id(&self.tenant, self.from.as_str()),
+                Stamped::new(at, claim),
+                &self.keyed(format!("handover:{}:{group}:claim", self.job_id)),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(CommandError::Rejected(StaffError::DailyGroupTransferLimit(_))) => return Ok(None),
+            Err(CommandError::Rejected(e)) => return outcome(e.code(), TransferStatus::NoRecord),
+            Err(e) => return Err(store(e)),
+        }
+        let transfer = GroupCommand::TransferOwnership {
+            to,
+            // A departed owner leaves the group as it moves (DOMAIN.md); an on-job one
+            // stays a member.
+            previous_owner_leaves: self.kind == HandoverKind::Resigned,
+        };
+        match self
+            .engine
+            .groups
+            .execute(
+                &stream_id(&self.tenant, group.as_str()),
+                Stamped::new(at, transfer),
+                &self.keyed(format!("handover:{}:{group}:transfer", self.job_id)),
+            )
+            .await
+        {
+            Ok(_) => outcome(items::TRANSFERRED, TransferStatus::Accepted),
+            Err(CommandError::Rejected(e)) => outcome(e.code(), TransferStatus::NoRecord),
+            Err(e) => Err(store(e)),
+        }
+    }
+}
+
+/// Completes every waiting handover whose 24-hour window ended by `now` (WeCom's rule:
+/// no answer is a yes), whoever requested it. Reads the due ones from the reassignment
+/// view; each accept is idempotent, so one the view has not caught up with yet is a
+/// harmless replay. Returns how many were accepted now.
+pub async fn accept_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+    let due: Vec<(String, String, String)> = on_pool!(&engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT tenant_id, customer_id, handover_id FROM rm_handover \
+             WHERE status = 'waiting' AND auto_accept_at <= $1 \
+             ORDER BY auto_accept_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(ACCEPTS_PER_TICK)
+        .fetch_all(pool)
+        .await
+    })?;
+    let mut accepted = 0;
+    for chunk in due.chunks(domain::rules::WECOM_BATCH_SIZE) {
+        let commands: Vec<Batched<CustomerCommand>> = chunk
+            .iter()
+            .filter_map(|(tenant, customer, handover)| {
+                let tenant = TenantId::parse(tenant.as_str()).ok()?;
+                let handover = Uuid::parse_str(handover).ok()?;
+                let meta = CommandMeta::new(
+                    tenant.clone(),
+                    Actor::system("auto-accept"),
+                    Uuid::new_v5(&Uuid::NAMESPACE_OID, handover.as_bytes()),
+                )
+                .with_idempotency_key(format!("auto-accept:{handover}"));
+                let command = CustomerCommand::AcceptHandover {
+                    handover,
+                    trigger: AcceptTrigger::WindowElapsed,
+                };
+                Some(Batched {
+                    aggregate_id: stream_id(&tenant, customer),
+                    command: Stamped::new(now, command),
+                    meta,
+                })
+            })
+            .collect();
+        for answer in engine.customers.execute_many(commands).await {
+            match answer {
+                Ok(outcome) => accepted += usize::from(outcome.appended > 0),
+                // Answered in the meantime, or the view ran ahead of the clock.
+                Err(CommandError::Rejected(
+                    CustomerError::NoSuchHandover | CustomerError::HandoverWindowOpen,
+                )) => {}
+                Err(error) => tracing::warn!(%error, "auto-accept failed"),
+            }
+        }
+    }
+    Ok(accepted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shanghai_day_starts_at_16_utc_the_day_before() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        assert_eq!(
+            start_of(day, chrono_tz::Asia::Shanghai),
+            Utc.with_ymd_and_hms(2026, 3, 1, 16, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_handover_of_a_customer_is_the_same_on_every_run_of_its_job() {
+        let t = TenantId::parse("acme").unwrap();
+        assert_eq!(handover_id(&t, "j1", "wm1"), handover_id(&t, "j1", "wm1"));
+        assert_ne!(handover_id(&t, "j1", "wm1"), handover_id(&t, "j2", "wm1"));
+        assert_ne!(handover_id(&t, "j1", "wm1"), handover_id(&t, "j1", "wm2"));
+    }
+
+    #[test]
+    fn the_job_input_is_stored_in_snake_case() {
+        let input = HandoverJobInput {
+            from: "a".into(),
+            successors: vec!["b".into()],
+            strategy: StrategyInput::Balanced,
+            kind: KindInput::OnJob,
+        };
+        let json = serde_json::to_value(&input).unwrap();
+        assert_eq!(json["strategy"], "balanced");
+        assert_eq!(json["kind"], "on_job");
+    }
+}
+
+/// The `jobs.kind` of a handover.
+pub const KIND: &str = "handover";
+
+/// Handovers as a kind of job the runner runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HandoverJobs;
+
+#[async_trait::async_trait]
+impl JobKind for HandoverJobs {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run(&self, jobs: &Jobs, tenant: &str, job: &JobRecord) -> Result<(), String> {
+        run(jobs, tenant, job)
+            .await
+            .map_err(|e| format!("{} {e}", e.code()))
+    }
+}
+
+/// The handovers' work on every tick: outcomes into the job rows and, when
+/// `auto_accept` is on, completing requests whose 24-hour window passed unanswered.
+#[derive(Debug, Clone, Copy)]
+pub struct HandoverTick {
+    pub auto_accept: bool,
+}
+
+#[async_trait::async_trait]
+impl Periodic for HandoverTick {
+    async fn tick(&self, jobs: &Jobs) {
+        // One server at a time: every server ticks, and each would otherwise read the
+        // same due handovers and replay the others' accepts.
+        match try_lease(jobs.db(), "scrm-handover-tick").await {
+            Ok(Some(lease)) => {
+                if self.auto_accept {
+                    match accept_due(jobs.engine(), jobs.clock().now()).await {
+                        Ok(0) => {}
+                        Ok(accepted) => tracing::info!(accepted, "handovers accepted after 24 h"),
+                        Err(error) => tracing::error!(%error, "auto-accept failed"),
+                    }
+                }
+                if let Err(error) = sync_outcomes(jobs.db(), jobs.clock().now()).await {
+                    tracing::error!(%error, "could not update handover outcomes");
+                }
+                lease.release().await;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "could not take the handover tick's lease"),
+        }
+    }
+}

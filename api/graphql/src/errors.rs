@@ -1,0 +1,131 @@
+//! Top-level GraphQL errors: a short allow-list of codes clients may see. Anything else
+//! (a database error, a bug) is logged with the request id and reaches the client as
+//! "Internal error" with that id, never with its text.
+
+use async_graphql::ErrorExtensions;
+
+use engine::reads::ReadError;
+
+/// The `extensions.code` values that pass through to clients.
+pub const PUBLIC_CODES: &[&str] = &[
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "BAD_USER_INPUT",
+    "TIMEOUT",
+    "RATE_LIMITED",
+    "INTERNAL",
+];
+
+/// A request-level failure of a resolver.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("not allowed for this caller")]
+    Forbidden,
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Rate limit exceeded; retry in {} s", .0.as_secs_f64().ceil())]
+    RateLimited(std::time::Duration),
+    #[error("Internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadInput(_) => "BAD_USER_INPUT",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> Self {
+        if let ApiError::Internal(detail) = &error {
+            tracing::error!(error = %detail, "resolver failed");
+        }
+        let code = error.code();
+        let retry = match &error {
+            ApiError::RateLimited(wait) => Some(wait.as_secs_f64().ceil() as u64),
+            _ => None,
+        };
+        async_graphql::Error::new(error.to_string()).extend_with(|_, e| {
+            e.set("code", code);
+            if let Some(seconds) = retry {
+                e.set("retryAfterSeconds", seconds);
+            }
+        })
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+/// Replaces every error whose code is not public by "Internal error" plus the request
+/// id, logging what it hid.
+pub fn mask(response: &mut async_graphql::Response, request_id: &str) {
+    for error in &mut response.errors {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(|v| match v {
+                async_graphql::Value::String(s) => Some(s.clone()),
+                async_graphql::Value::Enum(s) => Some(s.to_string()),
+                _ => None,
+            });
+        if code.is_none() && (error.path.is_empty() || is_input_error(&error.message)) {
+            // A document that did not parse or validate, or a value that did not fit its
+            // argument's type: the client's mistake, said so.
+            tracing::warn!(request_id, error = %error.message, "input refused");
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "BAD_USER_INPUT");
+            continue;
+        }
+        let public = code.as_deref().is_some_and(|c| PUBLIC_CODES.contains(&c));
+        // Errors without a path come from parsing and validation: they describe the
+        // client's document, not the server.
+        if public || error.path.is_empty() {
+            if code.as_deref() == Some("INTERNAL") {
+                set_request_id(error, request_id);
+            }
+            continue;
+        }
+        tracing::error!(request_id, error = %error.message, "masked an internal error");
+        error.message = "Internal error".to_string();
+        error.extensions = None;
+        set_request_id(error, request_id);
+        if let Some(ext) = error.extensions.as_mut() {
+            ext.set("code", "INTERNAL");
+        }
+    }
+}
+
+/// async-graphql's words for an argument or variable that did not coerce to its input
+/// type (a bad DateTime, an Int past 2^31), or a required variable not sent. They reach the
+/// resolver's path without a code, so they would otherwise be masked as internal.
+fn is_input_error(message: &str) -> bool {
+    message.starts_with("Failed to parse \"")
+        || message.starts_with("Invalid value for argument")
+        || message.starts_with("Expected input type \"")
+        || message.contains("(occurred while parsing \"")
+        || (message.starts_with("Variable ") && message.ends_with(" is not defined."))
+}
+
+fn set_request_id(error: &mut async_graphql::ServerError, request_id: &str) {
+    let ext = error.extensions.get_or_insert_with(Default::default);
+    ext.set("requestId", request_id);
+}

@@ -1,0 +1,202 @@
+//! Business-rule rejections as typed user errors: every code the domain can give has a
+//! member here, so a rejection never surfaces as a top-level error.
+
+use async_graphql::{Enum, SimpleObject};
+use serde::{Deserialize, Serialize};
+
+use engine::commands::CommandError;
+
+/// Why a mutation did not do what it was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+pub enum UserErrorCode {
+    // Request conditions.
+    InvalidInput,
+    NotFound,
+    VersionConflict,
+    IdempotencyKeyReused,
+    Conflict,
+    // Customer.
+    UnknownCustomer,
+    AlreadyFriend,
+    NotAFriend,
+    RelationInHandover,
+    TextTooLong,
+    EmptyName,
+    UnknownTag,
+    TagDeleted,
+    AlreadyTagged,
+    NotTagged,
+    TooManyTags,
+    CouponAlreadyIssued,
+    CouponExpiresBeforeIssue,
+    CouponNotIssued,
+    CouponAlreadyRedeemed,
+    CouponExpired,
+    CouponNotYetExpired,
+    AlreadyInGroup,
+    NotInGroup,
+    DuplicateOrder,
+    MassMessageDailyLimit,
+    MomentDailyLimit,
+    DeliveryTooLate,
+    SameStaff,
+    SuccessorAlreadyFriend,
+    HandoverInFlight,
+    HandoverLimitReached,
+    SuccessorAtLimit,
+    StaffNotDeparted,
+    DepartureTooOld,
+    StaffDeparted,
+    NoSuchHandover,
+    HandoverWindowOpen,
+    // Groups.
+    GroupAlreadyExists,
+    UnknownGroup,
+    GroupDismissed,
+    GroupFull,
+    AlreadyMember,
+    NotMember,
+    OwnerCannotLeave,
+    SameOwner,
+    InvalidCapacity,
+    GroupTransferLimitReached,
+    // Staff.
+    StaffAlreadyRegistered,
+    UnknownStaff,
+    SameStore,
+    InvalidCustomerLimit,
+    DailyGroupTransferLimit,
+    // Tag library.
+    NameTooLong,
+    DuplicateName,
+    IdTaken,
+    UnknownTagGroup,
+    Deleted,
+    TagNotInGroup,
+    DuplicateEntry,
+}
+
+impl UserErrorCode {
+    /// The member for a domain error's code.
+    pub fn from_domain(code: &str) -> Option<Self> {
+        use async_graphql::resolver_utils::EnumType;
+        Self::items()
+            .iter()
+            .find(|item| item.name == code)
+            .map(|item| item.value)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, SimpleObject, Serialize, Deserialize)]
+pub struct UserError {
+    /// Path to the input field at fault, e.g. `["input", "tagId"]`.
+    pub field: Vec<String>,
+    pub message: String,
+    pub code: UserErrorCode,
+}
+
+impl UserError {
+    pub fn new(field: &[&str], code: UserErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            field: field.iter().map(|f| f.to_string()).collect(),
+            message: message.into(),
+            code,
+        }
+    }
+
+    pub fn not_found(field: &str, what: &str) -> Self {
+        Self::new(
+            &["input", field],
+            UserErrorCode::NotFound,
+            format!("no such {what}"),
+        )
+    }
+}
+
+/// A command's failure: a user error when the request can be corrected or retried, the
+/// internal detail otherwise.
+pub fn from_command<E>(error: CommandError<E>, field: &str) -> Result<UserError, String>
+where
+    E: std::error::Error + DomainCode,
+{
+    let at = ["input", field];
+    Ok(match error {
+        CommandError::Rejected(e) => UserError::new(
+            &at,
+            UserErrorCode::from_domain(e.code())
+                .ok_or_else(|| format!("unmapped code {}", e.code()))?,
+            e.to_string(),
+        ),
+        CommandError::WrongTenant { .. } => UserError::not_found(field, "record"),
+        CommandError::VersionConflict { expected, actual } => UserError::new(
+            &["input", "expectedVersion"],
+            UserErrorCode::VersionConflict,
+            format!("expected version {expected}, but it is at {actual}"),
+        ),
+        CommandError::Conflict { .. } => UserError::new(
+            &at,
+            UserErrorCode::Conflict,
+            "too many concurrent changes; retry with the same idempotency key",
+        ),
+        CommandError::IdempotencyKeyReused => UserError::new(
+            &["input", "idempotencyKey"],
+            UserErrorCode::IdempotencyKeyReused,
+            "this idempotency key was used for a different request",
+        ),
+        CommandError::Store(detail) => return Err(detail),
+    })
+}
+
+/// Domain errors' stable codes.
+pub trait DomainCode {
+    fn code(&self) -> &'static str;
+}
+
+macro_rules! domain_code {
+    ($($t:ty),*) => {$(
+        impl DomainCode for $t {
+            fn code(&self) -> &'static str {
+                <$t>::code(self)
+            }
+        }
+    )*};
+}
+domain_code!(
+    domain::customer::CustomerError,
+    domain::group::GroupError,
+    domain::staff::StaffError,
+    domain::tags::TagLibraryError
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code the domain's errors can return, read from its source, has a member.
+    #[test]
+    fn every_domain_code_is_a_user_error_code() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../domain/src");
+        let mut codes = Vec::new();
+        for dir in ["customer", "group", "staff", "tags"] {
+            for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+                let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+                for part in text.split("=> \"").skip(1) {
+                    let code: String = part
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                        .collect();
+                    if part[code.len()..].starts_with('"') && !code.is_empty() {
+                        codes.push(code);
+                    }
+                }
+            }
+        }
+        assert!(codes.len() > 40, "found only {codes:?}");
+        for code in codes {
+            assert!(
+                UserErrorCode::from_domain(&code).is_some(),
+                "{code} has no UserErrorCode"
+            );
+        }
+    }
+}
