@@ -1,5 +1,6 @@
 //! The `scrm` command line: subcommands, settings and their dispatch.
 
+use crate::token::TokenArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::values::TenantId;
 use fixtures::{Params, Scale};
@@ -297,54 +298,6 @@ impl ServeArgs {
             tenant_points: Rate::new(self.rate_tenant_points, 2.0 * self.rate_tenant_points),
             ..RateLimits::default()
         }
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct TokenArgs {
-    #[arg(long)]
-    pub tenant: String,
-    #[arg(long, value_enum)]
-    pub role: Role,
-    /// The staff member's WeCom userid (required for guides and store managers).
-    #[arg(long)]
-    pub staff: Option<String>,
-    /// Store ids the caller works for (guides' store scope, store managers).
-    #[arg(long, value_delimiter = ',')]
-    pub stores: Vec<String>,
-    /// Extra scopes, e.g. `pii`.
-    #[arg(long, value_delimiter = ',')]
-    pub scopes: Vec<String>,
-    /// Hours until the token expires.
-    #[arg(long, default_value_t = 12)]
-    pub hours: i64,
-}
-
-impl TokenArgs {
-    pub fn mint(&self, jwt: &engine::auth::JwtSettings) -> anyhow::Result<String> {
-        let tenant = TenantId::parse_slug(&self.tenant)?;
-        let subject = match (&self.staff, self.role) {
-            (Some(staff), _) => domain::values::StaffId::parse(staff.as_str())?.to_string(),
-            (None, Role::Guide | Role::StoreManager) => {
-                anyhow::bail!("--staff is required for a {} token", self.role.as_str())
-            }
-            (None, role) => format!("{}-dev", role.as_str()),
-        };
-        let stores = self
-            .stores
-            .iter()
-            .map(|s| domain::values::StoreId::parse(s.as_str()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let claims = jwt.claims(
-            &tenant,
-            &subject,
-            self.role,
-            &stores,
-            &self.scopes,
-            chrono::Utc::now(),
-            chrono::Duration::hours(self.hours.clamp(1, 24 * 30)),
-        );
-        Ok(jwt.mint(&claims))
     }
 }
 

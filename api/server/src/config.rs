@@ -2,6 +2,8 @@
 
 pub use projections::db::{redact, with_database, Backend, DEFAULT_SQLITE_PATH};
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
@@ -58,10 +60,9 @@ impl AuthSettings {
     }
 }
 
-/// Reads `NAME=value` lines from an optional config file (`--config FILE` or
-/// `SCRM_CONFIG`) into the environment, under whatever is already set there: flags beat
-/// the environment, which beats the file. Blank lines and `#` comments are skipped.
-pub fn load_config_file(args: &[String]) -> Result<(), String> {
+/// The settings of a config file (`--config FILE` or `SCRM_CONFIG`): `NAME=value`
+/// lines, blank lines and `#` comments skipped. No file named: none.
+pub fn read_config_file(args: &[String]) -> Result<BTreeMap<String, String>, String> {
     let from_flag = args
         .iter()
         .position(|a| a == "--config")
@@ -71,9 +72,14 @@ pub fn load_config_file(args: &[String]) -> Result<(), String> {
                 .find_map(|a| a.strip_prefix("--config=").map(str::to_string))
         });
     let Some(path) = from_flag.or_else(|| std::env::var("SCRM_CONFIG").ok()) else {
-        return Ok(());
+        return Ok(BTreeMap::new());
     };
     let text = std::fs::read_to_string(&path).map_err(|e| format!("config file {path}: {e}"))?;
+    parse_config(&text).map_err(|e| format!("config file {path}:{e}"))
+}
+
+fn parse_config(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut settings = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -81,12 +87,115 @@ pub fn load_config_file(args: &[String]) -> Result<(), String> {
         }
         let (name, value) = line
             .split_once('=')
-            .ok_or_else(|| format!("config file {path}:{}: expected NAME=value", n + 1))?;
+            .ok_or_else(|| format!("{}: expected NAME=value", n + 1))?;
         let (name, value) = (name.trim(), value.trim().trim_matches('"'));
-        if std::env::var_os(name).is_none() {
-            // Set before any thread starts (main calls this first).
-            std::env::set_var(name, value);
+        settings.insert(name.to_string(), value.to_string());
+    }
+    Ok(settings)
+}
+
+/// Makes a config file's values the defaults of the arguments whose environment
+/// variable they name, so that flags beat the environment, which beats the file, without
+/// writing the file into the process's environment (`set_var` races every thread that
+/// reads it and is `unsafe` from edition 2024). A name no argument reads is refused, so a
+/// misspelt setting is not silently ignored; `RUST_LOG` is left for the log filter.
+pub fn with_file_defaults(
+    command: clap::Command,
+    file: &BTreeMap<String, String>,
+) -> Result<clap::Command, String> {
+    let mut known = BTreeSet::from(["RUST_LOG".to_string()]);
+    let command = file_defaults(command, file, &mut known);
+    let unknown: Vec<&str> = file
+        .keys()
+        .filter(|name| !known.contains(*name))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        Ok(command)
+    } else {
+        Err(format!(
+            "config file: no setting is named {}",
+            unknown.join(", ")
+        ))
+    }
+}
+
+fn file_defaults(
+    command: clap::Command,
+    file: &BTreeMap<String, String>,
+    known: &mut BTreeSet<String>,
+) -> clap::Command {
+    let command = command.mut_args(|arg| {
+        let Some(env) = arg.get_env().and_then(|e| e.to_str()).map(str::to_string) else {
+            return arg;
+        };
+        let value = file.get(&env).cloned();
+        known.insert(env.clone());
+        match value {
+            Some(value) if std::env::var_os(&env).is_none() => arg.default_value(value),
+            _ => arg,
+        }
+    });
+    command.mut_subcommands(|sub| file_defaults(sub, file, known))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(file: &str, args: &[&str]) -> Result<Cli, String> {
+        let file = parse_config(file)?;
+        let command = with_file_defaults(Cli::command(), &file)?;
+        let matches = command
+            .try_get_matches_from(args)
+            .map_err(|e| e.to_string())?;
+        Cli::from_arg_matches(&matches).map_err(|e| e.to_string())
+    }
+
+    fn listen(cli: &Cli) -> String {
+        match &cli.command {
+            Command::Serve(args) => args.listen.to_string(),
+            other => panic!("not serve: {other:?}"),
         }
     }
-    Ok(())
+
+    #[test]
+    fn a_file_setting_is_the_default_of_the_argument_it_names() {
+        let cli = parse(
+            "# comment\n\nSCRM_LISTEN = \"127.0.0.1:9911\"\n",
+            &["scrm", "serve"],
+        )
+        .unwrap();
+        assert_eq!(listen(&cli), "127.0.0.1:9911");
+    }
+
+    #[test]
+    fn a_flag_beats_the_file() {
+        let cli = parse(
+            "SCRM_LISTEN=127.0.0.1:9911",
+            &["scrm", "serve", "--listen", "127.0.0.1:9922"],
+        )
+        .unwrap();
+        assert_eq!(listen(&cli), "127.0.0.1:9922");
+    }
+
+    #[test]
+    fn a_global_setting_reaches_every_subcommand() {
+        let cli = parse("DATABASE_URL=sqlite://elsewhere.db", &["scrm", "migrate"]).unwrap();
+        assert_eq!(
+            cli.database.database_url.as_deref(),
+            Some("sqlite://elsewhere.db")
+        );
+    }
+
+    #[test]
+    fn a_misspelt_setting_is_refused_by_name() {
+        let error = parse("SCRM_LISTNE=127.0.0.1:1", &["scrm", "serve"]).unwrap_err();
+        assert!(error.contains("SCRM_LISTNE"), "{error}");
+        let error = parse("no equals sign", &["scrm", "serve"]).unwrap_err();
+        assert!(error.contains("expected NAME=value"), "{error}");
+    }
 }

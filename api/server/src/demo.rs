@@ -8,10 +8,10 @@ use domain::values::TenantId;
 use fixtures::{Params, Scale};
 use projections::{on_pool, projector, rebuild};
 
-use crate::cli::TokenArgs;
 use crate::config::{AuthSettings, Backend, DatabaseSettings};
 use crate::seed::{self, Progress};
 use crate::serve::{shutdown_signal, App, ServerSettings};
+use crate::token::TokenArgs;
 use engine::auth::{JwtSettings, Role};
 use engine::db::Database;
 

@@ -12,7 +12,7 @@
 //! - [`http`], [`ws`]: `POST /graphql` and `/graphql/ws` with their limits and masking.
 //! - [`callback`]: the WeCom callback endpoint.
 //! - [`graphiql`], [`metrics`]: the GraphiQL page, the Prometheus text.
-//! - [`cli`], [`demo`]: the `scrm` subcommands, the demo.
+//! - [`cli`], [`demo`], [`token`]: the `scrm` subcommands, the demo, development tokens.
 //! - [`seed`]: `scrm seed`, the bulk loader of generated tenants.
 //! - [`bench`]: `scrm bench`, benchmarks that print figures beside a ceiling.
 
@@ -26,4 +26,5 @@ pub mod http;
 pub mod metrics;
 pub mod seed;
 pub mod serve;
+pub mod token;
 pub mod ws;

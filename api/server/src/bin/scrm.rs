@@ -2,21 +2,39 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use server::cli::{self, Cli, LogFormat};
-use server::config::load_config_file;
+use server::config::{read_config_file, with_file_defaults};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    // Before the runtime starts any thread: the file's settings go into the environment.
+    // The config file's settings become the arguments' defaults: under flags and the
+    // environment, and never written into the environment.
     let args: Vec<String> = std::env::args().collect();
-    if let Err(error) = load_config_file(&args) {
-        eprintln!("error: {error}");
-        return ExitCode::FAILURE;
-    }
-    let cli = Cli::parse();
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let file = match read_config_file(&args) {
+        Ok(file) => file,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = match with_file_defaults(Cli::command(), &file) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = match Cli::from_arg_matches(&command.get_matches_from(&args)) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| match file.get("RUST_LOG") {
+            Some(directives) => EnvFilter::try_new(directives),
+            None => Ok(EnvFilter::new("info,sqlx=warn")),
+        })
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
