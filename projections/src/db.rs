@@ -163,13 +163,6 @@ impl Database {
         result.map_err(|e| migrate_error(migrator, e))
     }
 
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            Self::Postgres(_) => "postgres",
-            Self::Sqlite(_) => "sqlite",
-        }
-    }
-
     pub async fn close(&self) {
         match self {
             Self::Postgres(pool) => pool.close().await,

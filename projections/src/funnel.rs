@@ -227,10 +227,6 @@ impl FunnelLine {
     pub fn repurchase_rate(&self) -> f64 {
         Self::rate(self.repurchase, self.first_purchase)
     }
-
-    pub fn loyal_rate(&self) -> f64 {
-        Self::rate(self.loyal, self.repurchase)
-    }
 }
 
 /// The funnel of `tenant` cut by `by`, largest first.
