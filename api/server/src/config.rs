@@ -5,6 +5,7 @@ pub use projections::db::{redact, with_database, Backend, DEFAULT_SQLITE_PATH};
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::Args;
+use engine::db::Database;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
@@ -21,6 +22,17 @@ pub struct DatabaseSettings {
         global = true
     )]
     pub max_connections: u32,
+}
+
+impl DatabaseSettings {
+    /// Connects to the configured backend (the embedded SQLite file without a URL) and
+    /// brings its schema up to date.
+    pub async fn open_migrated(&self) -> anyhow::Result<(Database, Backend)> {
+        let backend = Backend::from_url(self.database_url.as_deref())?;
+        let db = Database::connect_to(&backend, self.max_connections).await?;
+        db.migrate().await?;
+        Ok((db, backend))
+    }
 }
 
 /// How tokens are signed and checked.

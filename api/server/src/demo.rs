@@ -8,7 +8,7 @@ use domain::values::TenantId;
 use fixtures::{Params, Scale};
 use projections::{on_pool, projector, rebuild};
 
-use crate::config::{AuthSettings, Backend, DatabaseSettings};
+use crate::config::{AuthSettings, DatabaseSettings};
 use crate::seed::{self, Progress};
 use crate::serve::{shutdown_signal, App, ServerSettings};
 use crate::token::TokenArgs;
@@ -65,9 +65,7 @@ pub async fn run(
     listen: SocketAddr,
     scale: Scale,
 ) -> anyhow::Result<()> {
-    let backend = Backend::from_url(database.database_url.as_deref())?;
-    let db = Database::connect_to(&backend, database.max_connections).await?;
-    db.migrate().await?;
+    let (db, backend) = database.open_migrated().await?;
     if !tenant_exists(&db).await? {
         println!(
             "seeding the demo tenant into {} (once)...",

@@ -1,6 +1,11 @@
 //! The `scrm` command line: subcommands, settings and their dispatch.
 
-use crate::token::TokenArgs;
+mod tenant;
+mod wecom;
+
+pub use tenant::TenantCommand;
+pub use wecom::{WecomCommand, WecomConfigureArgs, WecomRetryArgs};
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::values::TenantId;
 use fixtures::{Params, Scale};
@@ -8,9 +13,10 @@ use fixtures::{Params, Scale};
 use crate::bench;
 use crate::config::{AuthSettings, Backend, DatabaseSettings};
 use crate::seed::{self, Progress};
+use crate::token::TokenArgs;
 use engine::auth::{ApiKeys, Role};
 use engine::db::Database;
-use engine::tenants::{NewTenant, TenantStatus};
+use engine::tenants::TenantStatus;
 use projections::registry;
 use projections::{projector, rebuild, ProjectionError};
 
@@ -101,121 +107,6 @@ pub enum Command {
     /// Register, disable or enable a tenant: only registered, active tenants are served.
     #[command(subcommand)]
     Tenant(TenantCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TenantCommand {
-    /// Register a tenant (migrates first). Nothing changes if it exists.
-    Create {
-        #[arg(long)]
-        tenant: String,
-        /// The name people read, e.g. the chain's.
-        #[arg(long)]
-        name: String,
-        /// The IANA zone its calendar days (daily WeCom limits) are counted in.
-        #[arg(long, default_value = "Asia/Shanghai")]
-        time_zone: chrono_tz::Tz,
-        /// Members a customer group holds (WeCom's default 500; up to 2,000).
-        #[arg(long, default_value_t = engine::tenants::DEFAULT_GROUP_CAPACITY,
-              value_parser = clap::value_parser!(u32).range(1..=2000))]
-        group_capacity: u32,
-    },
-    /// Stop serving a tenant: its tokens and keys are refused, its data stays.
-    Disable {
-        #[arg(long)]
-        tenant: String,
-    },
-    /// Serve a disabled tenant again.
-    Enable {
-        #[arg(long)]
-        tenant: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum WecomCommand {
-    /// Save (or replace) a tenant's callback: the token and EncodingAESKey from WeCom's
-    /// callback page, the corp id, and the secret that lets the engine read WeCom's API
-    /// for notices that do not carry the new state. Migrates first. Nothing secret is
-    /// printed.
-    Configure(WecomConfigureArgs),
-    /// Put a tenant's unhandled or failed notices back in the queue (the `wecomNotices`
-    /// query lists them with the reason): after configuring API credentials, or fixing
-    /// what a domain rule refused. A running server applies them on its next tick.
-    Retry(WecomRetryArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct WecomRetryArgs {
-    #[arg(long)]
-    pub tenant: String,
-    /// Which notices: `unhandled` or `failed`.
-    #[arg(long, value_parser = ["unhandled", "failed"])]
-    pub status: String,
-}
-
-#[derive(Debug, Args)]
-pub struct WecomConfigureArgs {
-    #[arg(long)]
-    pub tenant: String,
-    /// The callback Token from WeCom's console.
-    #[arg(long, env = "SCRM_WECOM_TOKEN", hide_env_values = true)]
-    pub token: String,
-    /// The callback EncodingAESKey (43 characters).
-    #[arg(long, env = "SCRM_WECOM_ENCODING_AES_KEY", hide_env_values = true)]
-    pub encoding_aes_key: String,
-    /// The tenant's corp id: checked against every notice's ToUserName/AuthCorpId and
-    /// used to read the API.
-    #[arg(long)]
-    pub corp_id: String,
-    /// A third-party app's suite id, when the ciphertexts end with it instead of the
-    /// corp id.
-    #[arg(long)]
-    pub suite_id: Option<String>,
-    /// A file holding the secret of an app that may read customer contacts (only its
-    /// first line is used). Without it (or SCRM_WECOM_CORP_SECRET), notices that need
-    /// an API read stay unhandled.
-    #[arg(long, conflicts_with = "corp_secret")]
-    pub corp_secret_file: Option<std::path::PathBuf>,
-    /// The secret itself, from the environment only: a flag would show in `ps` and in
-    /// shell history.
-    #[arg(long = "corp-secret-from-env", env = "SCRM_WECOM_CORP_SECRET", hide = true,
-          hide_env_values = true, value_parser = parse_secret)]
-    pub corp_secret: Option<wecom::client::Secret>,
-    /// Where WeCom's API is (default https://qyapi.weixin.qq.com), e.g. an egress proxy.
-    #[arg(long)]
-    pub api_base_url: Option<String>,
-}
-
-fn parse_secret(s: &str) -> Result<wecom::client::Secret, std::convert::Infallible> {
-    Ok(wecom::client::Secret::new(s))
-}
-
-impl WecomConfigureArgs {
-    /// The setup to store; reads the secret file.
-    pub fn setup(&self) -> anyhow::Result<wecom::inbox::Setup> {
-        use wecom::client::Secret;
-        let secret = match (&self.corp_secret_file, &self.corp_secret) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("cannot read the corp secret file {}: {e}", path.display())
-                })?;
-                Some(Secret::new(text.lines().next().unwrap_or_default().trim()))
-            }
-            (None, secret) => secret.clone(),
-        };
-        Ok(wecom::inbox::Setup {
-            token: self.token.clone(),
-            encoding_aes_key: self.encoding_aes_key.clone(),
-            receive_id: self
-                .suite_id
-                .clone()
-                .unwrap_or_else(|| self.corp_id.clone()),
-            corp_id: Some(self.corp_id.clone()),
-            corp_secret: secret.filter(|s| !s.expose().is_empty()),
-            api_base_url: self.api_base_url.clone(),
-        })
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -375,9 +266,7 @@ impl SeedArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
-            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
-            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
-            db.migrate().await?;
+            let (db, backend) = cli.database.open_migrated().await?;
             tracing::info!(target = %backend.describe(), "schema is up to date");
             db.close().await;
             Ok(())
@@ -434,9 +323,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             scopes,
         } => {
             let tenant = TenantId::parse_slug(&tenant)?;
-            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
-            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
-            db.migrate().await?;
+            let (db, _) = cli.database.open_migrated().await?;
             if engine::tenants::status(&db, &tenant).await? != TenantStatus::Active {
                 db.close().await;
                 anyhow::bail!(
@@ -452,7 +339,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Command::Tenant(command) => tenant_command(&cli.database, command).await,
+        Command::Tenant(command) => tenant::run(&cli.database, command).await,
         Command::Schema => {
             print!("{}", graphql::sdl());
             Ok(())
@@ -466,9 +353,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rebuild { projection, all } => {
-            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
-            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
-            db.migrate().await?;
+            let (db, _) = cli.database.open_migrated().await?;
             projector::prepare(&db).await?;
             let reports = match (all, projection) {
                 (true, _) => rebuild::rebuild_all(&db, true).await?,
@@ -495,51 +380,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Command::Wecom(WecomCommand::Configure(args)) => {
-            let tenant = TenantId::parse_slug(&args.tenant)?;
-            let setup = args.setup()?;
-            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
-            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
-            db.migrate().await?;
-            wecom::inbox::configure_all(&db, &tenant, &setup).await?;
-            println!(
-                "configured WeCom callbacks for tenant {tenant}: URL /wecom/callback/{tenant}, \
-                 corp id {}, receive id {}, API reads {}",
-                args.corp_id,
-                setup.receive_id,
-                if setup.corp_secret.is_some() {
-                    "on (secret stored, not shown)"
-                } else {
-                    "off (no corp secret)"
-                }
-            );
-            db.close().await;
-            Ok(())
-        }
-        Command::Wecom(WecomCommand::Retry(args)) => {
-            use wecom::inbox::{self, Status};
-            let tenant = TenantId::parse_slug(&args.tenant)?;
-            let status = if args.status == "failed" {
-                Status::Failed
-            } else {
-                Status::Unhandled
-            };
-            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
-            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
-            db.migrate().await?;
-            let n = inbox::retry(&db, &tenant, status).await?;
-            println!(
-                "{n} {} WeCom notices of tenant {tenant} queued again",
-                args.status
-            );
-            db.close().await;
-            Ok(())
-        }
+        Command::Wecom(command) => wecom::run(&cli.database, command).await,
         Command::Seed(args) => {
             let params = args.params()?;
-            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
-            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
-            db.migrate().await?;
+            let (db, backend) = cli.database.open_migrated().await?;
             let report = seed::seed(&db, params.clone(), args.append, Progress::Auto).await?;
             println!(
                 "seeded tenant {} (scale {}, seed {}) into {}: {} events from {} customers in {:.1}s, {:.0} events/s",
@@ -556,59 +400,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn tenant_command(settings: &DatabaseSettings, command: TenantCommand) -> anyhow::Result<()> {
-    let backend = Backend::from_url(settings.database_url.as_deref())?;
-    let db = Database::connect_to(&backend, settings.max_connections).await?;
-    db.migrate().await?;
-    let outcome = match command {
-        TenantCommand::Create {
-            tenant,
-            name,
-            time_zone,
-            group_capacity,
-        } => {
-            let tenant = TenantId::parse_slug(&tenant)?;
-            let new = NewTenant {
-                tenant: tenant.clone(),
-                name,
-                time_zone,
-                group_capacity,
-            };
-            if engine::tenants::create(&db, &new).await? {
-                println!("registered tenant {tenant}");
-            } else {
-                println!("tenant {tenant} exists; left as it was");
-            }
-            Ok(())
-        }
-        TenantCommand::Disable { tenant } => {
-            let tenant = TenantId::parse_slug(&tenant)?;
-            switch(&db, &tenant, Some(chrono::Utc::now())).await
-        }
-        TenantCommand::Enable { tenant } => {
-            let tenant = TenantId::parse_slug(&tenant)?;
-            switch(&db, &tenant, None).await
-        }
-    };
-    db.close().await;
-    outcome
-}
-
-async fn switch(
-    db: &Database,
-    tenant: &TenantId,
-    disabled_at: Option<chrono::DateTime<chrono::Utc>>,
-) -> anyhow::Result<()> {
-    if !engine::tenants::set_disabled(db, tenant, disabled_at).await? {
-        anyhow::bail!("no tenant {tenant}");
-    }
-    let state = if disabled_at.is_some() {
-        "disabled"
-    } else {
-        "enabled"
-    };
-    println!("tenant {tenant} {state}");
-    Ok(())
 }
