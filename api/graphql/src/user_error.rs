@@ -4,6 +4,7 @@
 use async_graphql::{Enum, SimpleObject};
 use serde::{Deserialize, Serialize};
 
+use crate::errors::{ApiError, Refusal};
 use engine::commands::CommandError;
 
 /// Why a mutation did not do what it was asked.
@@ -113,20 +114,18 @@ impl UserError {
     }
 }
 
-/// A command's failure: a user error when the request can be corrected or retried, the
-/// internal detail otherwise.
-pub fn from_command<E>(error: CommandError<E>, field: &str) -> Result<UserError, String>
+/// A command's failure: a user error when the request can be corrected or retried, an
+/// internal failure otherwise.
+pub fn refusal<E>(error: CommandError<E>, field: &str) -> Refusal
 where
     E: std::error::Error + DomainCode,
 {
     let at = ["input", field];
-    Ok(match error {
-        CommandError::Rejected(e) => UserError::new(
-            &at,
-            UserErrorCode::from_domain(e.code())
-                .ok_or_else(|| format!("unmapped code {}", e.code()))?,
-            e.to_string(),
-        ),
+    Refusal::User(match error {
+        CommandError::Rejected(e) => match UserErrorCode::from_domain(e.code()) {
+            Some(code) => UserError::new(&at, code, e.to_string()),
+            None => return ApiError::internal(format!("unmapped code {}", e.code())).into(),
+        },
         CommandError::WrongTenant { .. } => UserError::not_found(field, "record"),
         CommandError::VersionConflict { expected, actual } => UserError::new(
             &["input", "expectedVersion"],
@@ -143,7 +142,7 @@ where
             UserErrorCode::IdempotencyKeyReused,
             "this idempotency key was used for a different request",
         ),
-        CommandError::Store(detail) => return Err(detail),
+        CommandError::Store(detail) => return ApiError::internal(detail).into(),
     })
 }
 
