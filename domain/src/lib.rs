@@ -22,6 +22,9 @@
 //! - [`rules`]: every number the business depends on.
 //! - [`metadata`]: tenant, actor, request and instant stored with every event.
 
+#[macro_use]
+mod codes;
+
 pub mod customer;
 pub mod decide;
 pub mod group;

@@ -4,6 +4,7 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::user_error::UserError;
 use engine::reads::ReadError;
 
 /// The `extensions.code` values that pass through to clients.
@@ -17,8 +18,9 @@ pub const PUBLIC_CODES: &[&str] = &[
     "INTERNAL",
 ];
 
-/// A request-level failure of a resolver.
-#[derive(Debug, thiserror::Error)]
+/// A request-level failure of a resolver. Cloneable, as async-graphql wants of a
+/// resolver's error type.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("authentication required")]
     Unauthenticated,
@@ -30,11 +32,24 @@ pub enum ApiError {
     NotFound(String),
     #[error("Rate limit exceeded; retry in {} s", .0.as_secs_f64().ceil())]
     RateLimited(std::time::Duration),
+    /// A failure the client cannot correct; its cause is logged, never shown.
     #[error("Internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
+/// What a resolver answers: its value or a request-level failure. async-graphql turns
+/// the error into a GraphQL error with its code.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What went wrong inside, kept with its own sources for the log.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 impl ApiError {
+    /// An internal failure caused by `error`.
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into().into())
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
@@ -49,8 +64,8 @@ impl ApiError {
 
 impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> Self {
-        if let ApiError::Internal(detail) = &error {
-            tracing::error!(error = %detail, "resolver failed");
+        if let ApiError::Internal(cause) = &error {
+            tracing::error!(error = %chain(cause.as_ref()), "resolver failed");
         }
         let code = error.code();
         let retry = match &error {
@@ -66,9 +81,52 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
-impl From<ReadError> for ApiError {
-    fn from(error: ReadError) -> Self {
-        ApiError::Internal(error.to_string())
+/// An error and its sources, as one line for the log: `outer: inner: innermost`.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+macro_rules! internal_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(error: $t) -> Self {
+                Self::internal(error)
+            }
+        }
+    )*};
+}
+internal_from!(
+    ReadError,
+    sqlx::Error,
+    serde_json::Error,
+    projections::ProjectionError
+);
+
+/// Why a resolver gave no answer of its own: a rejection the client can correct (it
+/// becomes the payload's `userErrors`) or a request-level failure. Every fallible step
+/// of a mutation `?`s into it.
+#[derive(Debug)]
+pub enum Refusal {
+    User(UserError),
+    Api(ApiError),
+}
+
+impl From<UserError> for Refusal {
+    fn from(error: UserError) -> Self {
+        Self::User(error)
+    }
+}
+
+impl<E: Into<ApiError>> From<E> for Refusal {
+    fn from(error: E) -> Self {
+        Self::Api(error.into())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod in_flight;
 mod input;
 mod limits;
 mod mutation;
+mod paging;
 mod query;
 pub mod rate_limit;
 mod scope;
@@ -60,7 +61,7 @@ pub struct ApiState {
 pub struct RequestId(pub uuid::Uuid);
 
 pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(Query, Mutation::default(), Subscription)
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -77,7 +78,7 @@ pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
 
 /// The SDL as committed in `schema.graphql` (`scrm schema` prints it).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(Query, Mutation::default(), Subscription)
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
 }
@@ -85,7 +86,7 @@ pub fn sdl() -> String {
 fn state<'a>(ctx: &'a Context<'_>) -> Result<&'a ApiState, ApiError> {
     ctx.data::<Arc<ApiState>>()
         .map(|s| s.as_ref())
-        .map_err(|_| ApiError::Internal("no API state in context".into()))
+        .map_err(|_| ApiError::internal("no API state in context"))
 }
 
 /// The caller's tenant-scoped read access (present whenever a caller is).

@@ -1,19 +1,19 @@
 //! Root queries. Each names the roles it admits; the tenant and the customer scope come
 //! from the caller, never from an argument.
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, InputObject, Object, ID};
 use chrono::{DateTime, Utc};
 
-use super::errors::ApiError;
+use super::errors::ApiResult;
 use super::guard::{caller, RoleGuard, ANALYSTS, ANYONE, OPERATIONS, OPS_AND_ANALYSTS};
-use super::ids::{self, page_size};
+use super::ids;
+use super::paging::{key_cursor, page_vec, Page, Paging};
 use super::types::*;
 use super::wecom_inbox::{WecomNotice, WecomNoticeStatus};
 use super::{reads, state};
 use ::wecom::inbox::Status;
-use engine::auth::{Caller, Role};
-use engine::reads::{CustomerFilter as Filter, FunnelDimension, Scope, StaffFilter};
+use engine::auth::{customer_scope, Reach};
+use engine::reads::{CustomerFilter as Filter, FunnelDimension, StaffFilter};
 
 #[derive(Debug, Default)]
 pub struct Query;
@@ -72,52 +72,20 @@ impl From<Dimension> for FunnelDimension {
     }
 }
 
-/// The customers `caller` may see in `scope`.
-pub fn customer_scope(caller: &Caller, wanted: CustomerScope) -> Scope {
-    match (caller.role, wanted, caller.staff()) {
-        (Role::Guide, CustomerScope::Mine, Some(staff)) => Scope::Staff(staff),
-        (Role::Guide, CustomerScope::Mine, None) => Scope::Stores(Vec::new()),
-        (Role::Guide | Role::StoreManager, _, _) => Scope::Stores(caller.stores.clone()),
-        (Role::Operations | Role::Analyst | Role::Admin, _, _) => Scope::Tenant,
+impl From<CustomerScope> for Reach {
+    fn from(scope: CustomerScope) -> Self {
+        match scope {
+            CustomerScope::Mine => Reach::Mine,
+            CustomerScope::Store => Reach::Store,
+        }
     }
-}
-
-fn rate(part: i64, whole: i64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
-}
-
-fn after_key(after: Option<String>) -> Result<Option<String>, ApiError> {
-    Ok(after
-        .map(|a| ids::uncursor(&a, 1))
-        .transpose()?
-        .map(|mut parts| parts.remove(0)))
-}
-
-fn keyed<T: async_graphql::OutputType>(
-    rows: Vec<T>,
-    limit: i64,
-    had_after: bool,
-    key: impl Fn(&T) -> String,
-) -> Page<T> {
-    let more = rows.len() as i64 > limit;
-    let mut page = Connection::new(had_after, more);
-    page.edges.extend(
-        rows.into_iter()
-            .take(limit as usize)
-            .map(|row| Edge::new(ids::cursor(&[&key(&row)]), row)),
-    );
-    page
 }
 
 #[Object]
 impl Query {
     /// Who the server thinks you are.
     #[graphql(guard = "RoleGuard(ANYONE)")]
-    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+    async fn viewer(&self, ctx: &Context<'_>) -> ApiResult<Viewer> {
         let caller = caller(ctx)?;
         Ok(Viewer {
             subject: caller.subject.clone(),
@@ -135,15 +103,14 @@ impl Query {
         ctx: &Context<'_>,
         id: ID,
         #[graphql(default)] scope: CustomerScope,
-    ) -> async_graphql::Result<Option<Customer>> {
+    ) -> ApiResult<Option<Customer>> {
         let caller = caller(ctx)?;
         let local = ids::decode("Customer", &id)?;
-        let scope = customer_scope(caller, scope);
+        let scope = customer_scope(caller, scope.into());
         let wants = portrait_wants(ctx);
         Ok(reads(ctx)?
             .portrait(&scope, &local, wants)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .map(|(record, parts)| Customer(record, Some(Box::new(parts)))))
     }
 
@@ -159,11 +126,9 @@ impl Query {
         after: Option<String>,
         #[graphql(default)] scope: CustomerScope,
         filter: Option<CustomerFilter>,
-    ) -> async_graphql::Result<Page<Customer>> {
+    ) -> ApiResult<Page<Customer>> {
         let caller = caller(ctx)?;
-        let limit = page_size(first)?;
-        let after = after.map(|a| ids::untime_cursor(&a)).transpose()?;
-        let had_after = after.is_some();
+        let (paging, after) = Paging::timed(first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
         let filter = Filter {
             tag: filter.tag_id,
@@ -182,24 +147,16 @@ impl Query {
         let now = state(ctx)?.clock.now();
         let rows = reads(ctx)?
             .customers(
-                &customer_scope(caller, scope),
+                &customer_scope(caller, scope.into()),
                 &filter,
                 after,
-                limit + 1,
+                paging.fetch(),
                 now,
             )
-            .await
-            .map_err(ApiError::from)?;
-        let more = rows.len() as i64 > limit;
-        let mut page = Connection::new(had_after, more);
-        page.edges
-            .extend(rows.into_iter().take(limit as usize).map(|row| {
-                Edge::new(
-                    ids::time_cursor(row.last_activity_at, &row.customer_id),
-                    Customer::new(row),
-                )
-            }));
-        Ok(page)
+            .await?;
+        Ok(paging.page(rows, Customer::new, |c| {
+            ids::time_cursor(c.0.last_activity_at, &c.0.customer_id)
+        }))
     }
 
     /// Staff of the tenant, by staff id.
@@ -213,42 +170,23 @@ impl Query {
         first: i32,
         after: Option<String>,
         filter: Option<StaffMemberFilter>,
-    ) -> async_graphql::Result<Page<Staff>> {
-        let limit = page_size(first)?;
-        let after = after_key(after)?;
-        let had_after = after.is_some();
+    ) -> ApiResult<Page<Staff>> {
+        let (paging, after) = Paging::keyed(first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
+        let filter = StaffFilter {
+            store: filter.store_id,
+            departed: filter.departed,
+        };
         let rows = reads(ctx)?
-            .staff_members(
-                &StaffFilter {
-                    store: filter.store_id,
-                    departed: filter.departed,
-                },
-                after,
-                limit + 1,
-            )
-            .await
-            .map_err(ApiError::from)?;
-        Ok(keyed(
-            rows.into_iter().map(Staff).collect(),
-            limit,
-            had_after,
-            |s| s.0.staff_id.clone(),
-        ))
+            .staff_members(&filter, after, paging.fetch())
+            .await?;
+        Ok(paging.page(rows, Staff, |s| key_cursor(&s.0.staff_id)))
     }
 
     #[graphql(guard = "RoleGuard(OPERATIONS)")]
-    async fn staff_member(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-    ) -> async_graphql::Result<Option<Staff>> {
+    async fn staff_member(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Staff>> {
         let local = ids::decode("Staff", &id)?;
-        Ok(reads(ctx)?
-            .staff_member(&local)
-            .await
-            .map_err(ApiError::from)?
-            .map(Staff))
+        Ok(reads(ctx)?.staff_member(&local).await?.map(Staff))
     }
 
     /// The reassignment view: departed staff and what they still hold.
@@ -261,20 +199,10 @@ impl Query {
         ctx: &Context<'_>,
         first: i32,
         after: Option<String>,
-    ) -> async_graphql::Result<Page<Departure>> {
-        let limit = page_size(first)?;
-        let after = after_key(after)?;
-        let had_after = after.is_some();
-        let rows = reads(ctx)?
-            .departures(after, limit + 1)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(keyed(
-            rows.into_iter().map(Departure).collect(),
-            limit,
-            had_after,
-            |d| d.0.staff_id.clone(),
-        ))
+    ) -> ApiResult<Page<Departure>> {
+        let (paging, after) = Paging::keyed(first, after.as_deref())?;
+        let rows = reads(ctx)?.departures(after, paging.fetch()).await?;
+        Ok(paging.page(rows, Departure, |d| key_cursor(&d.0.staff_id)))
     }
 
     /// The tag library.
@@ -287,35 +215,14 @@ impl Query {
         ctx: &Context<'_>,
         first: i32,
         after: Option<String>,
-    ) -> async_graphql::Result<Page<TagGroup>> {
-        let limit = page_size(first)?;
-        let after = after_key(after)?;
-        let had_after = after.is_some();
+    ) -> ApiResult<Page<TagGroup>> {
+        let (paging, after) = Paging::keyed(first, after.as_deref())?;
         let reads = reads(ctx)?;
-        let groups = reads
-            .tag_groups(after, limit + 1)
-            .await
-            .map_err(ApiError::from)?;
+        let groups = reads.tag_groups(after, paging.fetch()).await?;
         let ids: Vec<String> = groups.iter().map(|g| g.group_id.clone()).collect();
-        let tags = reads.library_tags(&ids).await.map_err(ApiError::from)?;
-        let groups = groups
-            .into_iter()
-            .map(|g| TagGroup {
-                tags: tags
-                    .iter()
-                    .filter(|t| t.group_id == g.group_id)
-                    .map(|t| LibraryTag {
-                        tag_id: t.tag_id.clone(),
-                        name: t.name.clone(),
-                        order: t.sort_order,
-                    })
-                    .collect(),
-                group_id: g.group_id,
-                name: g.name,
-                order: g.sort_order,
-            })
-            .collect();
-        Ok(keyed(groups, limit, had_after, |g| g.group_id.clone()))
+        let tags = reads.library_tags(&ids).await?;
+        let group = |g| TagGroup::new(g, &tags);
+        Ok(paging.page(groups, group, |g| key_cursor(&g.group_id)))
     }
 
     /// The repurchase funnel: friends, first purchase, repurchase, loyal, by dimension.
@@ -329,26 +236,10 @@ impl Query {
         by: Dimension,
         first: i32,
         after: Option<String>,
-    ) -> async_graphql::Result<Page<FunnelLine>> {
-        let limit = page_size(first)?;
-        let after = after_key(after)?;
-        let had_after = after.is_some();
-        let rows = reads(ctx)?
-            .funnel(by.into(), after, limit + 1)
-            .await
-            .map_err(ApiError::from)?;
-        let lines = rows
-            .into_iter()
-            .map(|r| FunnelLine {
-                repurchase_rate: rate(r.repurchase, r.first_purchase),
-                key: r.key,
-                friends: int(r.friends),
-                first_purchase: int(r.first_purchase),
-                repurchase: int(r.repurchase),
-                loyal: int(r.loyal),
-            })
-            .collect();
-        Ok(keyed(lines, limit, had_after, |l| l.key.clone()))
+    ) -> ApiResult<Page<FunnelLine>> {
+        let (paging, after) = Paging::keyed(first, after.as_deref())?;
+        let rows = reads(ctx)?.funnel(by.into(), after, paging.fetch()).await?;
+        Ok(paging.page(rows, FunnelLine::from, |l| key_cursor(&l.key)))
     }
 
     /// Coupons issued, redeemed and expired, by dimension.
@@ -362,25 +253,11 @@ impl Query {
         by: Dimension,
         first: i32,
         after: Option<String>,
-    ) -> async_graphql::Result<Page<RedemptionLine>> {
-        let limit = page_size(first)?;
-        let after = after_key(after)?;
-        let had_after = after.is_some();
-        let rows = reads(ctx)?
-            .coupon_redemption(by.into(), after, limit + 1)
-            .await
-            .map_err(ApiError::from)?;
-        let lines = rows
-            .into_iter()
-            .map(|r| RedemptionLine {
-                redemption_rate: rate(r.redeemed, r.issued),
-                key: r.key,
-                issued: int(r.issued),
-                redeemed: int(r.redeemed),
-                expired: int(r.expired),
-            })
-            .collect();
-        Ok(keyed(lines, limit, had_after, |l| l.key.clone()))
+    ) -> ApiResult<Page<RedemptionLine>> {
+        let (paging, after) = Paging::keyed(first, after.as_deref())?;
+        let reads = reads(ctx)?;
+        let rows = reads.coupon_redemption(by.into(), after, paging.fetch());
+        Ok(paging.page(rows.await?, RedemptionLine::from, |l| key_cursor(&l.key)))
     }
 
     /// Every projection, as far as the caller's tenant is concerned: its events
@@ -394,13 +271,12 @@ impl Query {
         ctx: &Context<'_>,
         first: i32,
         after: Option<String>,
-    ) -> async_graphql::Result<Page<ProjectionStatus>> {
+    ) -> ApiResult<Page<ProjectionStatus>> {
         // The caller's tenant's own figures: the deployment's would tell one tenant how
         // busy the others are.
         let tenant = caller(ctx)?.tenant.to_string();
-        let statuses = projections::projector::tenant_status(&state(ctx)?.engine.db, &tenant)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let statuses =
+            projections::projector::tenant_status(&state(ctx)?.engine.db, &tenant).await?;
         let lines = statuses
             .into_iter()
             .map(|s| ProjectionStatus {
@@ -416,7 +292,7 @@ impl Query {
                 stopped_since: s.failure.as_ref().map(|f| f.since),
             })
             .collect();
-        Ok(page_vec(lines, first, after)?)
+        page_vec(lines, first, after)
     }
 
     /// WeCom notices delivered to the tenant's callback, newest first: operations see
@@ -431,33 +307,22 @@ impl Query {
         first: i32,
         after: Option<String>,
         status: Option<WecomNoticeStatus>,
-    ) -> async_graphql::Result<Page<WecomNotice>> {
-        let limit = page_size(first)?;
-        let after = after.as_deref().map(ids::untime_cursor).transpose()?;
-        let had_after = after.is_some();
-        let rows = reads(ctx)?
-            .wecom_notices(status.map(|s| Status::from(s).as_str()), after, limit + 1)
-            .await
-            .map_err(ApiError::from)?;
-        let more = rows.len() as i64 > limit;
-        let mut page = Connection::new(had_after, more);
-        page.edges
-            .extend(rows.into_iter().take(limit as usize).map(|row| {
-                Edge::new(
-                    ids::time_cursor(row.received_at, &row.dedup_key),
-                    WecomNotice(row),
-                )
-            }));
-        Ok(page)
+    ) -> ApiResult<Page<WecomNotice>> {
+        let (paging, after) = Paging::timed(first, after.as_deref())?;
+        let status = status.map(|s| Status::from(s).as_str());
+        let rows = reads(ctx)?.wecom_notices(status, after, paging.fetch());
+        Ok(paging.page(rows.await?, WecomNotice, |n| {
+            ids::time_cursor(n.0.received_at, &n.0.dedup_key)
+        }))
     }
 
     /// A job of the caller's tenant: visible to whoever started it, operations and
     /// admins.
     #[graphql(guard = "RoleGuard(OPS_AND_ANALYSTS)")]
-    async fn job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Job>> {
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Job>> {
         let caller = caller(ctx)?;
         let local = ids::decode("Job", &id)?;
-        let job = reads(ctx)?.job(&local).await.map_err(ApiError::from)?;
+        let job = reads(ctx)?.job(&local).await?;
         Ok(super::subscription::visible(job, caller).map(Job))
     }
 }

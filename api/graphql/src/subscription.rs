@@ -92,12 +92,14 @@ impl Subscription {
         let reads = reads(ctx)?.clone();
         let state = ctx
             .data::<Arc<ApiState>>()
-            .map_err(|_| ApiError::Internal("no API state in context".into()))?
+            .map_err(|_| ApiError::internal("no API state in context"))?
             .clone();
         let slot = ctx
             .data_opt::<SocketSlots>()
             .ok_or(ApiError::Unauthenticated)?
             .take()?;
+        // A subscription's resolver must name async-graphql's own `Result`, so the read
+        // error converts here.
         let first = visible(reads.job(&local).await.map_err(ApiError::from)?, &caller);
         reads.release().await;
         let Some(first) = first else {

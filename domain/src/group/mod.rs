@@ -137,23 +137,19 @@ pub enum GroupError {
     },
 }
 
-impl GroupError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::AlreadyCreated => "GROUP_ALREADY_EXISTS",
-            Self::UnknownGroup => "UNKNOWN_GROUP",
-            Self::Dismissed => "GROUP_DISMISSED",
-            Self::InvalidCapacity { .. } => "INVALID_CAPACITY",
-            Self::GroupFull { .. } => "GROUP_FULL",
-            Self::AlreadyMember => "ALREADY_MEMBER",
-            Self::NotMember => "NOT_MEMBER",
-            Self::OwnerCannotLeave => "OWNER_CANNOT_LEAVE",
-            Self::SameOwner => "SAME_OWNER",
-            Self::TransferLimitReached => "GROUP_TRANSFER_LIMIT_REACHED",
-            Self::TextTooLong { .. } => "TEXT_TOO_LONG",
-        }
-    }
-}
+error_codes!(GroupError {
+    AlreadyCreated => "GROUP_ALREADY_EXISTS",
+    UnknownGroup => "UNKNOWN_GROUP",
+    Dismissed => "GROUP_DISMISSED",
+    InvalidCapacity { .. } => "INVALID_CAPACITY",
+    GroupFull { .. } => "GROUP_FULL",
+    AlreadyMember => "ALREADY_MEMBER",
+    NotMember => "NOT_MEMBER",
+    OwnerCannotLeave => "OWNER_CANNOT_LEAVE",
+    SameOwner => "SAME_OWNER",
+    TransferLimitReached => "GROUP_TRANSFER_LIMIT_REACHED",
+    TextTooLong { .. } => "TEXT_TOO_LONG",
+});
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CustomerGroup {

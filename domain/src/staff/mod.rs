@@ -99,19 +99,15 @@ pub enum StaffError {
     EmptyName,
 }
 
-impl StaffError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::AlreadyRegistered => "STAFF_ALREADY_REGISTERED",
-            Self::UnknownStaff => "UNKNOWN_STAFF",
-            Self::Departed => "STAFF_DEPARTED",
-            Self::SameStore => "SAME_STORE",
-            Self::InvalidCustomerLimit { .. } => "INVALID_CUSTOMER_LIMIT",
-            Self::DailyGroupTransferLimit(_) => "DAILY_GROUP_TRANSFER_LIMIT",
-            Self::EmptyName => "EMPTY_NAME",
-        }
-    }
-}
+error_codes!(StaffError {
+    AlreadyRegistered => "STAFF_ALREADY_REGISTERED",
+    UnknownStaff => "UNKNOWN_STAFF",
+    Departed => "STAFF_DEPARTED",
+    SameStore => "SAME_STORE",
+    InvalidCustomerLimit { .. } => "INVALID_CUSTOMER_LIMIT",
+    DailyGroupTransferLimit(_) => "DAILY_GROUP_TRANSFER_LIMIT",
+    EmptyName => "EMPTY_NAME",
+});
 
 /// Days of group-transfer claims remembered: enough for a claim recorded out of order.
 const CLAIM_DAYS_KEPT: usize = 7;

@@ -139,22 +139,18 @@ pub enum TagLibraryError {
     DuplicateEntry,
 }
 
-impl TagLibraryError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::EmptyName => "EMPTY_NAME",
-            Self::NameTooLong { .. } => "NAME_TOO_LONG",
-            Self::IdTaken => "ID_TAKEN",
-            Self::DuplicateName => "DUPLICATE_NAME",
-            Self::UnknownGroup => "UNKNOWN_TAG_GROUP",
-            Self::UnknownTag => "UNKNOWN_TAG",
-            Self::Deleted => "DELETED",
-            Self::TooManyTags(_) => "TOO_MANY_TAGS",
-            Self::TagNotInGroup => "TAG_NOT_IN_GROUP",
-            Self::DuplicateEntry => "DUPLICATE_ENTRY",
-        }
-    }
-}
+error_codes!(TagLibraryError {
+    EmptyName => "EMPTY_NAME",
+    NameTooLong { .. } => "NAME_TOO_LONG",
+    IdTaken => "ID_TAKEN",
+    DuplicateName => "DUPLICATE_NAME",
+    UnknownGroup => "UNKNOWN_TAG_GROUP",
+    UnknownTag => "UNKNOWN_TAG",
+    Deleted => "DELETED",
+    TooManyTags(_) => "TOO_MANY_TAGS",
+    TagNotInGroup => "TAG_NOT_IN_GROUP",
+    DuplicateEntry => "DUPLICATE_ENTRY",
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {

@@ -4,6 +4,7 @@
 
 mod api_key;
 mod jwt;
+pub mod scope;
 mod secret;
 
 use domain::values::{StaffId, StoreId, TenantId};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use api_key::{ApiKeys, NewApiKey};
 pub use jwt::{Claims, JwtSettings};
+pub use scope::{customer_scope, Reach};
 pub use secret::{load_or_create_secret, SecretError};
 
 use crate::tenants::{TenantDirectory, TenantStatus};

@@ -1,0 +1,296 @@
+//! Mutations a guide makes on a customer they serve: tags, remarks, coupons, purchases.
+
+use async_graphql::{Context, InputObject, Object, ID};
+use chrono::{DateTime, Utc};
+use domain::customer::{CustomerCommand, TagState};
+use domain::values::{
+    CampaignId, CouponId, ExternalUserId, Money, OrderId, StaffId, StoreId, TagId,
+};
+use serde::Serialize;
+
+use super::payload::CustomerPayload;
+use super::run::{execute, expected, keyed, once, parse};
+use crate::errors::{ApiError, Refusal};
+use crate::guard::{caller, RoleGuard, GUIDES};
+use crate::ids;
+use crate::user_error::UserError;
+use crate::{reads, state, ApiState};
+use engine::auth::{customer_scope, Caller, Reach};
+use engine::commands::Outcome;
+
+#[derive(Debug, Default)]
+pub struct CustomerMutation;
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct TagCustomerInput {
+    pub customer_id: ID,
+    pub tag_id: String,
+    /// A UUID; repeating it with the same input repeats the answer, not the work.
+    pub idempotency_key: String,
+    pub expected_version: Option<i32>,
+}
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct UntagCustomerInput {
+    pub customer_id: ID,
+    pub tag_id: String,
+    pub idempotency_key: String,
+    pub expected_version: Option<i32>,
+}
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct SetRemarkInput {
+    pub customer_id: ID,
+    pub remark: String,
+    #[graphql(default)]
+    pub description: String,
+    pub idempotency_key: String,
+    pub expected_version: Option<i32>,
+}
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct IssueCouponInput {
+    pub customer_id: ID,
+    pub campaign_id: String,
+    /// Face value in fen (1/100 yuan).
+    pub value_fen: i32,
+    pub expires_at: DateTime<Utc>,
+    pub idempotency_key: String,
+    pub expected_version: Option<i32>,
+}
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct RedeemCouponInput {
+    pub customer_id: ID,
+    pub coupon_id: String,
+    pub order_id: Option<String>,
+    pub idempotency_key: String,
+    pub expected_version: Option<i32>,
+}
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct RecordPurchaseInput {
+    pub customer_id: ID,
+    pub order_id: String,
+    /// Amount in fen (1/100 yuan).
+    pub amount_fen: i32,
+    pub store_id: String,
+    pub idempotency_key: String,
+    pub expected_version: Option<i32>,
+}
+
+keyed!(
+    TagCustomerInput,
+    UntagCustomerInput,
+    SetRemarkInput,
+    IssueCouponInput,
+    RedeemCouponInput,
+    RecordPurchaseInput
+);
+
+/// The customer behind `id`, if the caller serves them (or may otherwise see them).
+pub(super) async fn visible_customer(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    id: &ID,
+) -> Result<ExternalUserId, Refusal> {
+    let not_found = || UserError::not_found("customerId", "customer").into();
+    let Ok(local) = ids::decode("Customer", id) else {
+        return Err(not_found());
+    };
+    let seen = reads(ctx)?
+        .customer(&customer_scope(caller, Reach::Mine), &local)
+        .await?;
+    match (seen, ExternalUserId::parse(local)) {
+        (Some(_), Ok(id)) => Ok(id),
+        _ => Err(not_found()),
+    }
+}
+
+/// Waits briefly for the portrait to include a change, so the payload's `customer`
+/// shows it; a slow projector only makes the answer staler, never wrong.
+async fn fresh(state: &ApiState, outcome: &Outcome) {
+    if outcome.position.is_some() {
+        let waited = projections::projector::wait_for(
+            &state.engine.db,
+            projections::registry::PORTRAIT.name,
+            <domain::customer::Customer as cqrs_es::Aggregate>::TYPE,
+            &outcome.aggregate_id,
+            i64::try_from(outcome.version).unwrap_or(i64::MAX),
+            std::time::Duration::from_secs(2),
+        )
+        .await;
+        if let Err(error) = waited {
+            tracing::warn!(%error, "could not wait for the portrait");
+        }
+    }
+}
+
+/// Which customer a command is for, and the version the caller expects it at.
+struct Target<'a> {
+    customer: &'a ID,
+    expected_version: Option<i32>,
+}
+
+/// Executes one customer command for a guide, with all the checks in one place; a
+/// rejection points at the input `field`.
+async fn on_customer(
+    ctx: &Context<'_>,
+    key: &str,
+    target: Target<'_>,
+    field: &str,
+    command: impl FnOnce(StaffId) -> Result<CustomerCommand, UserError>,
+) -> Result<CustomerPayload, Refusal> {
+    let caller = caller(ctx)?;
+    let Some(staff) = caller.staff() else {
+        return Err(ApiError::Forbidden.into());
+    };
+    let id = visible_customer(ctx, caller, target.customer).await?;
+    let expected = expected(target.expected_version)?;
+    let command = command(staff)?;
+    let outcome = execute(ctx, key, id.as_str(), command, expected, field).await?;
+    fresh(state(ctx)?, &outcome).await;
+    Ok(CustomerPayload::changed(id.to_string(), &outcome))
+}
+
+macro_rules! target {
+    ($input:expr) => {
+        Target {
+            customer: &$input.customer_id,
+            expected_version: $input.expected_version,
+        }
+    };
+}
+
+async fn tag_state(ctx: &Context<'_>, tag: &str) -> Result<TagState, ApiError> {
+    Ok(match reads(ctx)?.tag_state(tag).await? {
+        Some(true) => TagState::Active,
+        Some(false) => TagState::Deleted,
+        None => TagState::Unknown,
+    })
+}
+
+#[Object]
+impl CustomerMutation {
+    /// Tags a customer you serve with a tag of the library.
+    #[graphql(guard = "RoleGuard(GUIDES)")]
+    async fn tag_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: TagCustomerInput,
+    ) -> Result<CustomerPayload, ApiError> {
+        once(ctx, "tagCustomer", input, |input, key| async move {
+            let tag_state = tag_state(ctx, &input.tag_id).await?;
+            on_customer(ctx, &key, target!(input), "tagId", |staff| {
+                let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
+                Ok(CustomerCommand::Tag {
+                    staff,
+                    tag,
+                    tag_state,
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    #[graphql(guard = "RoleGuard(GUIDES)")]
+    async fn untag_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: UntagCustomerInput,
+    ) -> Result<CustomerPayload, ApiError> {
+        once(ctx, "untagCustomer", input, |input, key| async move {
+            on_customer(ctx, &key, target!(input), "tagId", |staff| {
+                let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
+                Ok(CustomerCommand::Untag { staff, tag })
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Sets your remark (and description) on a customer you serve.
+    #[graphql(guard = "RoleGuard(GUIDES)")]
+    async fn set_remark(
+        &self,
+        ctx: &Context<'_>,
+        input: SetRemarkInput,
+    ) -> Result<CustomerPayload, ApiError> {
+        once(ctx, "setRemark", input, |input, key| async move {
+            on_customer(ctx, &key, target!(input), "remark", |staff| {
+                Ok(CustomerCommand::ChangeRemark {
+                    staff,
+                    remark: input.remark.clone(),
+                    description: input.description.clone(),
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Issues a coupon of a campaign to a customer you serve.
+    #[graphql(guard = "RoleGuard(GUIDES)")]
+    async fn issue_coupon(
+        &self,
+        ctx: &Context<'_>,
+        input: IssueCouponInput,
+    ) -> Result<CustomerPayload, ApiError> {
+        once(ctx, "issueCoupon", input, |input, key| async move {
+            let coupon = super::run::derived_id("cp-", &key);
+            let mut payload = on_customer(ctx, &key, target!(input), "campaignId", |staff| {
+                Ok(CustomerCommand::IssueCoupon {
+                    coupon: parse("couponId", CouponId::parse(coupon.as_str()))?,
+                    campaign: parse("campaignId", CampaignId::parse(input.campaign_id.as_str()))?,
+                    value: parse("valueFen", Money::from_fen(i64::from(input.value_fen)))?,
+                    expires_at: input.expires_at,
+                    staff: Some(staff),
+                })
+            })
+            .await?;
+            payload.coupon_id = Some(coupon);
+            Ok(payload)
+        })
+        .await
+    }
+
+    #[graphql(guard = "RoleGuard(GUIDES)")]
+    async fn redeem_coupon(
+        &self,
+        ctx: &Context<'_>,
+        input: RedeemCouponInput,
+    ) -> Result<CustomerPayload, ApiError> {
+        once(ctx, "redeemCoupon", input, |input, key| async move {
+            on_customer(ctx, &key, target!(input), "couponId", |_| {
+                let order = input.order_id.as_deref().map(OrderId::parse).transpose();
+                Ok(CustomerCommand::RedeemCoupon {
+                    coupon: parse("couponId", CouponId::parse(input.coupon_id.as_str()))?,
+                    order: parse("orderId", order)?,
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    #[graphql(guard = "RoleGuard(GUIDES)")]
+    async fn record_purchase(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordPurchaseInput,
+    ) -> Result<CustomerPayload, ApiError> {
+        once(ctx, "recordPurchase", input, |input, key| async move {
+            on_customer(ctx, &key, target!(input), "orderId", |staff| {
+                Ok(CustomerCommand::RecordPurchase {
+                    order: parse("orderId", OrderId::parse(input.order_id.as_str()))?,
+                    amount: parse("amountFen", Money::from_fen(i64::from(input.amount_fen)))?,
+                    store: parse("storeId", StoreId::parse(input.store_id.as_str()))?,
+                    staff: Some(staff),
+                })
+            })
+            .await
+        })
+        .await
+    }
+}

@@ -1,0 +1,53 @@
+//! Jobs analysts start: rebuilding projections.
+
+use async_graphql::{Context, InputObject, Object};
+use engine::jobs::KIND_REBUILD;
+use serde::Serialize;
+
+use super::payload::JobPayload;
+use super::run::{heavy, keyed, once, start_job};
+use crate::errors::ApiError;
+use crate::guard::{RoleGuard, ANALYSTS};
+use crate::user_error::{UserError, UserErrorCode};
+
+#[derive(Debug, Default)]
+pub struct JobMutation;
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct StartRebuildInput {
+    /// One projection by name (`customer_portrait`, `staff_departures`,
+    /// `repurchase_funnel`); all when omitted.
+    pub projection: Option<String>,
+    pub idempotency_key: String,
+}
+
+keyed!(StartRebuildInput);
+
+#[Object]
+impl JobMutation {
+    /// Rebuilds projections from the whole log, as a job (blue/green: reads keep being
+    /// served from the old tables until the swap).
+    #[graphql(guard = "RoleGuard(ANALYSTS)")]
+    async fn start_rebuild(
+        &self,
+        ctx: &Context<'_>,
+        input: StartRebuildInput,
+    ) -> Result<JobPayload, ApiError> {
+        once(ctx, "startRebuild", input, |input, key| async move {
+            heavy(ctx)?;
+            if let Some(name) = &input.projection {
+                if projections::registry::find(name).is_none() {
+                    return Err(UserError::new(
+                        &["input", "projection"],
+                        UserErrorCode::NotFound,
+                        format!("no projection named {name}"),
+                    )
+                    .into());
+                }
+            }
+            let job = serde_json::json!({ "projection": input.projection });
+            start_job(ctx, &key, KIND_REBUILD, &job, None).await
+        })
+        .await
+    }
+}

@@ -1,0 +1,44 @@
+//! Staff: marking a member of staff as departed.
+
+use async_graphql::{Context, InputObject, Object};
+use domain::staff::StaffCommand;
+use domain::values::StaffId;
+use serde::Serialize;
+
+use super::payload::ChangePayload;
+use super::run::{execute, expected, keyed, once, parse};
+use crate::errors::ApiError;
+use crate::guard::{RoleGuard, OPERATIONS};
+
+#[derive(Debug, Default)]
+pub struct StaffMutation;
+
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct MarkStaffDepartedInput {
+    pub staff_id: String,
+    pub idempotency_key: String,
+    pub expected_version: Option<i32>,
+}
+
+keyed!(MarkStaffDepartedInput);
+
+#[Object]
+impl StaffMutation {
+    /// Marks a member of staff as departed: they appear in the reassignment view.
+    #[graphql(guard = "RoleGuard(OPERATIONS)")]
+    async fn mark_staff_departed(
+        &self,
+        ctx: &Context<'_>,
+        input: MarkStaffDepartedInput,
+    ) -> Result<ChangePayload, ApiError> {
+        once(ctx, "markStaffDeparted", input, |input, key| async move {
+            let staff = parse("staffId", StaffId::parse(input.staff_id.as_str()));
+            let expected = expected(input.expected_version);
+            let (staff, expected) = (staff?, expected?);
+            let command = StaffCommand::MarkDeparted;
+            let outcome = execute(ctx, &key, staff.as_str(), command, expected, "staffId").await?;
+            Ok(ChangePayload::changed(staff.to_string(), &outcome))
+        })
+        .await
+    }
+}

@@ -1,0 +1,177 @@
+//! Jobs (rebuilds, handovers) and the items of a handover job.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use engine::reads::HandoverItemRecord;
+
+use super::int;
+use crate::errors::ApiResult;
+use crate::ids::{self, page_size};
+use crate::paging::Page;
+use crate::reads;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job(pub engine::reads::JobRecord);
+
+#[Object]
+impl Job {
+    async fn id(&self) -> ID {
+        ids::encode("Job", &self.0.job_id)
+    }
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn status(&self) -> JobStatus {
+        match engine::reads::JobStatus::parse(&self.0.status) {
+            engine::reads::JobStatus::Queued => JobStatus::Queued,
+            engine::reads::JobStatus::Running => JobStatus::Running,
+            engine::reads::JobStatus::Succeeded => JobStatus::Succeeded,
+            engine::reads::JobStatus::Failed => JobStatus::Failed,
+        }
+    }
+    async fn progress_done(&self) -> i32 {
+        int(self.0.progress_done)
+    }
+    async fn progress_total(&self) -> i32 {
+        int(self.0.progress_total)
+    }
+    async fn error_code(&self) -> Option<&str> {
+        self.0.error_code.as_deref()
+    }
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+    /// When a running job that is waiting (e.g. for tomorrow's share of a handover's
+    /// group transfers) continues.
+    async fn next_run_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_run_at
+    }
+    /// How many of the job's items ended how (handovers: customers and groups by
+    /// outcome; they move on as customers answer).
+    async fn outcomes(&self) -> Vec<JobOutcome> {
+        serde_json::from_str::<Vec<engine::handover::OutcomeCount>>(&self.0.outcomes)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| JobOutcome {
+                kind: if o.kind == engine::handover::items::GROUP {
+                    HandoverItemKind::Group
+                } else {
+                    HandoverItemKind::Customer
+                },
+                status: int(o.status),
+                code: o.code,
+                count: int(o.count),
+            })
+            .collect()
+    }
+    /// A handover job's customers and groups, each with its outcome (customers first,
+    /// by id), optionally only those with outcome `code`.
+    #[graphql(complexity = "(first.max(0) as usize) * child_complexity")]
+    async fn handover_items(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+        code: Option<String>,
+    ) -> ApiResult<Page<HandoverItem>> {
+        let limit = page_size(first)?;
+        let after = after.map(|a| ids::uncursor(&a, 1)).transpose()?;
+        let mut rows = reads(ctx)?
+            .handover_items(
+                &self.0.job_id,
+                code.as_deref(),
+                after.map(|mut a| a.remove(0)),
+                limit + 1,
+            )
+            .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let mut page = Connection::new(false, more);
+        for row in rows {
+            let key = format!("{}/{}", row.kind, row.item_id);
+            page.edges
+                .push(Edge::new(ids::cursor(&[&key]), HandoverItem(row)));
+        }
+        Ok(page)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum HandoverItemKind {
+    Customer,
+    Group,
+}
+
+/// How many items of a job ended one way.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct JobOutcome {
+    pub kind: HandoverItemKind,
+    /// WeCom's status: 1 accepted (or group moved), 2 waiting (or group scheduled),
+    /// 3 refused by the customer, 4 successor at their customer limit, 5 no record.
+    pub status: i32,
+    /// `PLANNED`, `SCHEDULED`, `REQUESTED`, `ACCEPTED`, `REFUSED_CUSTOMER`,
+    /// `REFUSED_LIMIT`, `TRANSFERRED`, or the rule that held it back (a user error
+    /// code such as `HANDOVER_LIMIT_REACHED`).
+    pub code: String,
+    pub count: i32,
+}
+
+/// One customer or group of a handover job.
+#[derive(Debug, Clone)]
+pub struct HandoverItem(pub HandoverItemRecord);
+
+#[Object]
+impl HandoverItem {
+    async fn kind(&self) -> HandoverItemKind {
+        if self.0.kind == engine::handover::items::GROUP {
+            HandoverItemKind::Group
+        } else {
+            HandoverItemKind::Customer
+        }
+    }
+    async fn customer_id(&self) -> Option<ID> {
+        (self.0.kind == engine::handover::items::CUSTOMER)
+            .then(|| ids::encode("Customer", &self.0.item_id))
+    }
+    /// WeCom `chat_id` of the group.
+    async fn group_id(&self) -> Option<&str> {
+        (self.0.kind == engine::handover::items::GROUP).then_some(self.0.item_id.as_str())
+    }
+    /// The successor it goes to (null when it goes nowhere).
+    async fn to_staff_id(&self) -> Option<&str> {
+        self.0.to_staff_id.as_deref()
+    }
+    /// Groups: the tenant-local day it moves (or moved) on.
+    async fn due_day(&self) -> Option<chrono::NaiveDate> {
+        self.0
+            .due_day
+            .as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    }
+    /// See `JobOutcome.code`.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// See `JobOutcome.status`.
+    async fn status(&self) -> i32 {
+        int(self.0.status)
+    }
+}
