@@ -124,7 +124,9 @@ where
                     }
                 }
                 Err(AppendError::Conflict) => return Err(Conflict),
-                Err(AppendError::Store(message)) => {
+                Err(AppendError::Store(e)) => {
+                    // Every answer gets the text: `CommandError::Store` holds a string.
+                    let message = e.to_string();
                     for d in &decided {
                         answers[d.index] = Some(Err(CommandError::Store(message.clone())));
                     }
@@ -281,21 +283,21 @@ fn serialized<A: Aggregate>(
 
 enum AppendError {
     Conflict,
-    Store(String),
+    Store(StoreError),
 }
 
 impl From<sqlx::Error> for AppendError {
     fn from(e: sqlx::Error) -> Self {
         match e.as_database_error() {
             Some(d) if d.is_unique_violation() => Self::Conflict,
-            _ => Self::Store(e.to_string()),
+            _ => Self::Store(e.into()),
         }
     }
 }
 
 impl From<cqrs_es::persist::PersistenceError> for AppendError {
     fn from(e: cqrs_es::persist::PersistenceError) -> Self {
-        Self::Store(e.to_string())
+        Self::Store(e.into())
     }
 }
 
@@ -377,7 +379,7 @@ async fn append_many<A: Aggregate>(
     Ok(positions)
 }
 
-/// A read that failed, for every command of the batch.
+/// A read or write that failed, for every command of the batch.
 #[derive(Debug, thiserror::Error)]
 enum StoreError {
     #[error(transparent)]

@@ -36,6 +36,10 @@ pub(crate) use fields::Fields;
 use kinds::{chat_kind, contact_kind, tag_kind};
 
 /// Why a body could not be read as a notice (or as an outer encrypted envelope).
+///
+/// `Xml` and `Json` keep the reader's message as text, not the reader's error: callers
+/// compare parse errors (`Clone + Eq`), and quick-xml's and serde_json's errors over an
+/// in-memory body carry nothing beyond their message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// Nothing but whitespace.
