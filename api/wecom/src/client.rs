@@ -34,15 +34,21 @@ const STALE_TOKEN: [i64; 3] = [40014, 42001, 40001];
 /// Why a WeCom API call gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// No connection, a timeout, or a broken response.
-    #[error("WeCom API unreachable: {0}")]
-    Transport(String),
+    /// No connection, a timeout, or a broken response: what happened and to which host,
+    /// with reqwest's error as the cause (its URL removed: the token URL carries the
+    /// secret).
+    #[error("WeCom API unreachable: {what}")]
+    Transport {
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// An HTTP status other than 200.
     #[error("WeCom API answered HTTP {0}")]
     Status(u16),
     /// A 200 whose body is not the documented JSON.
     #[error("WeCom API answer unreadable: {0}")]
-    Decode(String),
+    Decode(#[from] serde_json::Error),
     /// WeCom refused the call (`errcode` other than 0).
     #[error("WeCom API error {errcode}: {errmsg}")]
     Api { errcode: i64, errmsg: String },
@@ -188,7 +194,7 @@ fn answer<T: DeserializeOwned>(body: Value) -> Result<T, ClientError> {
             .to_owned();
         return Err(ClientError::Api { errcode, errmsg });
     }
-    serde_json::from_value(body).map_err(|e| ClientError::Decode(e.to_string()))
+    Ok(serde_json::from_value(body)?)
 }
 
 #[derive(Deserialize)]
@@ -219,18 +225,12 @@ impl TenantApi<'_> {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(without_url(&e)))?;
+        let response = request.send().await.map_err(transport)?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(ClientError::Status(response.status().as_u16()));
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Transport(without_url(&e)))?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+        let bytes = response.bytes().await.map_err(transport)?;
+        Ok(serde_json::from_slice(&bytes)?)
     }
 
     fn cached(&self) -> Option<String> {
@@ -344,6 +344,14 @@ impl TenantApi<'_> {
             )
             .await?;
         Ok(answer.tag_group)
+    }
+}
+
+/// A failed request as [`ClientError::Transport`], with no URL anywhere in it.
+fn transport(e: reqwest::Error) -> ClientError {
+    ClientError::Transport {
+        what: without_url(&e),
+        source: e.without_url(),
     }
 }
 

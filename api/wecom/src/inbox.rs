@@ -20,7 +20,7 @@ pub enum InboxError {
     BadKeys(#[from] CryptoError),
     /// A command failed for a reason other than a business rule (store, conflicts).
     #[error("command failed: {0}")]
-    Commands(String),
+    Commands(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A configuration that cannot work (a secret without a corp id, a bad URL).
     #[error("invalid callback configuration: {0}")]
     Config(&'static str),

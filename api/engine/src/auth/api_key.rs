@@ -64,8 +64,7 @@ impl ApiKeys {
             .execute(pool)
             .await
             .map(|_| ())
-        })
-        .map_err(|e| AuthError::Store(e.to_string()))?;
+        })?;
         Ok(NewApiKey {
             token: format!("{PREFIX}{tenant}.{key_id}.{secret}"),
             key_id,
@@ -89,8 +88,7 @@ impl ApiKeys {
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
-        })
-        .map_err(|e| AuthError::Store(e.to_string()))?;
+        })?;
         Ok(done == 1)
     }
 
@@ -111,8 +109,7 @@ impl ApiKeys {
             .bind(key_id)
             .fetch_optional(pool)
             .await
-        })
-        .map_err(|e| AuthError::Store(e.to_string()))?;
+        })?;
         let (name, stored, role, scopes) = row.ok_or(AuthError::ApiKey)?;
         if !bool::from(digest(secret).as_bytes().ct_eq(stored.as_bytes())) {
             return Err(AuthError::ApiKey);

@@ -91,8 +91,7 @@ impl JwtSettings {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = decode::<Claims>(token, &self.decoding, &validation)
-            .map_err(|e| AuthError::Token(e.to_string()))?;
+        let data = decode::<Claims>(token, &self.decoding, &validation)?;
         let claims = data.claims;
         let tenant =
             TenantId::parse_slug(claims.tid).map_err(|e| AuthError::Token(format!("tid: {e}")))?;

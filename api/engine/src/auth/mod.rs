@@ -128,6 +128,9 @@ pub enum AuthError {
     Scheme,
     #[error("invalid token: {0}")]
     Token(String),
+    /// The JWT library refused the token (signature, expiry, issuer, audience, shape).
+    #[error("invalid token: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
     #[error("unknown, revoked or malformed API key")]
     ApiKey,
     #[error("tenant {0} is not registered")]
@@ -135,7 +138,7 @@ pub enum AuthError {
     #[error("tenant {0} is disabled")]
     DisabledTenant(TenantId),
     #[error("auth store: {0}")]
-    Store(String),
+    Store(#[from] sqlx::Error),
 }
 
 /// Resolves an `Authorization` header value into a caller of a registered, active
@@ -171,7 +174,7 @@ impl Authenticator {
             Ok(TenantStatus::Active) => Ok(caller),
             Ok(TenantStatus::Unknown) => Err(AuthError::UnknownTenant(caller.tenant)),
             Ok(TenantStatus::Disabled) => Err(AuthError::DisabledTenant(caller.tenant)),
-            Err(e) => Err(AuthError::Store(e.to_string())),
+            Err(e) => Err(AuthError::Store(e)),
         }
     }
 }

@@ -19,10 +19,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{
-    earlier_answer, event_metadata, request_hash, CommandError, CommandMeta, CommandService,
-    Outcome,
-};
+use super::decision::{self, check_tenant, nothing_appended, request_hash, Decision};
+use super::{CommandError, CommandMeta, CommandService, Outcome};
 use crate::db::Database;
 
 /// Commands that fell back to running alone at once: each is its own stream.
@@ -39,7 +37,7 @@ pub struct Batched<C> {
 }
 
 /// A command decided against its loaded state, waiting for the batch's write.
-struct Decided<A: Aggregate> {
+struct Appending<A: Aggregate> {
     index: usize,
     version: usize,
     events: Vec<EventEnvelope<A>>,
@@ -100,8 +98,8 @@ where
         for (index, b) in batch.iter().enumerate() {
             let envelopes = streams.remove(&b.aggregate_id).unwrap_or_default();
             match decide(index, b, envelopes).await {
-                Ok(Decision::Answered(answer)) => answers[index] = Some(Ok(answer)),
-                Ok(Decision::Append(d)) => decided.push(d),
+                Ok(Decided::Answered(answer)) => answers[index] = Some(Ok(answer)),
+                Ok(Decided::Append(d)) => decided.push(d),
                 Err(e) => answers[index] = Some(Err(e)),
             }
         }
@@ -126,7 +124,9 @@ where
                     }
                 }
                 Err(AppendError::Conflict) => return Err(Conflict),
-                Err(AppendError::Store(message)) => {
+                Err(AppendError::Store(e)) => {
+                    // Every answer gets the text: `CommandError::Store` holds a string.
+                    let message = e.to_string();
                     for d in &decided {
                         answers[d.index] = Some(Err(CommandError::Store(message.clone())));
                     }
@@ -143,9 +143,9 @@ where
 /// Another writer appended to one of the batch's streams first.
 struct Conflict;
 
-enum Decision<A: Aggregate> {
+enum Decided<A: Aggregate> {
     Answered(Outcome),
-    Append(Decided<A>),
+    Append(Appending<A>),
 }
 
 /// The same decision [`CommandService::execute`] makes, on already loaded events.
@@ -153,75 +153,42 @@ async fn decide<A, C>(
     index: usize,
     b: &Batched<C>,
     envelopes: Vec<EventEnvelope<A>>,
-) -> Result<Decision<A>, CommandError<A::Error>>
+) -> Result<Decided<A>, CommandError<A::Error>>
 where
     A: Aggregate<Command = Stamped<C>, Services = ()>,
     C: Clone + Serialize + Send + Sync,
 {
-    if tenant_of(&b.aggregate_id) != Some(b.meta.tenant.as_str()) {
-        return Err(CommandError::WrongTenant {
-            stream: b.aggregate_id.clone(),
-        });
-    }
+    check_tenant(&b.aggregate_id, &b.meta)?;
     let hash = request_hash(&b.command.command);
-    let version = envelopes.last().map_or(0, |e| e.sequence);
-    if let Some(key) = &b.meta.idempotency_key {
-        if let Some(previous) = earlier_answer(&envelopes, key) {
-            if previous.hash != hash {
-                return Err(CommandError::IdempotencyKeyReused);
+    Ok(
+        match decision::decide(&b.command, &b.meta, &hash, envelopes).await? {
+            Decision::Replayed { version } => {
+                Decided::Answered(nothing_appended(&b.aggregate_id, version, true))
             }
-            return Ok(Decision::Answered(Outcome {
-                aggregate_id: b.aggregate_id.clone(),
-                version: previous.sequence,
-                position: None,
-                appended: 0,
-                replayed: true,
-                attempts: 1,
-            }));
-        }
-    }
-    if let Some(expected) = b.meta.expected_version.filter(|v| *v != version) {
-        return Err(CommandError::VersionConflict {
-            expected,
-            actual: version,
-        });
-    }
-    let mut aggregate = A::default();
-    for envelope in envelopes {
-        aggregate.apply(envelope.payload);
-    }
-    let sink = cqrs_es::event_sink::EventSink::default();
-    aggregate
-        .handle(b.command.clone(), &(), &sink)
-        .await
-        .map_err(CommandError::Rejected)?;
-    let events = sink.collect().await;
-    if events.is_empty() {
-        return Ok(Decision::Answered(Outcome {
-            aggregate_id: b.aggregate_id.clone(),
-            version,
-            position: None,
-            appended: 0,
-            replayed: false,
-            attempts: 1,
-        }));
-    }
-    let metadata = event_metadata(&b.meta, &b.command, &hash);
-    let events = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, payload)| EventEnvelope {
-            aggregate_id: b.aggregate_id.clone(),
-            sequence: version + i + 1,
-            payload,
-            metadata: metadata.clone(),
-        })
-        .collect();
-    Ok(Decision::Append(Decided {
-        index,
-        version,
-        events,
-    }))
+            Decision::Unchanged { version } => {
+                Decided::Answered(nothing_appended(&b.aggregate_id, version, false))
+            }
+            Decision::Append {
+                version,
+                events,
+                metadata,
+                ..
+            } => Decided::Append(Appending {
+                index,
+                version,
+                events: events
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, payload)| EventEnvelope {
+                        aggregate_id: b.aggregate_id.clone(),
+                        sequence: version + i + 1,
+                        payload,
+                        metadata: metadata.clone(),
+                    })
+                    .collect(),
+            }),
+        },
+    )
 }
 
 /// Every event of the given streams, grouped by stream, in sequence order.
@@ -316,21 +283,21 @@ fn serialized<A: Aggregate>(
 
 enum AppendError {
     Conflict,
-    Store(String),
+    Store(StoreError),
 }
 
 impl From<sqlx::Error> for AppendError {
     fn from(e: sqlx::Error) -> Self {
         match e.as_database_error() {
             Some(d) if d.is_unique_violation() => Self::Conflict,
-            _ => Self::Store(e.to_string()),
+            _ => Self::Store(e.into()),
         }
     }
 }
 
 impl From<cqrs_es::persist::PersistenceError> for AppendError {
     fn from(e: cqrs_es::persist::PersistenceError) -> Self {
-        Self::Store(e.to_string())
+        Self::Store(e.into())
     }
 }
 
@@ -412,7 +379,7 @@ async fn append_many<A: Aggregate>(
     Ok(positions)
 }
 
-/// A read that failed, for every command of the batch.
+/// A read or write that failed, for every command of the batch.
 #[derive(Debug, thiserror::Error)]
 enum StoreError {
     #[error(transparent)]

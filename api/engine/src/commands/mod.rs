@@ -7,26 +7,25 @@
 //! position returned to the caller. See docs/adr/0001-command-service.md.
 
 mod batch;
+mod decision;
 mod group_join;
 mod outcome;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, AggregateError, EventEnvelope};
-use domain::metadata::{self, EventMetadata};
-use domain::stamp::{tenant_of, Stamped};
+use cqrs_es::{Aggregate, AggregateError};
+use domain::stamp::Stamped;
 use domain::values::{StaffId, TenantId};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 pub use batch::Batched;
 pub use group_join::{GroupMembership, MembershipError};
 pub use outcome::{CommandError, Outcome};
+
+use decision::{check_tenant, decide, nothing_appended, request_hash, Decision};
 
 use crate::db::Database;
 use crate::store::{position_of, Store};
@@ -176,59 +175,34 @@ where
         command: Stamped<C>,
         meta: &CommandMeta,
     ) -> Result<Outcome, CommandError<A::Error>> {
-        if tenant_of(aggregate_id) != Some(meta.tenant.as_str()) {
-            return Err(CommandError::WrongTenant {
-                stream: aggregate_id.to_string(),
-            });
-        }
+        check_tenant(aggregate_id, meta)?;
         let hash = request_hash(&command.command);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let envelopes = self.store.load_events(aggregate_id).await?;
-            let version = envelopes.last().map_or(0, |e| e.sequence);
-            if let Some(key) = &meta.idempotency_key {
-                if let Some(previous) = earlier_answer(&envelopes, key) {
-                    if previous.hash != hash {
-                        return Err(CommandError::IdempotencyKeyReused);
+            let (aggregate, version, events, metadata) =
+                match decide(&command, meta, &hash, envelopes).await? {
+                    Decision::Replayed { version } => {
+                        return Ok(Outcome {
+                            position: self.position(aggregate_id, version).await?,
+                            attempts: attempt,
+                            ..nothing_appended(aggregate_id, version, true)
+                        })
                     }
-                    return Ok(Outcome {
-                        aggregate_id: aggregate_id.to_string(),
-                        version: previous.sequence,
-                        position: self.position(aggregate_id, previous.sequence).await?,
-                        appended: 0,
-                        replayed: true,
-                        attempts: attempt,
-                    });
-                }
-            }
-            if let Some(expected) = meta.expected_version.filter(|v| *v != version) {
-                return Err(CommandError::VersionConflict {
-                    expected,
-                    actual: version,
-                });
-            }
-            let mut aggregate = A::default();
-            for envelope in envelopes {
-                aggregate.apply(envelope.payload);
-            }
-            let sink = EventSink::default();
-            aggregate
-                .handle(command.clone(), &(), &sink)
-                .await
-                .map_err(CommandError::Rejected)?;
-            let events = sink.collect().await;
-            if events.is_empty() {
-                return Ok(Outcome {
-                    aggregate_id: aggregate_id.to_string(),
-                    version,
-                    position: None,
-                    appended: 0,
-                    replayed: false,
-                    attempts: attempt,
-                });
-            }
-            let metadata = event_metadata(meta, &command, &hash);
+                    Decision::Unchanged { version } => {
+                        return Ok(Outcome {
+                            attempts: attempt,
+                            ..nothing_appended(aggregate_id, version, false)
+                        })
+                    }
+                    Decision::Append {
+                        aggregate,
+                        version,
+                        events,
+                        metadata,
+                    } => (aggregate, version, events, metadata),
+                };
             match self
                 .store
                 .append(aggregate_id, aggregate, version, events, metadata)
@@ -274,58 +248,6 @@ where
             .await
             .map_err(|e| CommandError::Store(e.to_string()))
     }
-}
-
-struct EarlierAnswer {
-    sequence: usize,
-    hash: String,
-}
-
-/// The last event appended under idempotency key `key`, if any. The key lives in the
-/// events' own metadata, so it is stored atomically with them and checked under the
-/// same optimistic lock: two racing requests with one key cannot both append.
-fn earlier_answer<A: Aggregate>(
-    envelopes: &[EventEnvelope<A>],
-    key: &str,
-) -> Option<EarlierAnswer> {
-    envelopes
-        .iter()
-        .rev()
-        .find(|e| {
-            e.metadata
-                .get(metadata::IDEMPOTENCY_KEY)
-                .map(String::as_str)
-                == Some(key)
-        })
-        .map(|e| EarlierAnswer {
-            sequence: e.sequence,
-            hash: e
-                .metadata
-                .get(metadata::COMMAND_HASH)
-                .cloned()
-                .unwrap_or_default(),
-        })
-}
-
-/// A fingerprint of what was asked (not when), to tell a retry from a reused key.
-fn request_hash<C: Serialize>(command: &C) -> String {
-    let bytes = serde_json::to_vec(command).unwrap_or_default();
-    hex::encode(&Sha256::digest(&bytes)[..16])
-}
-
-fn event_metadata<C>(
-    meta: &CommandMeta,
-    command: &Stamped<C>,
-    hash: &str,
-) -> HashMap<String, String> {
-    EventMetadata {
-        tenant: &meta.tenant,
-        actor: meta.actor.as_str(),
-        request_id: meta.request_id,
-        occurred_at: command.at,
-        idempotency: meta.idempotency_key.as_deref().map(|key| (key, hash)),
-    }
-    .to_map()
 }
 
 /// Jittered, growing pause before another attempt, so racing writers spread out.

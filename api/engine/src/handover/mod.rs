@@ -76,13 +76,16 @@ pub struct HandoverJobInput {
 #[derive(Debug, thiserror::Error)]
 pub enum HandoverJobError {
     #[error("the job's input cannot be read: {0}")]
-    BadInput(String),
+    BadInput(#[from] serde_json::Error),
+    /// An id in the input (or planned from it) the domain does not accept.
+    #[error("the job's input cannot be read: {0}")]
+    BadId(#[from] domain::values::ParseError),
     #[error("{0}")]
     Plan(#[from] PlanError),
     #[error("the staff member handing over is unknown")]
     UnknownStaff,
     #[error("the store failed: {0}")]
-    Store(String),
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the read models could not catch up: {0}")]
     Projections(#[from] projections::ProjectionError),
 }
@@ -90,7 +93,7 @@ pub enum HandoverJobError {
 impl HandoverJobError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadInput(_) => "BAD_INPUT",
+            Self::BadInput(_) | Self::BadId(_) => "BAD_INPUT",
             Self::Plan(e) => e.code(),
             Self::UnknownStaff => "UNKNOWN_STAFF",
             Self::Store(_) => "STORE",
@@ -101,12 +104,12 @@ impl HandoverJobError {
 
 impl From<sqlx::Error> for HandoverJobError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.to_string())
+        Self::Store(Box::new(e))
     }
 }
 
-fn store<E: std::error::Error>(e: CommandError<E>) -> HandoverJobError {
-    HandoverJobError::Store(e.to_string())
+fn store<E: std::error::Error + Send + Sync + 'static>(e: CommandError<E>) -> HandoverJobError {
+    HandoverJobError::Store(Box::new(e))
 }
 
 /// The id of the handover a job requests for one customer: the same on every resume.
@@ -143,11 +146,9 @@ struct Run<'a> {
 /// customer still to request, moves the groups due today, then either succeeds or
 /// waits for the next day's group transfers.
 pub async fn run(jobs: &Jobs, tenant: &str, job: &JobRecord) -> Result<(), HandoverJobError> {
-    let input: HandoverJobInput =
-        serde_json::from_str(&job.input).map_err(|e| HandoverJobError::BadInput(e.to_string()))?;
-    let tenant = TenantId::parse(tenant).map_err(|e| HandoverJobError::BadInput(e.to_string()))?;
-    let from = StaffId::parse(input.from.as_str())
-        .map_err(|e| HandoverJobError::BadInput(e.to_string()))?;
+    let input: HandoverJobInput = serde_json::from_str(&job.input)?;
+    let tenant = TenantId::parse(tenant)?;
+    let from = StaffId::parse(input.from.as_str())?;
     let engine = jobs.engine();
     let db = jobs.db();
     let (staff, _) = engine
@@ -211,8 +212,7 @@ impl Run<'_> {
         let today = local_day(now, self.tz);
         let mut successors = Vec::new();
         for id in &input.successors {
-            let id = StaffId::parse(id.as_str())
-                .map_err(|e| HandoverJobError::BadInput(e.to_string()))?;
+            let id = StaffId::parse(id.as_str())?;
             let (state, _) = self
                 .engine
                 .staff
@@ -306,7 +306,6 @@ impl Run<'_> {
         todo: &items::Todo,
         at: DateTime<Utc>,
     ) -> Result<Batched<CustomerCommand>, HandoverJobError> {
-        let bad = |e: domain::values::ParseError| HandoverJobError::BadInput(e.to_string());
         let customer = &todo.item_id;
         let handover = match todo.handover_id.as_deref().map(Uuid::parse_str) {
             Some(Ok(id)) => id,
@@ -315,7 +314,7 @@ impl Run<'_> {
         let command = CustomerCommand::RequestHandover {
             handover,
             from: self.from.clone(),
-            to: StaffId::parse(todo.to_staff_id.as_str()).map_err(bad)?,
+            to: StaffId::parse(todo.to_staff_id.as_str())?,
             kind: self.kind,
             from_departed_at: self.from_departed_at,
             // The plan gave this successor room; their limit is checked there.
@@ -377,9 +376,8 @@ impl Run<'_> {
         todo: &items::Todo,
         at: DateTime<Utc>,
     ) -> Result<Option<items::Done>, HandoverJobError> {
-        let bad = |e: domain::values::ParseError| HandoverJobError::BadInput(e.to_string());
-        let group = GroupId::parse(todo.item_id.as_str()).map_err(bad)?;
-        let to = StaffId::parse(todo.to_staff_id.as_str()).map_err(bad)?;
+        let group = GroupId::parse(todo.item_id.as_str())?;
+        let to = StaffId::parse(todo.to_staff_id.as_str())?;
         let outcome =
             |code: &str, status: TransferStatus| -> Result<Option<items::Done>, HandoverJobError> {
                 Ok(Some(items::Done {
