@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::payload::CustomerPayload;
 use super::run::{execute, expected, keyed, once, parse};
-use crate::errors::{ApiError, Refusal};
+use crate::errors::{ApiError, ApiResult, Refusal};
 use crate::guard::{caller, RoleGuard, GUIDES};
 use crate::ids;
 use crate::user_error::UserError;
@@ -126,18 +126,13 @@ async fn fresh(state: &ApiState, outcome: &Outcome) {
     }
 }
 
-/// Which customer a command is for, and the version the caller expects it at.
-struct Target<'a> {
-    customer: &'a ID,
-    expected_version: Option<i32>,
-}
-
-/// Executes one customer command for a guide, with all the checks in one place; a
-/// rejection points at the input `field`.
+/// Executes one customer command for a guide on the customer an input names (at the
+/// version it expects), with all the checks in one place; a rejection points at the
+/// input `field`.
 async fn on_customer(
     ctx: &Context<'_>,
     key: &str,
-    target: Target<'_>,
+    (customer, expected_version): (&ID, Option<i32>),
     field: &str,
     command: impl FnOnce(StaffId) -> Result<CustomerCommand, UserError>,
 ) -> Result<CustomerPayload, Refusal> {
@@ -145,24 +140,15 @@ async fn on_customer(
     let Some(staff) = caller.staff() else {
         return Err(ApiError::Forbidden.into());
     };
-    let id = visible_customer(ctx, caller, target.customer).await?;
-    let expected = expected(target.expected_version)?;
+    let id = visible_customer(ctx, caller, customer).await?;
+    let expected = expected(expected_version)?;
     let command = command(staff)?;
     let outcome = execute(ctx, key, id.as_str(), command, expected, field).await?;
     fresh(state(ctx)?, &outcome).await;
     Ok(CustomerPayload::changed(id.to_string(), &outcome))
 }
 
-macro_rules! target {
-    ($input:expr) => {
-        Target {
-            customer: &$input.customer_id,
-            expected_version: $input.expected_version,
-        }
-    };
-}
-
-async fn tag_state(ctx: &Context<'_>, tag: &str) -> Result<TagState, ApiError> {
+async fn tag_state(ctx: &Context<'_>, tag: &str) -> ApiResult<TagState> {
     Ok(match reads(ctx)?.tag_state(tag).await? {
         Some(true) => TagState::Active,
         Some(false) => TagState::Deleted,
@@ -178,17 +164,23 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: TagCustomerInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "tagCustomer", input, |input, key| async move {
             let tag_state = tag_state(ctx, &input.tag_id).await?;
-            on_customer(ctx, &key, target!(input), "tagId", |staff| {
-                let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
-                Ok(CustomerCommand::Tag {
-                    staff,
-                    tag,
-                    tag_state,
-                })
-            })
+            on_customer(
+                ctx,
+                &key,
+                (&input.customer_id, input.expected_version),
+                "tagId",
+                |staff| {
+                    let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
+                    Ok(CustomerCommand::Tag {
+                        staff,
+                        tag,
+                        tag_state,
+                    })
+                },
+            )
             .await
         })
         .await
@@ -199,12 +191,18 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: UntagCustomerInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "untagCustomer", input, |input, key| async move {
-            on_customer(ctx, &key, target!(input), "tagId", |staff| {
-                let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
-                Ok(CustomerCommand::Untag { staff, tag })
-            })
+            on_customer(
+                ctx,
+                &key,
+                (&input.customer_id, input.expected_version),
+                "tagId",
+                |staff| {
+                    let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
+                    Ok(CustomerCommand::Untag { staff, tag })
+                },
+            )
             .await
         })
         .await
@@ -216,15 +214,21 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: SetRemarkInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "setRemark", input, |input, key| async move {
-            on_customer(ctx, &key, target!(input), "remark", |staff| {
-                Ok(CustomerCommand::ChangeRemark {
-                    staff,
-                    remark: input.remark.clone(),
-                    description: input.description.clone(),
-                })
-            })
+            on_customer(
+                ctx,
+                &key,
+                (&input.customer_id, input.expected_version),
+                "remark",
+                |staff| {
+                    Ok(CustomerCommand::ChangeRemark {
+                        staff,
+                        remark: input.remark.clone(),
+                        description: input.description.clone(),
+                    })
+                },
+            )
             .await
         })
         .await
@@ -236,18 +240,27 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: IssueCouponInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "issueCoupon", input, |input, key| async move {
             let coupon = super::run::derived_id("cp-", &key);
-            let mut payload = on_customer(ctx, &key, target!(input), "campaignId", |staff| {
-                Ok(CustomerCommand::IssueCoupon {
-                    coupon: parse("couponId", CouponId::parse(coupon.as_str()))?,
-                    campaign: parse("campaignId", CampaignId::parse(input.campaign_id.as_str()))?,
-                    value: parse("valueFen", Money::from_fen(i64::from(input.value_fen)))?,
-                    expires_at: input.expires_at,
-                    staff: Some(staff),
-                })
-            })
+            let mut payload = on_customer(
+                ctx,
+                &key,
+                (&input.customer_id, input.expected_version),
+                "campaignId",
+                |staff| {
+                    Ok(CustomerCommand::IssueCoupon {
+                        coupon: parse("couponId", CouponId::parse(coupon.as_str()))?,
+                        campaign: parse(
+                            "campaignId",
+                            CampaignId::parse(input.campaign_id.as_str()),
+                        )?,
+                        value: parse("valueFen", Money::from_fen(i64::from(input.value_fen)))?,
+                        expires_at: input.expires_at,
+                        staff: Some(staff),
+                    })
+                },
+            )
             .await?;
             payload.coupon_id = Some(coupon);
             Ok(payload)
@@ -260,15 +273,21 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: RedeemCouponInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "redeemCoupon", input, |input, key| async move {
-            on_customer(ctx, &key, target!(input), "couponId", |_| {
-                let order = input.order_id.as_deref().map(OrderId::parse).transpose();
-                Ok(CustomerCommand::RedeemCoupon {
-                    coupon: parse("couponId", CouponId::parse(input.coupon_id.as_str()))?,
-                    order: parse("orderId", order)?,
-                })
-            })
+            on_customer(
+                ctx,
+                &key,
+                (&input.customer_id, input.expected_version),
+                "couponId",
+                |_| {
+                    let order = input.order_id.as_deref().map(OrderId::parse).transpose();
+                    Ok(CustomerCommand::RedeemCoupon {
+                        coupon: parse("couponId", CouponId::parse(input.coupon_id.as_str()))?,
+                        order: parse("orderId", order)?,
+                    })
+                },
+            )
             .await
         })
         .await
@@ -279,16 +298,22 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: RecordPurchaseInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "recordPurchase", input, |input, key| async move {
-            on_customer(ctx, &key, target!(input), "orderId", |staff| {
-                Ok(CustomerCommand::RecordPurchase {
-                    order: parse("orderId", OrderId::parse(input.order_id.as_str()))?,
-                    amount: parse("amountFen", Money::from_fen(i64::from(input.amount_fen)))?,
-                    store: parse("storeId", StoreId::parse(input.store_id.as_str()))?,
-                    staff: Some(staff),
-                })
-            })
+            on_customer(
+                ctx,
+                &key,
+                (&input.customer_id, input.expected_version),
+                "orderId",
+                |staff| {
+                    Ok(CustomerCommand::RecordPurchase {
+                        order: parse("orderId", OrderId::parse(input.order_id.as_str()))?,
+                        amount: parse("amountFen", Money::from_fen(i64::from(input.amount_fen)))?,
+                        store: parse("storeId", StoreId::parse(input.store_id.as_str()))?,
+                        staff: Some(staff),
+                    })
+                },
+            )
             .await
         })
         .await
