@@ -79,7 +79,28 @@ pub struct RecordPurchaseInput {
     pub expected_version: Option<i32>,
 }
 
-keyed!(
+/// An input that names a customer, and the version the caller expects them at.
+trait Target {
+    fn customer(&self) -> &ID;
+    fn expected_version(&self) -> Option<i32>;
+}
+
+macro_rules! customer_inputs {
+    ($($t:ty),*) => {
+        keyed!($($t),*);
+        $(
+            impl Target for $t {
+                fn customer(&self) -> &ID {
+                    &self.customer_id
+                }
+                fn expected_version(&self) -> Option<i32> {
+                    self.expected_version
+                }
+            }
+        )*
+    };
+}
+customer_inputs!(
     TagCustomerInput,
     UntagCustomerInput,
     SetRemarkInput,
@@ -126,13 +147,13 @@ async fn fresh(state: &ApiState, outcome: &Outcome) {
     }
 }
 
-/// Executes one customer command for a guide on the customer an input names (at the
+/// Executes one customer command for a guide on the customer `input` names (at the
 /// version it expects), with all the checks in one place; a rejection points at the
 /// input `field`.
 async fn on_customer(
     ctx: &Context<'_>,
     key: &str,
-    (customer, expected_version): (&ID, Option<i32>),
+    input: &impl Target,
     field: &str,
     command: impl FnOnce(StaffId) -> Result<CustomerCommand, UserError>,
 ) -> Result<CustomerPayload, Refusal> {
@@ -140,8 +161,8 @@ async fn on_customer(
     let Some(staff) = caller.staff() else {
         return Err(ApiError::Forbidden.into());
     };
-    let id = visible_customer(ctx, caller, customer).await?;
-    let expected = expected(expected_version)?;
+    let id = visible_customer(ctx, caller, input.customer()).await?;
+    let expected = expected(input.expected_version())?;
     let command = command(staff)?;
     let outcome = execute(ctx, key, id.as_str(), command, expected, field).await?;
     fresh(state(ctx)?, &outcome).await;
@@ -167,20 +188,14 @@ impl CustomerMutation {
     ) -> ApiResult<CustomerPayload> {
         once(ctx, "tagCustomer", input, |input, key| async move {
             let tag_state = tag_state(ctx, &input.tag_id).await?;
-            on_customer(
-                ctx,
-                &key,
-                (&input.customer_id, input.expected_version),
-                "tagId",
-                |staff| {
-                    let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
-                    Ok(CustomerCommand::Tag {
-                        staff,
-                        tag,
-                        tag_state,
-                    })
-                },
-            )
+            on_customer(ctx, &key, &input, "tagId", |staff| {
+                let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
+                Ok(CustomerCommand::Tag {
+                    staff,
+                    tag,
+                    tag_state,
+                })
+            })
             .await
         })
         .await
@@ -193,16 +208,10 @@ impl CustomerMutation {
         input: UntagCustomerInput,
     ) -> ApiResult<CustomerPayload> {
         once(ctx, "untagCustomer", input, |input, key| async move {
-            on_customer(
-                ctx,
-                &key,
-                (&input.customer_id, input.expected_version),
-                "tagId",
-                |staff| {
-                    let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
-                    Ok(CustomerCommand::Untag { staff, tag })
-                },
-            )
+            on_customer(ctx, &key, &input, "tagId", |staff| {
+                let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
+                Ok(CustomerCommand::Untag { staff, tag })
+            })
             .await
         })
         .await
@@ -216,19 +225,13 @@ impl CustomerMutation {
         input: SetRemarkInput,
     ) -> ApiResult<CustomerPayload> {
         once(ctx, "setRemark", input, |input, key| async move {
-            on_customer(
-                ctx,
-                &key,
-                (&input.customer_id, input.expected_version),
-                "remark",
-                |staff| {
-                    Ok(CustomerCommand::ChangeRemark {
-                        staff,
-                        remark: input.remark.clone(),
-                        description: input.description.clone(),
-                    })
-                },
-            )
+            on_customer(ctx, &key, &input, "remark", |staff| {
+                Ok(CustomerCommand::ChangeRemark {
+                    staff,
+                    remark: input.remark.clone(),
+                    description: input.description.clone(),
+                })
+            })
             .await
         })
         .await
@@ -243,24 +246,15 @@ impl CustomerMutation {
     ) -> ApiResult<CustomerPayload> {
         once(ctx, "issueCoupon", input, |input, key| async move {
             let coupon = super::run::derived_id("cp-", &key);
-            let mut payload = on_customer(
-                ctx,
-                &key,
-                (&input.customer_id, input.expected_version),
-                "campaignId",
-                |staff| {
-                    Ok(CustomerCommand::IssueCoupon {
-                        coupon: parse("couponId", CouponId::parse(coupon.as_str()))?,
-                        campaign: parse(
-                            "campaignId",
-                            CampaignId::parse(input.campaign_id.as_str()),
-                        )?,
-                        value: parse("valueFen", Money::from_fen(i64::from(input.value_fen)))?,
-                        expires_at: input.expires_at,
-                        staff: Some(staff),
-                    })
-                },
-            )
+            let mut payload = on_customer(ctx, &key, &input, "campaignId", |staff| {
+                Ok(CustomerCommand::IssueCoupon {
+                    coupon: parse("couponId", CouponId::parse(coupon.as_str()))?,
+                    campaign: parse("campaignId", CampaignId::parse(input.campaign_id.as_str()))?,
+                    value: parse("valueFen", Money::from_fen(i64::from(input.value_fen)))?,
+                    expires_at: input.expires_at,
+                    staff: Some(staff),
+                })
+            })
             .await?;
             payload.coupon_id = Some(coupon);
             Ok(payload)
@@ -275,19 +269,13 @@ impl CustomerMutation {
         input: RedeemCouponInput,
     ) -> ApiResult<CustomerPayload> {
         once(ctx, "redeemCoupon", input, |input, key| async move {
-            on_customer(
-                ctx,
-                &key,
-                (&input.customer_id, input.expected_version),
-                "couponId",
-                |_| {
-                    let order = input.order_id.as_deref().map(OrderId::parse).transpose();
-                    Ok(CustomerCommand::RedeemCoupon {
-                        coupon: parse("couponId", CouponId::parse(input.coupon_id.as_str()))?,
-                        order: parse("orderId", order)?,
-                    })
-                },
-            )
+            on_customer(ctx, &key, &input, "couponId", |_| {
+                let order = input.order_id.as_deref().map(OrderId::parse).transpose();
+                Ok(CustomerCommand::RedeemCoupon {
+                    coupon: parse("couponId", CouponId::parse(input.coupon_id.as_str()))?,
+                    order: parse("orderId", order)?,
+                })
+            })
             .await
         })
         .await
@@ -300,20 +288,14 @@ impl CustomerMutation {
         input: RecordPurchaseInput,
     ) -> ApiResult<CustomerPayload> {
         once(ctx, "recordPurchase", input, |input, key| async move {
-            on_customer(
-                ctx,
-                &key,
-                (&input.customer_id, input.expected_version),
-                "orderId",
-                |staff| {
-                    Ok(CustomerCommand::RecordPurchase {
-                        order: parse("orderId", OrderId::parse(input.order_id.as_str()))?,
-                        amount: parse("amountFen", Money::from_fen(i64::from(input.amount_fen)))?,
-                        store: parse("storeId", StoreId::parse(input.store_id.as_str()))?,
-                        staff: Some(staff),
-                    })
-                },
-            )
+            on_customer(ctx, &key, &input, "orderId", |staff| {
+                Ok(CustomerCommand::RecordPurchase {
+                    order: parse("orderId", OrderId::parse(input.order_id.as_str()))?,
+                    amount: parse("amountFen", Money::from_fen(i64::from(input.amount_fen)))?,
+                    store: parse("storeId", StoreId::parse(input.store_id.as_str()))?,
+                    staff: Some(staff),
+                })
+            })
             .await
         })
         .await
