@@ -1,5 +1,13 @@
 //! The GraphQL schema: queries for guides, operations and analysts, mutations with user
 //! errors and idempotency keys, and the limits that keep one request cheap.
+//!
+//! # Layout
+//! - `query`, `mutation/` (one file per context, merged into `Mutation`; all take the
+//!   path in `mutation/run.rs`), `subscription`: the roots.
+//! - `types/`: the objects they return, by context; `paging`: connections.
+//! - `errors` (`ApiError`, `ApiResult`, `Refusal`), `user_error` (user error codes,
+//!   checked against the domain's own lists), `ids`, `guard`.
+//! - `input`, `scope`, `limits`, `in_flight`, `rate_limit`: the request walls.
 
 mod errors;
 mod guard;

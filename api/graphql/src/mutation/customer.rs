@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::payload::CustomerPayload;
 use super::run::{execute, expected, keyed, once, parse};
-use crate::errors::{ApiError, Refusal};
+use crate::errors::{ApiError, ApiResult, Refusal};
 use crate::guard::{caller, RoleGuard, GUIDES};
 use crate::ids;
 use crate::user_error::UserError;
@@ -79,7 +79,28 @@ pub struct RecordPurchaseInput {
     pub expected_version: Option<i32>,
 }
 
-keyed!(
+/// An input that names a customer, and the version the caller expects them at.
+trait Target {
+    fn customer(&self) -> &ID;
+    fn expected_version(&self) -> Option<i32>;
+}
+
+macro_rules! customer_inputs {
+    ($($t:ty),*) => {
+        keyed!($($t),*);
+        $(
+            impl Target for $t {
+                fn customer(&self) -> &ID {
+                    &self.customer_id
+                }
+                fn expected_version(&self) -> Option<i32> {
+                    self.expected_version
+                }
+            }
+        )*
+    };
+}
+customer_inputs!(
     TagCustomerInput,
     UntagCustomerInput,
     SetRemarkInput,
@@ -126,18 +147,13 @@ async fn fresh(state: &ApiState, outcome: &Outcome) {
     }
 }
 
-/// Which customer a command is for, and the version the caller expects it at.
-struct Target<'a> {
-    customer: &'a ID,
-    expected_version: Option<i32>,
-}
-
-/// Executes one customer command for a guide, with all the checks in one place; a
-/// rejection points at the input `field`.
+/// Executes one customer command for a guide on the customer `input` names (at the
+/// version it expects), with all the checks in one place; a rejection points at the
+/// input `field`.
 async fn on_customer(
     ctx: &Context<'_>,
     key: &str,
-    target: Target<'_>,
+    input: &impl Target,
     field: &str,
     command: impl FnOnce(StaffId) -> Result<CustomerCommand, UserError>,
 ) -> Result<CustomerPayload, Refusal> {
@@ -145,24 +161,15 @@ async fn on_customer(
     let Some(staff) = caller.staff() else {
         return Err(ApiError::Forbidden.into());
     };
-    let id = visible_customer(ctx, caller, target.customer).await?;
-    let expected = expected(target.expected_version)?;
+    let id = visible_customer(ctx, caller, input.customer()).await?;
+    let expected = expected(input.expected_version())?;
     let command = command(staff)?;
     let outcome = execute(ctx, key, id.as_str(), command, expected, field).await?;
     fresh(state(ctx)?, &outcome).await;
     Ok(CustomerPayload::changed(id.to_string(), &outcome))
 }
 
-macro_rules! target {
-    ($input:expr) => {
-        Target {
-            customer: &$input.customer_id,
-            expected_version: $input.expected_version,
-        }
-    };
-}
-
-async fn tag_state(ctx: &Context<'_>, tag: &str) -> Result<TagState, ApiError> {
+async fn tag_state(ctx: &Context<'_>, tag: &str) -> ApiResult<TagState> {
     Ok(match reads(ctx)?.tag_state(tag).await? {
         Some(true) => TagState::Active,
         Some(false) => TagState::Deleted,
@@ -178,10 +185,10 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: TagCustomerInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "tagCustomer", input, |input, key| async move {
             let tag_state = tag_state(ctx, &input.tag_id).await?;
-            on_customer(ctx, &key, target!(input), "tagId", |staff| {
+            on_customer(ctx, &key, &input, "tagId", |staff| {
                 let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
                 Ok(CustomerCommand::Tag {
                     staff,
@@ -199,9 +206,9 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: UntagCustomerInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "untagCustomer", input, |input, key| async move {
-            on_customer(ctx, &key, target!(input), "tagId", |staff| {
+            on_customer(ctx, &key, &input, "tagId", |staff| {
                 let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
                 Ok(CustomerCommand::Untag { staff, tag })
             })
@@ -216,9 +223,9 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: SetRemarkInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "setRemark", input, |input, key| async move {
-            on_customer(ctx, &key, target!(input), "remark", |staff| {
+            on_customer(ctx, &key, &input, "remark", |staff| {
                 Ok(CustomerCommand::ChangeRemark {
                     staff,
                     remark: input.remark.clone(),
@@ -236,10 +243,10 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: IssueCouponInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "issueCoupon", input, |input, key| async move {
             let coupon = super::run::derived_id("cp-", &key);
-            let mut payload = on_customer(ctx, &key, target!(input), "campaignId", |staff| {
+            let mut payload = on_customer(ctx, &key, &input, "campaignId", |staff| {
                 Ok(CustomerCommand::IssueCoupon {
                     coupon: parse("couponId", CouponId::parse(coupon.as_str()))?,
                     campaign: parse("campaignId", CampaignId::parse(input.campaign_id.as_str()))?,
@@ -260,9 +267,9 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: RedeemCouponInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "redeemCoupon", input, |input, key| async move {
-            on_customer(ctx, &key, target!(input), "couponId", |_| {
+            on_customer(ctx, &key, &input, "couponId", |_| {
                 let order = input.order_id.as_deref().map(OrderId::parse).transpose();
                 Ok(CustomerCommand::RedeemCoupon {
                     coupon: parse("couponId", CouponId::parse(input.coupon_id.as_str()))?,
@@ -279,9 +286,9 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: RecordPurchaseInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "recordPurchase", input, |input, key| async move {
-            on_customer(ctx, &key, target!(input), "orderId", |staff| {
+            on_customer(ctx, &key, &input, "orderId", |staff| {
                 Ok(CustomerCommand::RecordPurchase {
                     order: parse("orderId", OrderId::parse(input.order_id.as_str()))?,
                     amount: parse("amountFen", Money::from_fen(i64::from(input.amount_fen)))?,

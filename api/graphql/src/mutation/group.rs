@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::customer::visible_customer;
 use super::payload::{ChangePayload, CustomerPayload};
 use super::run::{derived_id, execute, keyed, meta, once, parse};
-use crate::errors::ApiError;
+use crate::errors::ApiResult;
 use crate::guard::{caller, RoleGuard, GUIDES, OPERATIONS};
 use crate::user_error::{refusal, UserError};
 use crate::{reads, state};
@@ -43,7 +43,7 @@ impl GroupMutation {
         &self,
         ctx: &Context<'_>,
         input: AddCustomerToGroupInput,
-    ) -> Result<CustomerPayload, ApiError> {
+    ) -> ApiResult<CustomerPayload> {
         once(ctx, "addCustomerToGroup", input, |input, key| async move {
             let caller = caller(ctx)?;
             let state = state(ctx)?;
@@ -81,7 +81,7 @@ impl GroupMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateCustomerGroupInput,
-    ) -> Result<ChangePayload, ApiError> {
+    ) -> ApiResult<ChangePayload> {
         once(ctx, "createCustomerGroup", input, |input, key| async move {
             let caller = caller(ctx)?;
             let id = derived_id("wr", &key);

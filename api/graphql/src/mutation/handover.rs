@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::payload::JobPayload;
 use super::run::{heavy, keyed, once, parse, start_job};
-use crate::errors::{ApiError, Refusal};
+use crate::errors::{ApiError, ApiResult, Refusal};
 use crate::guard::{caller, RoleGuard, OPERATIONS};
 use crate::user_error::{refusal, UserError, UserErrorCode};
 use crate::{reads, state};
@@ -55,7 +55,7 @@ pub struct StartHandoverInput {
 keyed!(StartHandoverInput);
 
 /// A member of staff of the caller's tenant, as their stream has it.
-async fn load_staff(ctx: &Context<'_>, id: &StaffId) -> Result<Staff, ApiError> {
+async fn load_staff(ctx: &Context<'_>, id: &StaffId) -> ApiResult<Staff> {
     let caller = caller(ctx)?;
     let (staff, _) = state(ctx)?
         .engine
@@ -169,7 +169,7 @@ impl HandoverMutation {
         &self,
         ctx: &Context<'_>,
         input: StartHandoverInput,
-    ) -> Result<JobPayload, ApiError> {
+    ) -> ApiResult<JobPayload> {
         once(ctx, "startHandover", input, |input, key| async move {
             heavy(ctx)?;
             let job = handover_input(ctx, &input).await?;

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::payload::JobPayload;
 use super::run::{heavy, keyed, once, start_job};
-use crate::errors::ApiError;
+use crate::errors::ApiResult;
 use crate::guard::{RoleGuard, ANALYSTS};
 use crate::user_error::{UserError, UserErrorCode};
 
@@ -32,7 +32,7 @@ impl JobMutation {
         &self,
         ctx: &Context<'_>,
         input: StartRebuildInput,
-    ) -> Result<JobPayload, ApiError> {
+    ) -> ApiResult<JobPayload> {
         once(ctx, "startRebuild", input, |input, key| async move {
             heavy(ctx)?;
             if let Some(name) = &input.projection {

@@ -3,7 +3,7 @@
 use async_graphql::{ComplexObject, Context, SimpleObject};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::errors::ApiError;
+use crate::errors::ApiResult;
 use crate::guard::caller;
 use crate::reads;
 use crate::types::{Customer, Job};
@@ -33,7 +33,7 @@ pub struct CustomerPayload {
 #[ComplexObject]
 impl CustomerPayload {
     /// The customer as the portrait shows it now (it may trail `position` briefly).
-    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Customer>, ApiError> {
+    async fn customer(&self, ctx: &Context<'_>) -> ApiResult<Option<Customer>> {
         let Some(id) = &self.customer_id else {
             return Ok(None);
         };
@@ -104,7 +104,7 @@ pub struct JobPayload {
 
 #[ComplexObject]
 impl JobPayload {
-    async fn job(&self, ctx: &Context<'_>) -> Result<Option<Job>, ApiError> {
+    async fn job(&self, ctx: &Context<'_>) -> ApiResult<Option<Job>> {
         let Some(id) = &self.job_id else {
             return Ok(None);
         };

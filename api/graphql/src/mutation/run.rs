@@ -16,7 +16,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::payload::{JobPayload, Payload};
-use crate::errors::{ApiError, Refusal};
+use crate::errors::{ApiError, ApiResult, Refusal};
 use crate::guard::caller;
 use crate::rate_limit::RateLimiter;
 use crate::user_error::{refusal, DomainCode, UserError, UserErrorCode};
@@ -46,7 +46,7 @@ pub(super) async fn once<I, P, F, Fut>(
     operation: &str,
     input: I,
     work: F,
-) -> Result<P, ApiError>
+) -> ApiResult<P>
 where
     I: Keyed,
     P: Payload,
@@ -220,7 +220,7 @@ pub(super) async fn start_job(
 
 /// Charges a job-starting mutation to its tenant's small bucket for heavy work. Replays
 /// of an idempotency key never get here, so they are free.
-pub(super) fn heavy(ctx: &Context<'_>) -> Result<(), ApiError> {
+pub(super) fn heavy(ctx: &Context<'_>) -> ApiResult<()> {
     let caller = caller(ctx)?;
     match ctx.data_opt::<Arc<RateLimiter>>() {
         Some(limiter) => limiter

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::payload::ChangePayload;
 use super::run::{execute, expected, keyed, once, parse};
-use crate::errors::ApiError;
+use crate::errors::ApiResult;
 use crate::guard::{RoleGuard, OPERATIONS};
 
 #[derive(Debug, Default)]
@@ -30,7 +30,7 @@ impl StaffMutation {
         &self,
         ctx: &Context<'_>,
         input: MarkStaffDepartedInput,
-    ) -> Result<ChangePayload, ApiError> {
+    ) -> ApiResult<ChangePayload> {
         once(ctx, "markStaffDeparted", input, |input, key| async move {
             let staff = parse("staffId", StaffId::parse(input.staff_id.as_str()));
             let expected = expected(input.expected_version);

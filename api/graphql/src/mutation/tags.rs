@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::payload::ChangePayload;
 use super::run::{derived_id, execute, keyed, once, parse};
-use crate::errors::{ApiError, Refusal};
+use crate::errors::{ApiResult, Refusal};
 use crate::guard::{RoleGuard, OPERATIONS};
 
 #[derive(Debug, Default)]
@@ -68,7 +68,7 @@ impl TagMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateTagGroupInput,
-    ) -> Result<ChangePayload, ApiError> {
+    ) -> ApiResult<ChangePayload> {
         once(ctx, "createTagGroup", input, |input, key| async move {
             let id = derived_id("tg-", &key);
             let group = parse("name", TagGroupId::parse(id.as_str()))?;
@@ -84,7 +84,7 @@ impl TagMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateTagInput,
-    ) -> Result<ChangePayload, ApiError> {
+    ) -> ApiResult<ChangePayload> {
         once(ctx, "createTag", input, |input, key| async move {
             let id = derived_id("tag-", &key);
             let tag = parse("name", TagId::parse(id.as_str()));
@@ -101,7 +101,7 @@ impl TagMutation {
         &self,
         ctx: &Context<'_>,
         input: RenameTagInput,
-    ) -> Result<ChangePayload, ApiError> {
+    ) -> ApiResult<ChangePayload> {
         once(ctx, "renameTag", input, |input, key| async move {
             let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
             let name = input.name;
@@ -116,7 +116,7 @@ impl TagMutation {
         &self,
         ctx: &Context<'_>,
         input: DeleteTagInput,
-    ) -> Result<ChangePayload, ApiError> {
+    ) -> ApiResult<ChangePayload> {
         once(ctx, "deleteTag", input, |input, key| async move {
             let tag = parse("tagId", TagId::parse(input.tag_id.as_str()))?;
             let command = TagLibraryCommand::DeleteTag { tag };

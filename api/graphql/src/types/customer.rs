@@ -206,11 +206,7 @@ impl Customer {
             Some(rows) => rows,
             None => reads(ctx)?.relations(&self.0.customer_id).await?,
         };
-        Ok(page_vec(
-            rows.into_iter().map(StaffRelation).collect(),
-            first,
-            after,
-        )?)
+        page_vec(rows.into_iter().map(StaffRelation).collect(), first, after)
     }
 
     #[graphql(complexity = "(first.max(0) as usize) * child_complexity")]
@@ -224,11 +220,7 @@ impl Customer {
             Some(rows) => rows,
             None => reads(ctx)?.tags(&self.0.customer_id).await?,
         };
-        Ok(page_vec(
-            rows.into_iter().map(CustomerTag).collect(),
-            first,
-            after,
-        )?)
+        page_vec(rows.into_iter().map(CustomerTag).collect(), first, after)
     }
 
     #[graphql(complexity = "(first.max(0) as usize) * child_complexity")]
@@ -242,11 +234,11 @@ impl Customer {
             Some(rows) => rows,
             None => reads(ctx)?.groups(&self.0.customer_id).await?,
         };
-        Ok(page_vec(
+        page_vec(
             rows.into_iter().map(CustomerGroupMembership).collect(),
             first,
             after,
-        )?)
+        )
     }
 
     #[graphql(complexity = "(first.max(0) as usize) * child_complexity")]
@@ -260,11 +252,7 @@ impl Customer {
             Some(rows) => rows,
             None => reads(ctx)?.coupons(&self.0.customer_id).await?,
         };
-        Ok(page_vec(
-            rows.into_iter().map(Coupon).collect(),
-            first,
-            after,
-        )?)
+        page_vec(rows.into_iter().map(Coupon).collect(), first, after)
     }
 
     /// Everything that happened to the customer, newest first, from their own stream.
