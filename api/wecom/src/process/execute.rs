@@ -29,26 +29,16 @@ pub(super) enum StepResult {
 }
 
 /// A domain error's stable code, as a failed row records it.
-trait Coded: std::error::Error + Send + Sync + 'static {
-    fn code(&self) -> &'static str;
-}
-
-macro_rules! coded {
-    ($($t:ty),*) => {$(
-        impl Coded for $t {
-            fn code(&self) -> &'static str {
-                <$t>::code(self)
-            }
-        }
-    )*};
-}
-coded!(CustomerError, GroupError, TagLibraryError);
+type Code<E> = fn(&E) -> &'static str;
 
 /// A command's answer as the step's result. A store error stops the run, cause kept.
-fn answered<T, E: Coded>(done: Result<T, CommandError<E>>) -> Result<StepResult, InboxError> {
+fn answered<T, E>(done: Result<T, CommandError<E>>, code: Code<E>) -> Result<StepResult, InboxError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     match done {
         Ok(_) => Ok(StepResult::Done),
-        Err(CommandError::Rejected(r)) => Ok(StepResult::Rejected(r.code(), r.to_string())),
+        Err(CommandError::Rejected(r)) => Ok(StepResult::Rejected(code(&r), r.to_string())),
         // The key is only reused when an earlier run applied this notice to the stream
         // with a command decided on an older state: the notice is already applied.
         Err(CommandError::IdempotencyKeyReused) => Ok(StepResult::Done),
@@ -120,7 +110,14 @@ impl Run<'_> {
                 command,
             } => {
                 let stream = self.stream(customer.as_str());
-                self.send(&engine.customers, &stream, command, part).await
+                self.send(
+                    &engine.customers,
+                    &stream,
+                    command,
+                    part,
+                    CustomerError::code,
+                )
+                .await
             }
             Step::Group {
                 group,
@@ -128,11 +125,13 @@ impl Run<'_> {
                 command,
             } => {
                 let stream = self.stream(group.as_str());
-                self.send(&engine.groups, &stream, command, part).await
+                self.send(&engine.groups, &stream, command, part, GroupError::code)
+                    .await
             }
             Step::Tags { part, command } => {
                 let stream = self.stream(TAG_LIBRARY_LOCAL_ID);
-                self.send(&engine.tags, &stream, command, part).await
+                self.send(&engine.tags, &stream, command, part, TagLibraryError::code)
+                    .await
             }
             Step::TransferCompleted { customer, staff } => {
                 self.conclude(&customer, Handover::Completed { staff })
@@ -179,10 +178,11 @@ impl Run<'_> {
         stream: &str,
         command: C,
         part: Option<String>,
+        code: Code<A::Error>,
     ) -> Result<StepResult, InboxError>
     where
         A: Aggregate<Command = Stamped<C>, Services = ()>,
-        A::Error: Coded,
+        A::Error: Send + Sync + 'static,
         C: Clone + Serialize + Send + Sync,
     {
         let meta = self.keyed(part.as_deref());
@@ -190,6 +190,7 @@ impl Run<'_> {
             service
                 .execute(stream, Stamped::new(self.at, command), &meta)
                 .await,
+            code,
         )
     }
 
@@ -212,10 +213,16 @@ impl Run<'_> {
             .map_err(store_error)?;
         match handover.command(&state) {
             Ok(command) => {
-                self.send(&self.engine.customers, &stream, command, None)
-                    .await
+                self.send(
+                    &self.engine.customers,
+                    &stream,
+                    command,
+                    None,
+                    CustomerError::code,
+                )
+                .await
             }
-            Err(e) => answered::<(), _>(Err(CommandError::Rejected(e))),
+            Err(e) => answered::<(), _>(Err(CommandError::Rejected(e)), CustomerError::code),
         }
     }
 
@@ -241,8 +248,8 @@ impl Run<'_> {
         };
         match done {
             Ok(()) => Ok(StepResult::Done),
-            Err(MembershipError::Group(e)) => answered::<(), _>(Err(e)),
-            Err(MembershipError::Customer(e)) => answered::<(), _>(Err(e)),
+            Err(MembershipError::Group(e)) => answered::<(), _>(Err(e), GroupError::code),
+            Err(MembershipError::Customer(e)) => answered::<(), _>(Err(e), CustomerError::code),
         }
     }
 }

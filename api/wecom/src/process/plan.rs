@@ -57,14 +57,17 @@ fn is_external(id: &str) -> bool {
     id.starts_with("wo") || id.starts_with("wm")
 }
 
+/// A value the domain refuses makes the notice invalid, with the domain's reason.
 pub(super) fn parse<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, Plan> {
     r.map_err(|e| Plan::Invalid(e.to_string()))
 }
 
+/// The notice maps to no command, for `reason`.
 pub(super) fn unhandled<T>(reason: &str) -> Result<T, Plan> {
     Err(Plan::Unhandled(reason.to_owned()))
 }
 
+/// Why a thin notice needs a read.
 pub(super) const THIN: &str = "the notice does not carry the new state";
 
 /// What a notice's kind maps to before its time is attached.
