@@ -9,8 +9,8 @@ use domain::group::GroupEvent;
 use domain::staff::StaffEvent;
 
 use crate::log::{AnyEvent, LoggedEvent};
-use crate::model::{touch, Keys, ReadModel};
-use crate::table::{table_row, Row, Table, Val};
+use crate::model::{touch, ReadModel, Rows, Touched};
+use crate::table::{table_row, Table};
 
 pub const NAME: &str = "staff_departures";
 /// 2: an index for the auto-accept's scan of due handovers across tenants.
@@ -112,24 +112,25 @@ impl ReadModel for Departures {
         (&GROUP_OWNER, "group_id"),
     ];
 
-    fn touched(events: &[LoggedEvent]) -> Vec<Keys> {
+    fn touched(events: &[LoggedEvent]) -> Touched {
         // Only the rows an event changes: a handover job's thousands of requests and
         // its day of group claims would otherwise reload and rewrite rows they leave as
         // they are. `apply` writes nothing outside these.
-        let mut keys = [Keys::new(), Keys::new(), Keys::new(), Keys::new()];
-        let [handovers, serves, staff, groups] = &mut keys;
+        let mut keys = Touched::default();
         for e in events {
             let (tenant, id) = (&e.tenant, &e.local_id);
             match &e.event {
                 AnyEvent::Customer(event) => match event {
                     CustomerEvent::FriendAdded { .. } | CustomerEvent::FriendRemoved { .. } => {
-                        touch(serves, tenant, id)
+                        touch(keys.of::<ServesRow>(), tenant, id)
                     }
                     CustomerEvent::HandoverRequested { .. }
-                    | CustomerEvent::HandoverRefused { .. } => touch(handovers, tenant, id),
+                    | CustomerEvent::HandoverRefused { .. } => {
+                        touch(keys.of::<HandoverRow>(), tenant, id)
+                    }
                     CustomerEvent::HandoverAccepted { .. } => {
-                        touch(handovers, tenant, id);
-                        touch(serves, tenant, id);
+                        touch(keys.of::<HandoverRow>(), tenant, id);
+                        touch(keys.of::<ServesRow>(), tenant, id);
                     }
                     _ => {}
                 },
@@ -137,53 +138,41 @@ impl ReadModel for Departures {
                     StaffEvent::CustomerLimitChanged { .. }
                     | StaffEvent::GroupTransferClaimed { .. },
                 ) => {}
-                AnyEvent::Staff(_) => touch(staff, tenant, id),
+                AnyEvent::Staff(_) => touch(keys.of::<DepartureStaffRow>(), tenant, id),
                 AnyEvent::Group(
                     GroupEvent::MemberAdmitted { .. } | GroupEvent::MemberRemoved { .. },
                 ) => {}
-                AnyEvent::Group(_) => touch(groups, tenant, id),
+                AnyEvent::Group(_) => touch(keys.of::<GroupOwnerRow>(), tenant, id),
                 AnyEvent::TagLibrary(_) => {}
             }
         }
-        keys.into()
+        keys
     }
 
-    fn load(&mut self, table: usize, rows: Vec<Vec<Val>>) {
-        for values in rows {
-            match table {
-                0 => {
-                    let r = HandoverRow::from_values(values);
-                    self.handovers.insert(
-                        (
-                            r.tenant_id.clone(),
-                            r.customer_id.clone(),
-                            r.handover_id.clone(),
-                        ),
-                        r,
-                    );
-                }
-                1 => {
-                    let r = ServesRow::from_values(values);
-                    self.serves.insert(
-                        (
-                            r.tenant_id.clone(),
-                            r.customer_id.clone(),
-                            r.staff_id.clone(),
-                        ),
-                        r,
-                    );
-                }
-                2 => {
-                    let r = DepartureStaffRow::from_values(values);
-                    self.staff
-                        .insert((r.tenant_id.clone(), r.staff_id.clone()), r);
-                }
-                _ => {
-                    let r = GroupOwnerRow::from_values(values);
-                    self.groups
-                        .insert((r.tenant_id.clone(), r.group_id.clone()), r);
-                }
-            }
+    fn load(&mut self, mut rows: Rows) {
+        for r in rows.take_rows::<HandoverRow>() {
+            let key = (
+                r.tenant_id.clone(),
+                r.customer_id.clone(),
+                r.handover_id.clone(),
+            );
+            self.handovers.insert(key, r);
+        }
+        for r in rows.take_rows::<ServesRow>() {
+            let key = (
+                r.tenant_id.clone(),
+                r.customer_id.clone(),
+                r.staff_id.clone(),
+            );
+            self.serves.insert(key, r);
+        }
+        for r in rows.take_rows::<DepartureStaffRow>() {
+            self.staff
+                .insert((r.tenant_id.clone(), r.staff_id.clone()), r);
+        }
+        for r in rows.take_rows::<GroupOwnerRow>() {
+            self.groups
+                .insert((r.tenant_id.clone(), r.group_id.clone()), r);
         }
     }
 
@@ -197,13 +186,13 @@ impl ReadModel for Departures {
         }
     }
 
-    fn rows(&self) -> Vec<Vec<Vec<Val>>> {
-        vec![
-            self.handovers.values().map(Row::values).collect(),
-            self.serves.values().map(Row::values).collect(),
-            self.staff.values().map(Row::values).collect(),
-            self.groups.values().map(Row::values).collect(),
-        ]
+    fn rows(&self) -> Rows {
+        let mut rows = Rows::default();
+        rows.put(self.handovers.values());
+        rows.put(self.serves.values());
+        rows.put(self.staff.values());
+        rows.put(self.groups.values());
+        rows
     }
 }
 

@@ -12,9 +12,9 @@ use domain::staff::StaffEvent;
 use crate::db::Database;
 use crate::error::ProjectionError;
 use crate::log::{AnyEvent, LoggedEvent};
-use crate::model::{touch, Keys, ReadModel};
+use crate::model::{touch, ReadModel, Rows, Touched};
 use crate::portrait::fold::LOYAL_ORDERS;
-use crate::table::{table_row, Row, Table, Val};
+use crate::table::{table_row, Table};
 
 pub const NAME: &str = "repurchase_funnel";
 pub const VERSION: i64 = 1;
@@ -73,42 +73,39 @@ impl ReadModel for Funnel {
     const TABLES: &'static [(&'static Table, &'static str)] =
         &[(&FUNNEL, "customer_id"), (&FUNNEL_STAFF, "staff_id")];
 
-    fn touched(events: &[LoggedEvent]) -> Vec<Keys> {
-        let (mut customers, mut staff) = (Keys::new(), Keys::new());
+    fn touched(events: &[LoggedEvent]) -> Touched {
+        let mut keys = Touched::default();
         for e in events {
             match &e.event {
                 // Only what `apply` reads or writes: the funnel counts friends and orders.
                 AnyEvent::Customer(CustomerEvent::FriendAdded { staff: s, .. }) => {
-                    touch(&mut customers, &e.tenant, &e.local_id);
+                    touch(keys.of::<FunnelRow>(), &e.tenant, &e.local_id);
                     // The acquiring guide's store is looked up, so it is loaded too.
-                    touch(&mut staff, &e.tenant, s.as_str());
+                    touch(keys.of::<FunnelStaffRow>(), &e.tenant, s.as_str());
                 }
                 AnyEvent::Customer(CustomerEvent::PurchaseRecorded { .. }) => {
-                    touch(&mut customers, &e.tenant, &e.local_id)
+                    touch(keys.of::<FunnelRow>(), &e.tenant, &e.local_id)
                 }
                 AnyEvent::Staff(
                     StaffEvent::StaffRegistered { .. } | StaffEvent::StaffMovedToStore { .. },
-                ) => touch(&mut staff, &e.tenant, &e.local_id),
+                ) => touch(keys.of::<FunnelStaffRow>(), &e.tenant, &e.local_id),
                 AnyEvent::Customer(_)
                 | AnyEvent::Staff(_)
                 | AnyEvent::Group(_)
                 | AnyEvent::TagLibrary(_) => {}
             }
         }
-        vec![customers, staff]
+        keys
     }
 
-    fn load(&mut self, table: usize, rows: Vec<Vec<Val>>) {
-        for values in rows {
-            if table == 0 {
-                let r = FunnelRow::from_values(values);
-                self.customers
-                    .insert((r.tenant_id.clone(), r.customer_id.clone()), r);
-            } else {
-                let r = FunnelStaffRow::from_values(values);
-                self.staff
-                    .insert((r.tenant_id.clone(), r.staff_id.clone()), r);
-            }
+    fn load(&mut self, mut rows: Rows) {
+        for r in rows.take_rows::<FunnelRow>() {
+            self.customers
+                .insert((r.tenant_id.clone(), r.customer_id.clone()), r);
+        }
+        for r in rows.take_rows::<FunnelStaffRow>() {
+            self.staff
+                .insert((r.tenant_id.clone(), r.staff_id.clone()), r);
         }
     }
 
@@ -173,11 +170,11 @@ impl ReadModel for Funnel {
         }
     }
 
-    fn rows(&self) -> Vec<Vec<Vec<Val>>> {
-        vec![
-            self.customers.values().map(Row::values).collect(),
-            self.staff.values().map(Row::values).collect(),
-        ]
+    fn rows(&self) -> Rows {
+        let mut rows = Rows::default();
+        rows.put(self.customers.values());
+        rows.put(self.staff.values());
+        rows
     }
 }
 

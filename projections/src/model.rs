@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::log::LoggedEvent;
-use crate::table::{Table, Val};
+use crate::table::{Row, Table, Val};
 
 /// Ids by tenant.
 pub type Keys = BTreeMap<String, BTreeSet<String>>;
@@ -18,7 +18,80 @@ pub fn touch(keys: &mut Keys, tenant: &str, id: impl Into<String>) {
         .insert(id.into());
 }
 
-pub trait ReadModel: Default + Send {
+/// One `T` per table, found by the table's row type: what a model says about its
+/// tables is matched to them by name, never by position.
+#[derive(Debug)]
+pub struct ByTable<T> {
+    entries: Vec<(&'static Table, T)>,
+}
+
+impl<T> Default for ByTable<T> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T: Default> ByTable<T> {
+    /// The entry of `R`'s table, made empty if missing.
+    pub fn of<R: Row>(&mut self) -> &mut T {
+        self.of_table(R::TABLE)
+    }
+
+    /// The entry of `table`, made empty if missing.
+    pub fn of_table(&mut self, table: &'static Table) -> &mut T {
+        let at = match self.position(table) {
+            Some(at) => at,
+            None => {
+                self.entries.push((table, T::default()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[at].1
+    }
+
+    pub fn get(&self, table: &Table) -> Option<&T> {
+        self.position(table).map(|at| &self.entries[at].1)
+    }
+
+    /// Removes and returns the entry of `table` (empty if it had none).
+    pub fn take(&mut self, table: &Table) -> T {
+        match self.position(table) {
+            Some(at) => self.entries.swap_remove(at).1,
+            None => T::default(),
+        }
+    }
+
+    fn position(&self, table: &Table) -> Option<usize> {
+        self.entries.iter().position(|(t, _)| t.name == table.name)
+    }
+
+    /// The tables that still have an entry.
+    pub fn tables(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|(t, _)| t.name).collect()
+    }
+}
+
+/// The partition keys a batch touches, per table.
+pub type Touched = ByTable<Keys>;
+
+/// Rows as column values, per table.
+pub type Rows = ByTable<Vec<Vec<Val>>>;
+
+impl Rows {
+    /// Adds `rows` to their table.
+    pub fn put<'a, R: Row + 'a>(&mut self, rows: impl IntoIterator<Item = &'a R>) {
+        self.of::<R>().extend(rows.into_iter().map(Row::values));
+    }
+
+    /// Takes the rows of `R`'s table, decoded.
+    pub fn take_rows<R: Row>(&mut self) -> impl Iterator<Item = R> {
+        self.take(R::TABLE).into_iter().map(R::from_values)
+    }
+}
+
+pub trait ReadModel: Default + Send + Sync + 'static {
     /// The projection's name in the registry and its checkpoint row.
     const NAME: &'static str;
     /// Bump when the fold or the tables change: the projection is then rebuilt.
@@ -29,13 +102,13 @@ pub trait ReadModel: Default + Send {
     /// unparsed, so an unreadable event stops only the projections that read its type.
     const READS: &'static [&'static str];
 
-    /// For each of [`Self::TABLES`], the partition keys a batch touches.
-    fn touched(events: &[LoggedEvent]) -> Vec<Keys>;
-    /// Takes rows of `TABLES[table]` as loaded.
-    fn load(&mut self, table: usize, rows: Vec<Vec<Val>>);
+    /// The partition keys of each table a batch touches.
+    fn touched(events: &[LoggedEvent]) -> Touched;
+    /// Takes the rows loaded for a batch.
+    fn load(&mut self, rows: Rows);
     fn apply(&mut self, event: &LoggedEvent);
-    /// The rows held for each of [`Self::TABLES`].
-    fn rows(&self) -> Vec<Vec<Vec<Val>>>;
+    /// The rows held, per table.
+    fn rows(&self) -> Rows;
 }
 
 macro_rules! model_store {
@@ -43,7 +116,7 @@ macro_rules! model_store {
         pub mod $m {
             use sqlx::{QueryBuilder, Row as _};
 
-            use super::{Keys, ReadModel};
+            use super::{ReadModel, Rows, Touched};
             use crate::sql::$m::{delete_in, insert_rows, Conn};
             use crate::sql::MAX_BINDS;
             use crate::table::{Table, Ty, Val};
@@ -101,16 +174,21 @@ macro_rules! model_store {
             /// Loads the current rows of every key in `touched`.
             pub async fn load<M: ReadModel>(
                 conn: &mut Conn,
-                touched: &[Keys],
+                touched: &Touched,
             ) -> Result<M, sqlx::Error> {
-                let mut model = M::default();
-                for (i, ((table, column), keys)) in M::TABLES.iter().zip(touched).enumerate() {
+                let mut rows = Rows::default();
+                for (table, column) in M::TABLES {
+                    let Some(keys) = touched.get(table) else {
+                        continue;
+                    };
                     for (tenant, ids) in keys {
                         let ids: Vec<String> = ids.iter().cloned().collect();
-                        let rows = select_in(conn, table, tenant, column, &ids).await?;
-                        model.load(i, rows);
+                        let loaded = select_in(conn, table, tenant, column, &ids).await?;
+                        rows.of_table(table).extend(loaded);
                     }
                 }
+                let mut model = M::default();
+                model.load(rows);
                 Ok(model)
             }
 
@@ -118,17 +196,27 @@ macro_rules! model_store {
             pub async fn replace<M: ReadModel>(
                 conn: &mut Conn,
                 model: &M,
-                touched: &[Keys],
+                touched: &Touched,
             ) -> Result<(), sqlx::Error> {
-                for ((table, column), keys) in M::TABLES.iter().zip(touched) {
+                for (table, column) in M::TABLES {
+                    let Some(keys) = touched.get(table) else {
+                        continue;
+                    };
                     for (tenant, ids) in keys {
                         let ids: Vec<String> = ids.iter().cloned().collect();
                         delete_in(conn, table.name, tenant, column, &ids).await?;
                     }
                 }
-                for ((table, _), rows) in M::TABLES.iter().zip(model.rows()) {
-                    insert_rows(conn, table, table.name, &rows).await?;
+                let mut rows = model.rows();
+                for (table, _) in M::TABLES {
+                    insert_rows(conn, table, table.name, &rows.take(table)).await?;
                 }
+                debug_assert!(
+                    rows.tables().is_empty(),
+                    "{} holds rows of undeclared tables {:?}",
+                    M::NAME,
+                    rows.tables()
+                );
                 Ok(())
             }
         }
@@ -145,7 +233,7 @@ mod tests {
     use domain::group::GroupEvent;
     use domain::values::StaffId;
 
-    use super::{Keys, ReadModel};
+    use super::ReadModel;
     use crate::departures::Departures;
     use crate::funnel::Funnel;
     use crate::log::{AnyEvent, Checkpoint, LoggedEvent};
@@ -171,11 +259,11 @@ mod tests {
 
     /// Which of `M`'s tables a batch makes the projector load and rewrite.
     fn rewritten<M: ReadModel>(events: &[LoggedEvent]) -> Vec<&'static str> {
+        let touched = M::touched(events);
         M::TABLES
             .iter()
-            .zip(M::touched(events))
-            .filter(|(_, keys): &(_, Keys)| !keys.is_empty())
-            .map(|((table, _), _)| table.name)
+            .filter(|(table, _)| touched.get(table).is_some_and(|keys| !keys.is_empty()))
+            .map(|(table, _)| table.name)
             .collect()
     }
 

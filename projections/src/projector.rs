@@ -15,7 +15,7 @@ use crate::failures::Failure;
 use crate::log::Checkpoint;
 use crate::model::ReadModel;
 use crate::on_pool;
-use crate::registry::{with_model, Projection, ALL};
+use crate::registry::{Projection, ALL};
 use crate::sql::CheckpointRow;
 
 /// Events applied per transaction.
@@ -74,7 +74,7 @@ pub async fn prepare(db: &Database) -> Result<Vec<&'static Projection>, Projecti
             Ok::<_, sqlx::Error>(row.map(|r| r.0))
         })?;
         if stored.is_some_and(|v| v != p.version) {
-            stale.push(*p);
+            stale.push(p);
         }
     }
     Ok(stale)
@@ -113,7 +113,10 @@ macro_rules! step_impl {
     }};
 }
 
-async fn step_model<M: ReadModel>(db: &Database, limit: i64) -> Result<usize, ProjectionError> {
+pub(crate) async fn step_model<M: ReadModel>(
+    db: &Database,
+    limit: i64,
+) -> Result<usize, ProjectionError> {
     match db {
         Database::Postgres(pool) => step_impl!(pg, M, pool, limit),
         Database::Sqlite(pool) => step_impl!(lite, M, pool, limit),
@@ -122,7 +125,7 @@ async fn step_model<M: ReadModel>(db: &Database, limit: i64) -> Result<usize, Pr
 
 /// Applies at most `limit` events to `p` in one transaction. Returns how many.
 pub async fn step(db: &Database, p: &Projection, limit: i64) -> Result<usize, ProjectionError> {
-    with_model!(p, |M| step_model::<M>(db, limit).await)
+    p.step(db, limit).await
 }
 
 /// How long [`catch_up`] waits for older transactions (anywhere on the server: xids are

@@ -12,8 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::db::Database;
 use crate::error::ProjectionError;
 use crate::log::{read_after, Checkpoint};
-use crate::model::ReadModel;
-use crate::registry::{with_model, Projection};
+use crate::registry::{Fold, Projection};
 use crate::table::{copy_row, Table, Val};
 use crate::tally::TenantTally;
 
@@ -65,31 +64,8 @@ pub async fn rebuild(
     p: &'static Projection,
     show_progress: bool,
 ) -> Result<RebuildReport, ProjectionError> {
-    with_model!(p, |M| rebuild_model::<M>(db, p, show_progress).await)
-}
-
-async fn rebuild_model<M: ReadModel>(
-    db: &Database,
-    p: &'static Projection,
-    show_progress: bool,
-) -> Result<RebuildReport, ProjectionError> {
-    let started = Instant::now();
-    let mut model = M::default();
-    let (at, events, tally) = fold_log(db, p.name, M::READS, show_progress, started, |e| {
-        model.apply(e)
-    })
-    .await?;
-    let read_and_fold = started.elapsed();
-    let rows = write_and_swap(db, p, model, at, events, &tally).await?;
-    Ok(RebuildReport {
-        name: p.name,
-        events,
-        rows,
-        checkpoint: at,
-        read_and_fold,
-        write: started.elapsed() - read_and_fold,
-        total: started.elapsed(),
-    })
+    let mut reports = rebuild_set(db, &[p], p.name, show_progress).await?;
+    Ok(reports.remove(0))
 }
 
 /// Rebuilds every projection from one pass over the log. Returns one report per
@@ -98,41 +74,37 @@ pub async fn rebuild_all(
     db: &Database,
     show_progress: bool,
 ) -> Result<Vec<RebuildReport>, ProjectionError> {
-    use crate::departures::Departures;
-    use crate::funnel::Funnel;
-    use crate::portrait::fold::PortraitSet;
-    use crate::registry::{DEPARTURES, FUNNEL, PORTRAIT};
+    let all: Vec<&'static Projection> = crate::registry::ALL.iter().collect();
+    rebuild_set(db, &all, "all projections", show_progress).await
+}
 
+/// Folds the log once into every projection of `set`, then writes and swaps each.
+async fn rebuild_set(
+    db: &Database,
+    set: &[&'static Projection],
+    label: &str,
+    show_progress: bool,
+) -> Result<Vec<RebuildReport>, ProjectionError> {
     let started = Instant::now();
-    let (mut portrait, mut departures, mut funnel) = (
-        PortraitSet::default(),
-        Departures::default(),
-        Funnel::default(),
-    );
-    let reads = crate::log::AGGREGATE_TYPES;
-    let (at, events, tally) = fold_log(db, "all projections", reads, show_progress, started, |e| {
-        portrait.apply(e);
-        departures.apply(e);
-        funnel.apply(e);
+    let mut models: Vec<_> = set.iter().map(|p| p.empty()).collect();
+    let mut reads: Vec<&'static str> = set.iter().flat_map(|p| p.reads).copied().collect();
+    reads.sort_unstable();
+    reads.dedup();
+    let (at, events, tally) = fold_log(db, label, reads, show_progress, started, |e| {
+        for model in &mut models {
+            model.apply(e);
+        }
     })
     .await?;
     let read_and_fold = started.elapsed();
-    let mut rows = Vec::new();
-    rows.push((
-        &PORTRAIT,
-        write_and_swap(db, &PORTRAIT, portrait, at, events, &tally).await?,
-    ));
-    rows.push((
-        &DEPARTURES,
-        write_and_swap(db, &DEPARTURES, departures, at, events, &tally).await?,
-    ));
-    rows.push((
-        &FUNNEL,
-        write_and_swap(db, &FUNNEL, funnel, at, events, &tally).await?,
-    ));
+    let mut written = Vec::with_capacity(set.len());
+    for (p, model) in set.iter().zip(models) {
+        written.push(write_and_swap(db, p, model, at, events, &tally).await?);
+    }
     let total = started.elapsed();
-    Ok(rows
-        .into_iter()
+    Ok(set
+        .iter()
+        .zip(written)
         .map(|(p, rows)| RebuildReport {
             name: p.name,
             events,
@@ -151,7 +123,7 @@ pub async fn rebuild_all(
 async fn fold_log(
     db: &Database,
     label: &str,
-    reads: &'static [&'static str],
+    reads: Vec<&'static str>,
     show_progress: bool,
     started: Instant,
     mut apply: impl FnMut(&crate::log::LoggedEvent),
@@ -163,7 +135,7 @@ async fn fold_log(
     let reader = tokio::spawn(async move {
         let mut at = Checkpoint::START;
         loop {
-            match read_after(&reader_db, at, READ_BATCH, reads).await {
+            match read_after(&reader_db, at, READ_BATCH, &reads).await {
                 Ok(page) if page.last.is_none() => break,
                 Ok(page) => {
                     at = page.last.unwrap_or(at);
@@ -204,20 +176,24 @@ async fn fold_log(
 
 /// Writes `model` into fresh tables, indexes them and swaps them in with the checkpoint.
 /// Returns the rows written.
-async fn write_and_swap<M: ReadModel>(
+async fn write_and_swap(
     db: &Database,
     p: &'static Projection,
-    model: M,
+    model: Box<dyn Fold>,
     at: Checkpoint,
     events: u64,
     tally: &TenantTally,
 ) -> Result<u64, ProjectionError> {
-    let tables: Vec<(&'static Table, Vec<Vec<Val>>)> = M::TABLES
-        .iter()
-        .map(|(t, _)| *t)
-        .zip(model.rows())
-        .collect();
+    let mut held = model.rows();
     drop(model);
+    let tables: Vec<(&'static Table, Vec<Vec<Val>>)> =
+        p.tables.iter().map(|(t, _)| (*t, held.take(t))).collect();
+    debug_assert!(
+        held.tables().is_empty(),
+        "{} holds rows of undeclared tables {:?}",
+        p.name,
+        held.tables()
+    );
     // Two tables at a time: one COPY per core.
     // The futures are made before the stream (not by a `map` closure inside it), so the
     // rebuild's future stays `Send` for any lifetime and can run on a spawned task.

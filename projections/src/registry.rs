@@ -1,18 +1,44 @@
-//! Every projection, its tables and its code version. A projection whose stored version
-//! differs from its code's is rebuilt before it is fed again, never mixed.
+//! Every projection, declared once in [`ALL`]: its name, code version, tables and the
+//! code that feeds and rebuilds it. A projection whose stored version differs from its
+//! code's is rebuilt before it is fed again, never mixed.
 
+use futures::future::BoxFuture;
+
+use crate::db::Database;
 use crate::departures::Departures;
+use crate::error::ProjectionError;
 use crate::funnel::Funnel;
-use crate::model::ReadModel;
+use crate::log::LoggedEvent;
+use crate::model::{ReadModel, Rows};
 use crate::portrait::fold::PortraitSet;
 use crate::table::Table;
 
-#[derive(Debug)]
+/// Every projection. Adding one is adding its read model here.
+pub static ALL: &[Projection] = &[
+    Projection::of::<PortraitSet>(),
+    Projection::of::<Departures>(),
+    Projection::of::<Funnel>(),
+];
+
+/// A read model with its type erased, so one list can hold them all.
 pub struct Projection {
     pub name: &'static str,
     pub version: i64,
     /// Each table with the column that partitions it.
     pub tables: &'static [(&'static Table, &'static str)],
+    /// The aggregate types its fold reads.
+    pub reads: &'static [&'static str],
+    step: for<'a> fn(&'a Database, i64) -> BoxFuture<'a, Result<usize, ProjectionError>>,
+    empty: fn() -> Box<dyn Fold>,
+}
+
+impl std::fmt::Debug for Projection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projection")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Projection {
@@ -21,36 +47,79 @@ impl Projection {
             name: M::NAME,
             version: M::VERSION,
             tables: M::TABLES,
+            reads: M::READS,
+            step: step_of::<M>,
+            empty: empty_of::<M>,
         }
+    }
+
+    /// Applies at most `limit` events in one transaction. Returns how many.
+    pub(crate) fn step<'a>(
+        &self,
+        db: &'a Database,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<usize, ProjectionError>> {
+        (self.step)(db, limit)
+    }
+
+    /// A model holding no rows yet, to fold the whole log into.
+    pub(crate) fn empty(&self) -> Box<dyn Fold> {
+        (self.empty)()
     }
 }
 
-pub const PORTRAIT: Projection = Projection::of::<PortraitSet>();
-pub const DEPARTURES: Projection = Projection::of::<Departures>();
-pub const FUNNEL: Projection = Projection::of::<Funnel>();
+fn step_of<M: ReadModel>(
+    db: &Database,
+    limit: i64,
+) -> BoxFuture<'_, Result<usize, ProjectionError>> {
+    Box::pin(crate::projector::step_model::<M>(db, limit))
+}
 
-pub const ALL: &[&Projection] = &[&PORTRAIT, &DEPARTURES, &FUNNEL];
+fn empty_of<M: ReadModel>() -> Box<dyn Fold> {
+    Box::new(M::default())
+}
+
+/// What a rebuild needs of a read model.
+pub(crate) trait Fold: Send {
+    fn apply(&mut self, event: &LoggedEvent);
+    fn rows(&self) -> Rows;
+}
+
+impl<M: ReadModel> Fold for M {
+    fn apply(&mut self, event: &LoggedEvent) {
+        ReadModel::apply(self, event)
+    }
+
+    fn rows(&self) -> Rows {
+        ReadModel::rows(self)
+    }
+}
 
 pub fn find(name: &str) -> Option<&'static Projection> {
-    ALL.iter().copied().find(|p| p.name == name)
+    ALL.iter().find(|p| p.name == name)
 }
 
-/// Runs `$body` with `$model` naming the read-model type of projection `$p`.
-macro_rules! with_model {
-    ($p:expr, |$model:ident| $body:expr) => {{
-        let name: &str = $p.name;
-        if name == <$crate::portrait::fold::PortraitSet as $crate::model::ReadModel>::NAME {
-            type $model = $crate::portrait::fold::PortraitSet;
-            $body
-        } else if name == <$crate::departures::Departures as $crate::model::ReadModel>::NAME {
-            type $model = $crate::departures::Departures;
-            $body
-        } else if name == <$crate::funnel::Funnel as $crate::model::ReadModel>::NAME {
-            type $model = $crate::funnel::Funnel;
-            $body
-        } else {
-            unreachable!("projection {name} is not in the registry")
-        }
-    }};
+/// The registered projection of read model `M`.
+pub fn of<M: ReadModel>() -> &'static Projection {
+    find(M::NAME).unwrap_or_else(|| panic!("{} is not in registry::ALL", M::NAME))
 }
-pub(crate) use with_model;
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+
+    #[test]
+    fn names_and_tables_are_unique() {
+        let mut names: Vec<_> = ALL.iter().map(|p| p.name).collect();
+        let mut tables: Vec<_> = ALL
+            .iter()
+            .flat_map(|p| p.tables.iter().map(|(t, _)| t.name))
+            .collect();
+        let (n, t) = (names.len(), tables.len());
+        names.sort();
+        names.dedup();
+        tables.sort();
+        tables.dedup();
+        assert_eq!((names.len(), tables.len()), (n, t));
+    }
+}

@@ -247,6 +247,8 @@ macro_rules! table_row {
         };
 
         impl $crate::table::Row for $row {
+            const TABLE: &'static $crate::table::Table = &$table;
+
             fn values(&self) -> Vec<$crate::table::Val> {
                 vec![$($crate::table::kind_val!($kind, self.$field.clone())),+]
             }
@@ -348,6 +350,8 @@ pub(crate) use kind_from;
 
 /// Rows go in and out of the database as column values, in column order.
 pub trait Row {
+    /// The table this row type is a row of.
+    const TABLE: &'static Table;
     fn values(&self) -> Vec<Val>;
     fn from_values(values: Vec<Val>) -> Self;
 }

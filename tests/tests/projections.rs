@@ -366,7 +366,7 @@ on_both_backends! {
             harness::replay(&engine, &params.tenant, e).await;
         }
         catch_up(&engine.db).await.unwrap();
-        let good = read_models(&engine.db, ALL[0]).await;
+        let good = read_models(&engine.db, &ALL[0]).await;
 
         // As if an older build had made these rows: another version, and a row it got wrong.
         for sql in [
@@ -378,12 +378,12 @@ on_both_backends! {
             })
             .unwrap();
         }
-        let stale = step(&engine.db, ALL[0], 100).await.unwrap_err();
+        let stale = step(&engine.db, &ALL[0], 100).await.unwrap_err();
         assert!(matches!(stale, projections::ProjectionError::NeedsRebuild(_)), "{stale}");
 
         // Starting the engine again rebuilds it before anything is fed to it.
         let restarted = engine::app::Engine::start(engine.db.clone()).await.unwrap();
-        assert_eq!(read_models(&restarted.db, ALL[0]).await, good);
+        assert_eq!(read_models(&restarted.db, &ALL[0]).await, good);
         let status = projector::status(&restarted.db).await.unwrap();
         assert_eq!(status[0].stored_version, Some(status[0].code_version));
         assert_eq!(status[0].events_behind, 0);
@@ -397,7 +397,12 @@ async fn exec(db: &Database, sql: &str) {
 on_both_backends! {
     async fn a_projection_that_cannot_go_on_stops_alone_says_why_and_resumes(db: TestDb) {
         use projections::failures;
-        use projections::registry::{DEPARTURES, FUNNEL, PORTRAIT};
+        use projections::departures::Departures;
+        use projections::funnel::Funnel;
+        use projections::portrait::fold::PortraitSet;
+        use projections::registry;
+        let portrait = registry::of::<PortraitSet>();
+        let (departures, funnel) = (registry::of::<Departures>(), registry::of::<Funnel>());
         db.seed_tiny(&[("acme", 1)]).await;
         let engine = db.engine().await;
         let db = &engine.db;
@@ -416,26 +421,26 @@ on_both_backends! {
         // departure view do not, and take the friend-add.
         let error = catch_up(db).await.unwrap_err();
         assert!(matches!(error, projections::ProjectionError::BadEvent { .. }), "{error}");
-        let stopped = failures::of(db, PORTRAIT.name).await.unwrap().expect("portrait stopped");
+        let stopped = failures::of(db, portrait.name).await.unwrap().expect("portrait stopped");
         assert_eq!((stopped.kind.as_str(), stopped.at.position), ("BAD_EVENT", poison));
         assert!(stopped.error.contains("Nonsense"), "{}", stopped.error);
-        for p in [&DEPARTURES, &FUNNEL] {
+        for p in [departures, funnel] {
             assert_eq!(failures::of(db, p.name).await.unwrap(), None, "{}", p.name);
         }
         assert_eq!(scalar(db, "SELECT count(*) FROM rm_funnel_customer WHERE customer_id = 'woAFTER'").await, 1);
         assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer WHERE customer_id = 'woAFTER'").await, 0);
         // Trying again counts the attempt and moves nothing.
         assert!(catch_up(db).await.is_err());
-        assert_eq!(failures::of(db, PORTRAIT.name).await.unwrap().unwrap().attempts, 2);
+        assert_eq!(failures::of(db, portrait.name).await.unwrap().unwrap().attempts, 2);
         let statuses = projector::status(db).await.unwrap();
         let stuck: Vec<&str> = statuses.iter().filter(|s| s.failure.is_some()).map(|s| s.name).collect();
-        assert_eq!(stuck, vec![PORTRAIT.name]);
+        assert_eq!(stuck, vec![portrait.name]);
 
         // Once the row is readable (here: an operator removes what no code can read), the
         // portrait goes on from where it stopped and its failure is gone.
         exec(db, "DELETE FROM events WHERE aggregate_id = 'acme:library-x'").await;
         catch_up(db).await.unwrap();
-        assert_eq!(failures::of(db, PORTRAIT.name).await.unwrap(), None);
+        assert_eq!(failures::of(db, portrait.name).await.unwrap(), None);
         assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer WHERE customer_id = 'woAFTER'").await, 1);
 
         // A projection built by another code version stops alone too, and a rebuild
@@ -446,10 +451,10 @@ on_both_backends! {
                   event_type, event_version, payload, metadata FROM events \
                   WHERE aggregate_type = 'Customer' AND event_type = 'FriendAdded' LIMIT 1").await;
         assert!(catch_up(db).await.is_err());
-        assert_eq!(failures::of(db, FUNNEL.name).await.unwrap().unwrap().kind, "NEEDS_REBUILD");
+        assert_eq!(failures::of(db, funnel.name).await.unwrap().unwrap().kind, "NEEDS_REBUILD");
         assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer WHERE customer_id = 'woLATER'").await, 1);
-        rebuild(db, &FUNNEL, false).await.unwrap();
-        assert_eq!(failures::of(db, FUNNEL.name).await.unwrap(), None);
+        rebuild(db, funnel, false).await.unwrap();
+        assert_eq!(failures::of(db, funnel.name).await.unwrap(), None);
         catch_up(db).await.unwrap();
         assert_eq!(scalar(db, "SELECT count(*) FROM rm_funnel_customer WHERE customer_id = 'woLATER'").await, 1);
     }

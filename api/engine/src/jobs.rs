@@ -264,7 +264,7 @@ impl Jobs {
                 Some(name) => {
                     vec![registry::find(name).ok_or_else(|| format!("UNKNOWN_PROJECTION {name}"))?]
                 }
-                None => registry::ALL.to_vec(),
+                None => registry::ALL.iter().collect(),
             };
         let total = targets.len() as i64;
         let _one_at_a_time = self.rebuild_lock.lock().await;

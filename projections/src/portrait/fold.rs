@@ -11,8 +11,8 @@ use domain::tags::TagLibraryEvent;
 
 use super::rows::*;
 use crate::log::{AnyEvent, LoggedEvent};
-use crate::model::{touch, Keys, ReadModel};
-use crate::table::{Row, Table, Val};
+use crate::model::{touch, Keys, ReadModel, Rows, Touched};
+use crate::table::Table;
 
 /// Orders from which a customer counts as loyal.
 pub const LOYAL_ORDERS: i64 = 5;
@@ -282,137 +282,106 @@ impl ReadModel for PortraitSet {
         (&STAFF, "staff_id"),
     ];
 
-    fn touched(events: &[LoggedEvent]) -> Vec<Keys> {
-        let (mut customers, mut details, mut tags, mut groups, mut staff) = (
-            Keys::new(),
-            Keys::new(),
-            Keys::new(),
-            Keys::new(),
-            Keys::new(),
-        );
+    fn touched(events: &[LoggedEvent]) -> Touched {
+        let mut keys = Touched::default();
+        // A customer's detail tables share one set of keys, filled below.
+        let mut details = Keys::new();
         for e in events {
             match &e.event {
                 AnyEvent::Customer(event) => {
-                    touch(&mut customers, &e.tenant, &e.local_id);
+                    touch(keys.of::<CustomerRow>(), &e.tenant, &e.local_id);
                     if !changes_customer_row_only(event) {
                         touch(&mut details, &e.tenant, &e.local_id);
                     }
                 }
                 AnyEvent::Staff(StaffEvent::GroupTransferClaimed { .. }) | AnyEvent::Group(_) => {}
-                AnyEvent::Staff(_) => touch(&mut staff, &e.tenant, &e.local_id),
+                AnyEvent::Staff(_) => touch(keys.of::<StaffRow>(), &e.tenant, &e.local_id),
                 AnyEvent::TagLibrary(ev) => match ev {
                     TagLibraryEvent::TagGroupCreated { group, .. }
                     | TagLibraryEvent::TagGroupRenamed { group, .. }
                     | TagLibraryEvent::TagGroupDeleted { group, .. } => {
-                        touch(&mut groups, &e.tenant, group.as_str())
+                        touch(keys.of::<TagGroupRow>(), &e.tenant, group.as_str())
                     }
                     TagLibraryEvent::TagCreated { tag, .. }
                     | TagLibraryEvent::TagRenamed { tag, .. }
                     | TagLibraryEvent::TagDeleted { tag, .. } => {
-                        touch(&mut tags, &e.tenant, tag.as_str())
+                        touch(keys.of::<TagRow>(), &e.tenant, tag.as_str())
                     }
                     TagLibraryEvent::TagGroupsOrdered { order, .. } => {
                         for (group, _) in order {
-                            touch(&mut groups, &e.tenant, group.as_str());
+                            touch(keys.of::<TagGroupRow>(), &e.tenant, group.as_str());
                         }
                     }
                     TagLibraryEvent::TagsOrdered { order, .. } => {
                         for (tag, _) in order {
-                            touch(&mut tags, &e.tenant, tag.as_str());
+                            touch(keys.of::<TagRow>(), &e.tenant, tag.as_str());
                         }
                     }
                 },
             }
         }
-        vec![
-            customers,
-            details.clone(),
-            details.clone(),
-            details.clone(),
-            details,
-            tags,
-            groups,
-            staff,
-        ]
+        if !details.is_empty() {
+            *keys.of::<RelationRow>() = details.clone();
+            *keys.of::<CustomerTagRow>() = details.clone();
+            *keys.of::<CustomerGroupRow>() = details.clone();
+            *keys.of::<CouponRow>() = details;
+        }
+        keys
     }
 
-    fn load(&mut self, table: usize, rows: Vec<Vec<Val>>) {
-        for values in rows {
-            match table {
-                0 => {
-                    let c = CustomerRow::from_values(values);
-                    let mut p = Portrait::new(&c.tenant_id, &c.customer_id, c.last_activity_at);
-                    let key = (c.tenant_id.clone(), c.customer_id.clone());
-                    p.customer = c;
-                    self.customers.insert(key, p);
-                }
-                1 => {
-                    let r = RelationRow::from_values(values);
-                    if let Some(p) = self
-                        .customers
-                        .get_mut(&(r.tenant_id.clone(), r.customer_id.clone()))
-                    {
-                        p.relations.insert(r.staff_id.clone(), r);
-                    }
-                }
-                2 => {
-                    let t = CustomerTagRow::from_values(values);
-                    if let Some(p) = self
-                        .customers
-                        .get_mut(&(t.tenant_id.clone(), t.customer_id.clone()))
-                    {
-                        p.tags.insert((t.staff_id.clone(), t.tag_id.clone()), t);
-                    }
-                }
-                3 => {
-                    let g = CustomerGroupRow::from_values(values);
-                    if let Some(p) = self
-                        .customers
-                        .get_mut(&(g.tenant_id.clone(), g.customer_id.clone()))
-                    {
-                        p.groups.insert(g.group_id.clone(), g);
-                    }
-                }
-                4 => {
-                    let c = CouponRow::from_values(values);
-                    if let Some(p) = self
-                        .customers
-                        .get_mut(&(c.tenant_id.clone(), c.customer_id.clone()))
-                    {
-                        p.coupons.insert(c.coupon_id.clone(), c);
-                    }
-                }
-                5 => {
-                    let t = TagRow::from_values(values);
-                    self.tags.insert((t.tenant_id.clone(), t.tag_id.clone()), t);
-                }
-                6 => {
-                    let g = TagGroupRow::from_values(values);
-                    self.tag_groups
-                        .insert((g.tenant_id.clone(), g.group_id.clone()), g);
-                }
-                _ => {
-                    let s = StaffRow::from_values(values);
-                    self.staff
-                        .insert((s.tenant_id.clone(), s.staff_id.clone()), s);
-                }
+    fn load(&mut self, mut rows: Rows) {
+        // Customers first: the detail rows attach to them.
+        for c in rows.take_rows::<CustomerRow>() {
+            let mut p = Portrait::new(&c.tenant_id, &c.customer_id, c.last_activity_at);
+            let key = (c.tenant_id.clone(), c.customer_id.clone());
+            p.customer = c;
+            self.customers.insert(key, p);
+        }
+        for r in rows.take_rows::<RelationRow>() {
+            if let Some(p) = self.portrait(&r.tenant_id, &r.customer_id) {
+                p.relations.insert(r.staff_id.clone(), r);
             }
         }
+        for t in rows.take_rows::<CustomerTagRow>() {
+            if let Some(p) = self.portrait(&t.tenant_id, &t.customer_id) {
+                p.tags.insert((t.staff_id.clone(), t.tag_id.clone()), t);
+            }
+        }
+        for g in rows.take_rows::<CustomerGroupRow>() {
+            if let Some(p) = self.portrait(&g.tenant_id, &g.customer_id) {
+                p.groups.insert(g.group_id.clone(), g);
+            }
+        }
+        for c in rows.take_rows::<CouponRow>() {
+            if let Some(p) = self.portrait(&c.tenant_id, &c.customer_id) {
+                p.coupons.insert(c.coupon_id.clone(), c);
+            }
+        }
+        for t in rows.take_rows::<TagRow>() {
+            self.tags.insert((t.tenant_id.clone(), t.tag_id.clone()), t);
+        }
+        for g in rows.take_rows::<TagGroupRow>() {
+            self.tag_groups
+                .insert((g.tenant_id.clone(), g.group_id.clone()), g);
+        }
+        for s in rows.take_rows::<StaffRow>() {
+            self.staff
+                .insert((s.tenant_id.clone(), s.staff_id.clone()), s);
+        }
     }
 
-    fn rows(&self) -> Vec<Vec<Vec<Val>>> {
-        let mut out = vec![Vec::new(); Self::TABLES.len()];
-        for p in self.customers.values() {
-            out[0].push(p.customer.values());
-            out[1].extend(p.relations.values().map(Row::values));
-            out[2].extend(p.tags.values().map(Row::values));
-            out[3].extend(p.groups.values().map(Row::values));
-            out[4].extend(p.coupons.values().map(Row::values));
-        }
-        out[5] = self.tags.values().map(Row::values).collect();
-        out[6] = self.tag_groups.values().map(Row::values).collect();
-        out[7] = self.staff.values().map(Row::values).collect();
-        out
+    fn rows(&self) -> Rows {
+        let portraits = || self.customers.values();
+        let mut rows = Rows::default();
+        rows.put(portraits().map(|p| &p.customer));
+        rows.put(portraits().flat_map(|p| p.relations.values()));
+        rows.put(portraits().flat_map(|p| p.tags.values()));
+        rows.put(portraits().flat_map(|p| p.groups.values()));
+        rows.put(portraits().flat_map(|p| p.coupons.values()));
+        rows.put(self.tags.values());
+        rows.put(self.tag_groups.values());
+        rows.put(self.staff.values());
+        rows
     }
 
     fn apply(&mut self, e: &LoggedEvent) {
@@ -432,6 +401,11 @@ impl ReadModel for PortraitSet {
 }
 
 impl PortraitSet {
+    fn portrait(&mut self, tenant: &str, customer: &str) -> Option<&mut Portrait> {
+        self.customers
+            .get_mut(&(tenant.to_string(), customer.to_string()))
+    }
+
     fn apply_library(&mut self, tenant: &str, event: &TagLibraryEvent) {
         let key = |id: &str| (tenant.to_string(), id.to_string());
         match event {

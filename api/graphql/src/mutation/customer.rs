@@ -134,7 +134,7 @@ async fn fresh(state: &ApiState, outcome: &Outcome) {
     if outcome.position.is_some() {
         let waited = projections::projector::wait_for(
             &state.engine.db,
-            projections::registry::PORTRAIT.name,
+            projections::portrait::NAME,
             <domain::customer::Customer as cqrs_es::Aggregate>::TYPE,
             &outcome.aggregate_id,
             i64::try_from(outcome.version).unwrap_or(i64::MAX),

@@ -148,8 +148,12 @@ pub async fn rebuild_benchmark(
     let (url, subset_events) = seeded_database(server_url, &small, &args).await?;
     let db = connect(&url).await?;
     projections::projector::prepare(&db).await?;
-    let ours_subset =
-        projections::rebuild::rebuild(&db, &projections::registry::PORTRAIT, false).await?;
+    let ours_subset = projections::rebuild::rebuild(
+        &db,
+        projections::registry::of::<projections::portrait::fold::PortraitSet>(),
+        false,
+    )
+    .await?;
     let (replayed, cqrs_rate) = replay::cqrs_es_replay(&db).await?;
     db.close().await;
     drop_database(server_url, &small).await?;
