@@ -19,6 +19,7 @@
 //! - [`tenants`]: registered tenants and their settings.
 //! - [`reads`]: every API read, scoped to the caller's tenant (and RLS on PostgreSQL).
 //! - [`jobs`]: durable background jobs; [`handover`]: the one-click handover job.
+//! - [`sweep`]: commands the clock makes due (auto-accepts, [`coupons`] expiring).
 //! - [`idempotency`], [`lease`], [`clock`]: keys for mutations, work one server does at
 //!   a time, the injectable time.
 
@@ -26,6 +27,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod commands;
+pub mod coupons;
 pub use projections::db;
 pub mod handover;
 pub mod idempotency;
@@ -33,4 +35,5 @@ pub mod jobs;
 pub mod lease;
 pub mod reads;
 pub mod store;
+pub mod sweep;
 pub mod tenants;

@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use engine::app::Engine;
 use engine::auth::{Authenticator, JwtSettings};
 use engine::clock::Clock;
+use engine::coupons::CouponExpiry;
 use engine::handover::{HandoverJobs, HandoverTick};
 use engine::jobs::Jobs;
 use graphql::in_flight::{InFlight, InFlightLimits};
@@ -91,6 +92,7 @@ impl App {
             .with_periodic(Arc::new(HandoverTick {
                 auto_accept: settings.auto_accept_handovers,
             }))
+            .with_periodic(Arc::new(CouponExpiry))
             .with_periodic(Arc::new(InboxTick { api: wecom.clone() }));
         Ok(Self {
             listener: TcpListener::bind(settings.listen).await?,

@@ -74,7 +74,11 @@ table_row! {
 table_row! {
     CouponRow in COUPON = "rm_customer_coupon",
     key ["tenant_id", "customer_id", "coupon_id"],
-    indexes [["tenant_id", "campaign_id"], ["tenant_id", "status", "customer_id"]],
+    indexes [
+        ["tenant_id", "campaign_id"],
+        ["tenant_id", "status", "customer_id"],
+        ["status", "expires_at"]
+    ],
     {
         tenant_id: text,
         customer_id: text,

@@ -31,6 +31,7 @@ use crate::db::Database;
 use crate::jobs::{JobKind, Jobs, Periodic};
 use crate::lease::try_lease;
 use crate::reads::JobRecord;
+use crate::sweep::{self, Due};
 
 pub use items::{sync_outcomes, OutcomeCount};
 
@@ -444,42 +445,29 @@ pub async fn accept_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, sq
         .fetch_all(pool)
         .await
     })?;
-    let mut accepted = 0;
-    for chunk in due.chunks(domain::rules::WECOM_BATCH_SIZE) {
-        let commands: Vec<Batched<CustomerCommand>> = chunk
-            .iter()
-            .filter_map(|(tenant, customer, handover)| {
-                let tenant = TenantId::parse(tenant.as_str()).ok()?;
-                let handover = Uuid::parse_str(handover).ok()?;
-                let meta = CommandMeta::new(
-                    tenant.clone(),
-                    Actor::system("auto-accept"),
-                    Uuid::new_v5(&Uuid::NAMESPACE_OID, handover.as_bytes()),
-                )
-                .with_idempotency_key(format!("auto-accept:{handover}"));
-                let command = CustomerCommand::AcceptHandover {
+    let due = due
+        .into_iter()
+        .filter_map(|(tenant, customer, handover)| {
+            let handover = Uuid::parse_str(&handover).ok()?;
+            Some(Due {
+                tenant,
+                customer,
+                key: format!("auto-accept:{handover}"),
+                command: CustomerCommand::AcceptHandover {
                     handover,
                     trigger: AcceptTrigger::WindowElapsed,
-                };
-                Some(Batched {
-                    aggregate_id: stream_id(&tenant, customer),
-                    command: Stamped::new(now, command),
-                    meta,
-                })
+                },
             })
-            .collect();
-        for answer in engine.customers.execute_many(commands).await {
-            match answer {
-                Ok(outcome) => accepted += usize::from(outcome.appended > 0),
-                // Answered in the meantime, or the view ran ahead of the clock.
-                Err(CommandError::Rejected(
-                    CustomerError::NoSuchHandover | CustomerError::HandoverWindowOpen,
-                )) => {}
-                Err(error) => tracing::warn!(%error, "auto-accept failed"),
-            }
-        }
-    }
-    Ok(accepted)
+        })
+        .collect();
+    // Answered in the meantime, or the view ran ahead of the clock.
+    let settled = |refusal: &CustomerError| {
+        matches!(
+            refusal,
+            CustomerError::NoSuchHandover | CustomerError::HandoverWindowOpen
+        )
+    };
+    Ok(sweep::run(engine, "auto-accept", now, due, settled).await)
 }
 
 #[cfg(test)]
