@@ -226,6 +226,9 @@ impl Query {
     }
 
     /// The repurchase funnel: friends, first purchase, repurchase, loyal, by dimension.
+    /// By CAMPAIGN a line is what the campaign brought back: `friends` counts the
+    /// customers given one of its coupons, each stage those of them who reached it on or
+    /// after their first coupon of the campaign.
     #[graphql(
         guard = "RoleGuard(ANALYSTS)",
         complexity = "(first.max(0) as usize) * child_complexity"

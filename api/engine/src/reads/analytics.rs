@@ -56,27 +56,42 @@ pub struct ProjectionLine {
 }
 
 impl Reads {
-    /// The repurchase funnel by `by` (campaign is not a funnel dimension: it reads as
-    /// the channel).
+    /// The repurchase funnel by `by`. By campaign, a line counts the customers who were
+    /// given a coupon of the campaign and, of those, who reached each stage on or after
+    /// their first coupon of it: what the campaign brought back.
     pub async fn funnel(
         &self,
         by: FunnelDimension,
         after: Option<String>,
         limit: i64,
     ) -> Result<Vec<FunnelLine>, ReadError> {
-        let by = if by == FunnelDimension::Campaign {
-            FunnelDimension::Channel
+        let mut sql = if by == FunnelDimension::Campaign {
+            let mut sql = Sql::new(
+                "SELECT * FROM (SELECT k.campaign_id AS key, count(*) AS friends, \
+                 count(CASE WHEN f.first_purchase_at >= k.issued_at THEN 1 END) AS first_purchase, \
+                 count(CASE WHEN f.repurchase_at >= k.issued_at THEN 1 END) AS repurchase, \
+                 count(CASE WHEN f.loyal_at >= k.issued_at THEN 1 END) AS loyal \
+                 FROM (SELECT tenant_id, customer_id, campaign_id, min(issued_at) AS issued_at \
+                 FROM rm_customer_coupon WHERE tenant_id = ",
+            );
+            sql.bind(Arg::Text(self.tenant.to_string())).push(
+                " GROUP BY tenant_id, customer_id, campaign_id) k \
+                 LEFT JOIN rm_funnel_customer f \
+                 ON f.tenant_id = k.tenant_id AND f.customer_id = k.customer_id \
+                 GROUP BY 1) x",
+            );
+            sql
         } else {
-            by
+            let mut sql = Sql::new(&format!(
+                "SELECT * FROM (SELECT {col} AS key, count(*) AS friends, \
+                 count(f.first_purchase_at) AS first_purchase, count(f.repurchase_at) AS repurchase, \
+                 count(f.loyal_at) AS loyal FROM rm_funnel_customer f WHERE f.tenant_id = ",
+                col = by.column("f", "k")
+            ));
+            sql.bind(Arg::Text(self.tenant.to_string()))
+                .push(" GROUP BY 1) x");
+            sql
         };
-        let mut sql = Sql::new(&format!(
-            "SELECT * FROM (SELECT {col} AS key, count(*) AS friends, \
-             count(f.first_purchase_at) AS first_purchase, count(f.repurchase_at) AS repurchase, \
-             count(f.loyal_at) AS loyal FROM rm_funnel_customer f WHERE f.tenant_id = ",
-            col = by.column("f", "k")
-        ));
-        sql.bind(Arg::Text(self.tenant.to_string()))
-            .push(" GROUP BY 1) x");
         if let Some(after) = after {
             sql.push(" WHERE x.key > ").bind(Arg::Text(after));
         }
