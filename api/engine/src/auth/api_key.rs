@@ -41,6 +41,10 @@ impl ApiKeys {
         Self { db: db.clone() }
     }
 
+    pub(super) fn db(&self) -> &Database {
+        &self.db
+    }
+
     pub async fn create(
         &self,
         tenant: &TenantId,

@@ -3,6 +3,7 @@
 //! and scope from. Nothing else is trusted: no cookies, no tenant arguments.
 
 mod api_key;
+mod departed;
 mod jwt;
 pub mod scope;
 mod secret;
@@ -137,6 +138,8 @@ pub enum AuthError {
     UnknownTenant(TenantId),
     #[error("tenant {0} is disabled")]
     DisabledTenant(TenantId),
+    #[error("staff member {0} has departed")]
+    Departed(StaffId),
     #[error("auth store: {0}")]
     Store(#[from] sqlx::Error),
 }
@@ -170,11 +173,16 @@ impl Authenticator {
             "bearer" => self.jwt.verify(value),
             _ => Err(AuthError::Scheme),
         }?;
-        match self.tenants.status(&caller.tenant).await {
-            Ok(TenantStatus::Active) => Ok(caller),
-            Ok(TenantStatus::Unknown) => Err(AuthError::UnknownTenant(caller.tenant)),
-            Ok(TenantStatus::Disabled) => Err(AuthError::DisabledTenant(caller.tenant)),
-            Err(e) => Err(AuthError::Store(e)),
+        match self.tenants.status(&caller.tenant).await? {
+            TenantStatus::Active => {}
+            TenantStatus::Unknown => return Err(AuthError::UnknownTenant(caller.tenant)),
+            TenantStatus::Disabled => return Err(AuthError::DisabledTenant(caller.tenant)),
         }
+        if let Some(staff) = caller.staff() {
+            if departed::has_departed(self.keys.db(), &caller.tenant, &staff).await? {
+                return Err(AuthError::Departed(staff));
+            }
+        }
+        Ok(caller)
     }
 }

@@ -1,0 +1,32 @@
+//! A member of staff who left stops being a caller the moment their departure is in
+//! the log: their tokens and keys are refused before any read, so a guide who resigned
+//! cannot export the customers they served. The log, not a read model, is asked, so
+//! there is no projection lag in which a departed guide still gets in.
+
+use cqrs_es::Aggregate;
+use domain::staff::Staff;
+use domain::stamp::stream_id;
+use domain::values::{StaffId, TenantId};
+use projections::on_pool;
+
+use crate::db::Database;
+
+/// Whether `staff` of `tenant` has departed. One short range read of the staff
+/// member's own stream (a handful of events) on the events table's key.
+pub async fn has_departed(
+    db: &Database,
+    tenant: &TenantId,
+    staff: &StaffId,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT sequence FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND event_type = 'StaffDeparted' LIMIT 1",
+        )
+        .bind(Staff::TYPE)
+        .bind(stream_id(tenant, staff.as_str()))
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(found.is_some())
+}
