@@ -300,6 +300,26 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS,
         ),
         (
+            "setCustomerLimit",
+            m(
+                "setCustomerLimit",
+                "SetCustomerLimitInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "staffId": "nobody", "limit": 100, "idempotencyKey": key() } }),
+            OPS,
+        ),
+        (
+            "setGroupCapacity",
+            m(
+                "setGroupCapacity",
+                "SetGroupCapacityInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "capacity": 0, "idempotencyKey": key() } }),
+            OPS,
+        ),
+        (
             "startRebuild",
             m("startRebuild", "StartRebuildInput", "userErrors { code }"),
             json!({ "i": { "projection": "no_such_projection", "idempotencyKey": key() } }),

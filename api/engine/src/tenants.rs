@@ -23,6 +23,23 @@ pub async fn group_capacity(db: &Database, tenant: &TenantId) -> Result<u32, sql
         .unwrap_or(DEFAULT_GROUP_CAPACITY))
 }
 
+/// Sets the capacity of the tenant's new customer groups (checked by the caller against
+/// the domain's rule).
+pub async fn set_group_capacity(
+    db: &Database,
+    tenant: &TenantId,
+    capacity: u32,
+) -> Result<(), sqlx::Error> {
+    on_pool!(db, |pool| {
+        sqlx::query("UPDATE tenants SET group_capacity = $1 WHERE tenant_id = $2")
+            .bind(i32::try_from(capacity).unwrap_or(i32::MAX))
+            .bind(tenant.as_str())
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+}
+
 /// The tenant's time zone: daily limits count its calendar days. Shanghai (the
 /// column's default) for tenants without a settings row or with a name chrono-tz does
 /// not know.

@@ -33,12 +33,7 @@ impl CustomerGroup {
             if self.created {
                 return Err(GroupError::AlreadyCreated);
             }
-            if capacity == 0 || capacity > rules::MAX_GROUP_CAPACITY {
-                return Err(GroupError::InvalidCapacity {
-                    got: capacity,
-                    max: rules::MAX_GROUP_CAPACITY,
-                });
-            }
+            super::check_capacity(capacity)?;
             check_len("name", &name, GROUP_NAME_MAX_CHARS)?;
             return Ok(vec![GroupEvent::GroupCreated {
                 owner,

@@ -13,6 +13,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
+use crate::rules;
 use crate::stamp::Stamped;
 use crate::values::{ExternalUserId, StaffId};
 
@@ -135,6 +136,18 @@ pub enum GroupError {
         chars: usize,
         max: usize,
     },
+}
+
+/// A capacity a tenant may give its groups: WeCom's groups hold 1 to
+/// [`rules::MAX_GROUP_CAPACITY`] members.
+pub fn check_capacity(capacity: u32) -> Result<u32, GroupError> {
+    if capacity == 0 || capacity > rules::MAX_GROUP_CAPACITY {
+        return Err(GroupError::InvalidCapacity {
+            got: capacity,
+            max: rules::MAX_GROUP_CAPACITY,
+        });
+    }
+    Ok(capacity)
 }
 
 error_codes!(GroupError {

@@ -3,7 +3,7 @@
 use async_graphql::{Context, InputObject, Object, ID};
 use domain::group::GroupCommand;
 use domain::values::{GroupId, StaffId};
-use engine::commands::MembershipError;
+use engine::commands::{CommandError, MembershipError};
 use serde::Serialize;
 
 use super::customer::visible_customer;
@@ -33,7 +33,18 @@ pub struct CreateCustomerGroupInput {
     pub idempotency_key: String,
 }
 
-keyed!(AddCustomerToGroupInput, CreateCustomerGroupInput);
+#[derive(Debug, Clone, InputObject, Serialize)]
+pub struct SetGroupCapacityInput {
+    /// Members a new customer group holds, its owner included (1 to 2,000).
+    pub capacity: i32,
+    pub idempotency_key: String,
+}
+
+keyed!(
+    AddCustomerToGroupInput,
+    CreateCustomerGroupInput,
+    SetGroupCapacityInput
+);
 
 #[Object]
 impl GroupMutation {
@@ -103,6 +114,28 @@ impl GroupMutation {
             };
             let outcome = execute(ctx, &key, group.as_str(), command, None, "name").await?;
             Ok(ChangePayload::changed(id, &outcome))
+        })
+        .await
+    }
+
+    /// Sets how many members the tenant's new customer groups hold. Groups that exist
+    /// keep the capacity they were created with, as in WeCom.
+    #[graphql(guard = "RoleGuard(OPERATIONS)")]
+    async fn set_group_capacity(
+        &self,
+        ctx: &Context<'_>,
+        input: SetGroupCapacityInput,
+    ) -> ApiResult<ChangePayload> {
+        once(ctx, "setGroupCapacity", input, |input, _key| async move {
+            let asked = u32::try_from(input.capacity).unwrap_or(0);
+            let capacity = domain::group::check_capacity(asked)
+                .map_err(|e| refusal(CommandError::Rejected(e), "capacity"))?;
+            let tenant = &caller(ctx)?.tenant;
+            engine::tenants::set_group_capacity(&state(ctx)?.engine.db, tenant, capacity).await?;
+            Ok(ChangePayload {
+                id: Some(tenant.to_string()),
+                ..Default::default()
+            })
         })
         .await
     }
