@@ -749,8 +749,8 @@ on_both_backends! {
             .await
             .unwrap();
         let sql = match store {
-            Database::Postgres(_) => include_str!("../../migrations/postgres/0010_register_existing_tenants.sql"),
-            Database::Sqlite(_) => include_str!("../../migrations/sqlite/0010_register_existing_tenants.sql"),
+            Database::Postgres(_) => include_str!("../../../migrations/postgres/0010_register_existing_tenants.sql"),
+            Database::Sqlite(_) => include_str!("../../../migrations/sqlite/0010_register_existing_tenants.sql"),
         };
         on_pool!(store, |pool| sqlx::raw_sql(sql).execute(pool).await.map(drop)).unwrap();
         use engine::tenants::{status, TenantStatus};
