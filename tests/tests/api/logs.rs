@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use engine::auth::Role;
 use graphql::ids;
 use harness::live::{token, TestApi};
+use harness::world::{served, ONE_TENANT};
 use harness::TestDb;
 use projections::on_pool;
 use serde_json::{json, Value};
@@ -108,10 +109,7 @@ fn each_request_logs_one_line_with_its_facts_and_no_personal_data() {
 }
 
 async fn each_request_logs(logs: Capture) {
-    let db = TestDb::postgres().await;
-    db.seed_tiny(&[(T, 1)]).await;
-    let api = TestApi::start(&db).await;
-    api.settle().await;
+    let (_db, api) = served(TestDb::postgres().await, ONE_TENANT).await;
     let (staff, store, customer): (String, String, String) = on_pool!(&api.engine.db, |pool| {
         sqlx::query_as(
             "SELECT r.staff_id, s.store_id, r.customer_id FROM rm_customer_staff r \
