@@ -2,7 +2,7 @@
 # Schema checks (API.md #38): the committed SDL against the relay connection rules
 # (graphql-schema-linter), and against the SDL of BASE (default: the previous commit)
 # with graphql-inspector's diff, failing on a breaking change docs/schema-changes.md
-# does not announce. The drift test (tests/tests/api_http.rs) keeps schema.graphql equal
+# does not announce. The drift test (tests/tests/api/http.rs) keeps schema.graphql equal
 # to what the server serves.
 #
 #   bash .ci/schema.sh [BASE]

@@ -11,6 +11,7 @@ pub mod departure;
 pub mod fake_wecom;
 pub mod ids;
 pub mod live;
+pub mod world;
 pub mod ws;
 
 use std::path::PathBuf;
@@ -161,6 +162,14 @@ impl Drop for TestDb {
                 .join();
             }
         }
+    }
+}
+
+/// The pool of a store the test made on PostgreSQL.
+pub fn pg(db: &Database) -> &sqlx::PgPool {
+    match db {
+        Database::Postgres(pool) => pool,
+        Database::Sqlite(_) => unreachable!("PostgreSQL only"),
     }
 }
 

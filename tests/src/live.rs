@@ -95,7 +95,7 @@ impl TestApi {
         let mut settings = ServerSettings::new("127.0.0.1:0".parse().unwrap(), jwt());
         settings.clock = clock.clone();
         // Suites fire hundreds of requests per token within a second; the limits
-        // themselves are tested with their production values in `api_limits.rs`.
+        // themselves are tested with their production values in `tests/api/limits.rs`.
         settings.rate_limits = RateLimits {
             per_caller: Rate::new(1e6, 1e6),
             tenant_points: Rate::new(1e9, 1e9),

@@ -164,8 +164,8 @@ fn document_holds_nul(document: &ExecutableDocument) -> bool {
 }
 
 /// The first variable type the schema does not define. async-graphql's validation
-/// panics on a default value of such a type (found by `tests/tests/graphql_fuzz.rs`), so
-/// it is refused before validation.
+/// panics on a default value of such a type (found by `tests/tests/api/graphql_fuzz.rs`),
+/// so it is refused before validation.
 fn unknown_variable_type(
     document: &ExecutableDocument,
     defined: impl Fn(&str) -> bool,

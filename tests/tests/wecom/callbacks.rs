@@ -40,7 +40,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn api_payloads() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/wecom/tests/wecom/payloads")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/wecom/tests/payloads")
 }
 
 async fn configured(db: &TestDb) -> TestApi {

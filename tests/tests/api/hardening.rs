@@ -14,8 +14,9 @@ use graphql::in_flight::InFlightLimits;
 use graphql::rate_limit::Rate;
 use harness::ids::tenant;
 use harness::live::{error_code, register, token, TestApi};
+use harness::world::{busiest_guides, seeded, sole_customer, TWO_TENANTS};
 use harness::ws::{connect, open, receive, request, send, send_text};
-use harness::{on_both_backends, TestDb};
+use harness::{on_both_backends, pg, TestDb};
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -23,47 +24,12 @@ use uuid::Uuid;
 const A: &str = "acme";
 const B: &str = "beta";
 
-async fn seeded(db: TestDb) -> TestDb {
-    db.seed_tiny(&[(A, 1), (B, 2)]).await;
-    db
-}
-
-fn pg(db: &Database) -> &sqlx::PgPool {
-    match db {
-        Database::Postgres(pool) => pool,
-        Database::Sqlite(_) => unreachable!("PostgreSQL only"),
-    }
-}
-
 /// The busiest guides of `t` with their store, and a customer only the first serves.
 async fn guides(db: &Database, t: &str) -> (Vec<(String, String)>, String) {
-    let guides: Vec<(String, String)> = on_pool!(db, |pool| {
-        sqlx::query_as(
-            "SELECT r.staff_id, s.store_id FROM rm_customer_staff r \
-             JOIN rm_staff s ON s.tenant_id = r.tenant_id AND s.staff_id = r.staff_id \
-             WHERE r.tenant_id = $1 AND s.departed_at IS NULL \
-             GROUP BY r.staff_id, s.store_id ORDER BY count(*) DESC, r.staff_id",
-        )
-        .bind(t)
-        .fetch_all(pool)
+    let guides = busiest_guides(db, t).await;
+    let customer = sole_customer(db, t, &guides[0].0)
         .await
-    })
-    .unwrap();
-    let only: Vec<(String, String)> = on_pool!(db, |pool| {
-        sqlx::query_as(
-            "SELECT customer_id, min(staff_id) FROM rm_customer_staff WHERE tenant_id = $1 \
-             GROUP BY customer_id HAVING count(*) = 1 ORDER BY customer_id",
-        )
-        .bind(t)
-        .fetch_all(pool)
-        .await
-    })
-    .unwrap();
-    let customer = only
-        .into_iter()
-        .find(|(_, s)| *s == guides[0].0)
-        .expect("a customer only the busiest guide serves")
-        .0;
+        .expect("a customer only the busiest guide serves");
     (guides, customer)
 }
 
@@ -316,7 +282,7 @@ const TAG_GROUPS: &str = "{ tagGroups(first: 5) { edges { node { name } } } }";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_guide_holds_at_most_their_share_of_the_pool_and_another_tenant_is_served() {
-    let db = seeded(TestDb::postgres().await).await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let api = TestApi::start_with(&db, |s| {
         s.in_flight = Some(InFlightLimits {
             per_caller: 2,
@@ -599,7 +565,7 @@ const REMARK: &str = "mutation($i: SetRemarkInput!) { setRemark(input: $i) { ver
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_belongs_to_the_caller_who_sent_it() {
-    let db = seeded(TestDb::postgres().await).await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let api = TestApi::start(&db).await;
     api.settle().await;
     let (guides_a, customer) = guides(&api.engine.db, A).await;
@@ -655,7 +621,7 @@ async fn an_idempotency_key_belongs_to_the_caller_who_sent_it() {
 
 on_both_backends! {
     async fn an_analyst_sees_their_own_tenants_projection_figures_and_which_is_stopped(db: TestDb) {
-        let db = seeded(db).await;
+        let db = seeded(db, TWO_TENANTS).await;
         let api = TestApi::start(&db).await;
         api.settle().await;
         let store = &api.engine.db;
@@ -749,8 +715,8 @@ on_both_backends! {
             .await
             .unwrap();
         let sql = match store {
-            Database::Postgres(_) => include_str!("../../migrations/postgres/0010_register_existing_tenants.sql"),
-            Database::Sqlite(_) => include_str!("../../migrations/sqlite/0010_register_existing_tenants.sql"),
+            Database::Postgres(_) => include_str!("../../../migrations/postgres/0010_register_existing_tenants.sql"),
+            Database::Sqlite(_) => include_str!("../../../migrations/sqlite/0010_register_existing_tenants.sql"),
         };
         on_pool!(store, |pool| sqlx::raw_sql(sql).execute(pool).await.map(drop)).unwrap();
         use engine::tenants::{status, TenantStatus};

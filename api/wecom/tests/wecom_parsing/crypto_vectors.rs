@@ -1,12 +1,11 @@
 //! Every vector in shared/wecom/crypto/vectors.json.
 
-#[path = "wecom/common.rs"]
-mod common;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::Value;
 use wecom::{percent_decode, signature, CallbackKeys, CryptoError};
+
+use crate::common;
 
 struct Vector {
     id: String,

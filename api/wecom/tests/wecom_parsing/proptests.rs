@@ -6,13 +6,7 @@ use base64::Engine as _;
 use proptest::prelude::*;
 use wecom::{outer_encrypt, percent_decode, signature, CallbackKeys, Notice};
 
-const TOKEN: &str = "QDG6eK";
-const KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
-const CORP: &str = "wx5823bf96d3bd56c7";
-
-fn keys() -> CallbackKeys {
-    CallbackKeys::new(TOKEN, KEY, CORP).unwrap()
-}
+use crate::common::{keys, KEY, TOKEN};
 
 const NAMES: &[&str] = &[
     "ToUserName",

@@ -1,19 +1,10 @@
 //! Encrypt/decrypt round trips and the outer POST body, end to end as the endpoint uses them.
 
-#[path = "wecom/common.rs"]
-mod common;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use wecom::{outer_encrypt, signature, CallbackKeys, CryptoError, Notice, NoticeKind, ParseError};
 
-const TOKEN: &str = "QDG6eK";
-const KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
-const CORP: &str = "wx5823bf96d3bd56c7";
-
-fn keys() -> CallbackKeys {
-    CallbackKeys::new(TOKEN, KEY, CORP).unwrap()
-}
+use crate::common::{self, keys, CORP, KEY, TOKEN};
 
 #[test]
 fn every_pad_length_from_1_to_32_round_trips() {

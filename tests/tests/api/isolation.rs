@@ -5,27 +5,13 @@
 use engine::db::Database;
 use engine::reads::{CustomerFilter, Reads, Scope};
 use harness::ids::tenant;
-use harness::TestDb;
+use harness::world::{seeded, TWO_TENANTS};
+use harness::{pg, TestDb};
 use sqlx::postgres::PgPoolOptions;
-
-async fn two_tenants() -> TestDb {
-    let db = TestDb::postgres().await;
-    let _engine = db.engine().await;
-    db.seed_tiny(&[("acme", 1), ("beta", 2)]).await;
-    projections::projector::catch_up(&db.db).await.unwrap();
-    db
-}
-
-fn pg(db: &Database) -> &sqlx::PgPool {
-    match db {
-        Database::Postgres(pool) => pool,
-        Database::Sqlite(_) => unreachable!("PostgreSQL only"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tenant_table_forces_row_level_security_and_keys_on_the_tenant() {
-    let db = two_tenants().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let pool = pg(&db.db);
     let tables: Vec<(String, bool, bool, Option<String>)> = sqlx::query_as(
         "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity, \
@@ -69,7 +55,7 @@ async fn every_tenant_table_forces_row_level_security_and_keys_on_the_tenant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_role_sees_nothing_without_a_tenant_and_one_tenant_with_it() {
-    let db = two_tenants().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let pool = pg(&db.db);
     let count_as_app = |tenant: Option<&'static str>| async move {
         let mut tx = pool.begin().await.unwrap();
@@ -116,7 +102,7 @@ async fn the_app_role_sees_nothing_without_a_tenant_and_one_tenant_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_pooled_connection_serving_tenants_in_turn_never_mixes_them() {
-    let db = two_tenants().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let url = match &db.backend {
         server::config::Backend::Postgres { url } => url.clone(),
         _ => unreachable!(),

@@ -11,7 +11,8 @@
 use std::fmt::Write;
 
 use engine::auth::Role;
-use harness::live::{token, TestApi};
+use harness::live::token;
+use harness::world::{served, ONE_TENANT};
 use harness::TestDb;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -387,10 +388,7 @@ fn generated_documents_and_variables_never_break_the_server() {
         .build()
         .unwrap();
     let (_db, api, guide) = runtime.block_on(async {
-        let db = TestDb::postgres().await;
-        db.seed_tiny(&[("acme", 1)]).await;
-        let api = TestApi::start(&db).await;
-        api.settle().await;
+        let (db, api) = served(TestDb::postgres().await, ONE_TENANT).await;
         let guide: String = projections::on_pool!(&api.engine.db, |pool| {
             sqlx::query_scalar(
                 "SELECT staff_id FROM rm_customer_staff WHERE tenant_id = 'acme' \

@@ -1,12 +1,11 @@
 //! Notices: the shared documentation payloads, this crate's own payloads for the other event
 //! types, JSON and third-party envelopes, malformed bodies, and the dedup key.
 
-#[path = "wecom/common.rs"]
-mod common;
-
 use std::path::Path;
 
 use wecom::{ChatUpdate, Envelope, Notice, NoticeKind, ParseError, TagType, TransferFailReason};
+
+use crate::common;
 
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))

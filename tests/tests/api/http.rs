@@ -5,20 +5,13 @@ use engine::auth::{ApiKeys, Role};
 use graphql::ids;
 use harness::ids::tenant;
 use harness::live::{error_code, jwt, token, token_with_scopes, TestApi, SECRET};
+use harness::world::{served, ONE_TENANT};
 use harness::TestDb;
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 const T: &str = "acme";
-
-async fn seeded() -> (TestDb, TestApi) {
-    let db = TestDb::postgres().await;
-    db.seed_tiny(&[(T, 1)]).await;
-    let api = TestApi::start(&db).await;
-    api.settle().await;
-    (db, api)
-}
 
 /// A guide of the tenant and one customer only they serve.
 async fn guide_and_customer(api: &TestApi) -> (String, String) {
@@ -67,7 +60,7 @@ fn message(body: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transport_rules_hold_before_anything_executes() {
-    let (_db, api) = seeded().await;
+    let (_db, api) = served(TestDb::postgres().await, ONE_TENANT).await;
     let before = event_count(&api).await;
     let mutation = json!({
         "query": "mutation { createTagGroup(input: {name: \"csrf\", idempotencyKey: \"6f1c1f0e-3b7a-4b36-9d51-8f0f8a1f2a10\"}) { userErrors { code } } }"
@@ -187,7 +180,7 @@ async fn transport_rules_hold_before_anything_executes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cost_limits_reject_expensive_documents() {
-    let (_db, api) = seeded().await;
+    let (_db, api) = served(TestDb::postgres().await, ONE_TENANT).await;
     let ops = token(T, Role::Operations, None, &[]);
     // 8. Depth.
     let deep = "{ customers(first: 1) { edges { node { staff(first: 1) { edges { node { \
@@ -291,7 +284,7 @@ async fn cost_limits_reject_expensive_documents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_valid_credentials_authenticate() {
-    let (_db, api) = seeded().await;
+    let (_db, api) = served(TestDb::postgres().await, ONE_TENANT).await;
     let ask = |t: String| {
         let api = &api;
         async move {
@@ -417,7 +410,7 @@ fn base64_url(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_data_is_masked_and_internal_errors_are_hidden() {
-    let (_db, api) = seeded().await;
+    let (_db, api) = served(TestDb::postgres().await, ONE_TENANT).await;
     let (guide, customer) = guide_and_customer(&api).await;
     let id = ids::encode("Customer", &customer).0;
     let q = "query($id: ID!) { customer(id: $id) { name phone maskedPhone } }";
@@ -484,7 +477,7 @@ async fn personal_data_is_masked_and_internal_errors_are_hidden() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutations_are_idempotent_versioned_and_report_rules_as_user_errors() {
-    let (_db, api) = seeded().await;
+    let (_db, api) = served(TestDb::postgres().await, ONE_TENANT).await;
     let (guide, customer) = guide_and_customer(&api).await;
     let me = token(T, Role::Guide, Some(&guide), &[]);
     let id = ids::encode("Customer", &customer).0;
@@ -570,7 +563,7 @@ async fn mutations_are_idempotent_versioned_and_report_rules_as_user_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_runs_as_a_job_once_per_key() {
-    let (_db, api) = seeded().await;
+    let (_db, api) = served(TestDb::postgres().await, ONE_TENANT).await;
     let analyst = token(T, Role::Analyst, None, &[]);
     let start = "mutation($i: StartRebuildInput!) { startRebuild(input: $i) { replayed userErrors { code } job { id status } } }";
     let key = Uuid::new_v4().to_string();

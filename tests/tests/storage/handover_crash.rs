@@ -33,7 +33,7 @@ fn scrm_binary() -> PathBuf {
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "scrm-api", "--bin", "scrm"])
+            .args(["build", "-p", "scrm-server", "--bin", "scrm"])
             .status()
             .unwrap();
         assert!(status.success(), "could not build scrm");

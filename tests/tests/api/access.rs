@@ -11,6 +11,7 @@ use engine::commands::{Actor, CommandMeta};
 use graphql::ids;
 use harness::ids::{staff, tenant};
 use harness::live::{error_code, token, TestApi};
+use harness::world::{busiest_guides, served, sole_customer, TWO_TENANTS};
 use harness::TestDb;
 use projections::on_pool;
 use serde_json::{json, Value};
@@ -40,30 +41,13 @@ async fn rows(db: &engine::db::Database, sql: &str, tenant: &str) -> Vec<(String
 }
 
 async fn world() -> World {
-    let db = TestDb::postgres().await;
-    db.seed_tiny(&[(A, 1), (B, 2)]).await;
-    let api = TestApi::start(&db).await;
-    api.settle().await;
-    let busiest = "SELECT r.staff_id, s.store_id FROM rm_customer_staff r \
-        JOIN rm_staff s ON s.tenant_id = r.tenant_id AND s.staff_id = r.staff_id \
-        WHERE r.tenant_id = $1 AND s.departed_at IS NULL \
-        GROUP BY r.staff_id, s.store_id ORDER BY count(*) DESC, r.staff_id";
-    let guides = rows(&api.engine.db, busiest, A).await;
+    let (db, api) = served(TestDb::postgres().await, TWO_TENANTS).await;
+    let guides = busiest_guides(&api.engine.db, A).await;
     let (guide, store) = guides[0].clone();
     let other_guide = guides[1].0.clone();
-    let guide_b = rows(&api.engine.db, busiest, B).await[0].0.clone();
+    let guide_b = busiest_guides(&api.engine.db, B).await[0].0.clone();
     // A customer only `guide` serves, so a handover leaves no other relation behind.
-    let customer = rows(
-        &api.engine.db,
-        "SELECT customer_id, min(staff_id) FROM rm_customer_staff WHERE tenant_id = $1 \
-         GROUP BY customer_id HAVING count(*) = 1 ORDER BY customer_id",
-        A,
-    )
-    .await
-    .into_iter()
-    .find(|(_, s)| *s == guide)
-    .unwrap()
-    .0;
+    let customer = sole_customer(&api.engine.db, A, &guide).await.unwrap();
     World {
         db,
         api,

@@ -2,17 +2,16 @@
 //! PostgreSQL for a guide's day (list, portrait, timeline, a change and its replay).
 
 use engine::auth::Role;
-use harness::live::{token, TestApi};
+use harness::live::token;
 use harness::on_both_backends;
+use harness::world::{served, ONE_TENANT};
 use projections::on_pool;
 use serde_json::json;
 use uuid::Uuid;
 
 on_both_backends! {
     async fn a_guide_lists_opens_and_changes_a_customer(db: TestDb) {
-        db.seed_tiny(&[("acme", 1)]).await;
-        let api = TestApi::start(&db).await;
-        api.settle().await;
+        let (_db, api) = served(db, ONE_TENANT).await;
         let (guide, served): (String, i64) = on_pool!(&api.engine.db, |pool| {
             sqlx::query_as(
                 "SELECT staff_id, count(*) FROM rm_customer_staff WHERE tenant_id = 'acme' \

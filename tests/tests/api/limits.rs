@@ -11,24 +11,12 @@ use graphql::ids;
 use graphql::rate_limit::Rate;
 use harness::ids::tenant;
 use harness::live::{error_code, token, TestApi};
-use harness::TestDb;
+use harness::world::{seeded, TWO_TENANTS};
+use harness::{pg, TestDb};
 use serde_json::{json, Value};
 
 const A: &str = "acme";
 const B: &str = "beta";
-
-async fn seeded_db() -> TestDb {
-    let db = TestDb::postgres().await;
-    db.seed_tiny(&[(A, 1), (B, 2)]).await;
-    db
-}
-
-fn pg(db: &Database) -> &sqlx::PgPool {
-    match db {
-        Database::Postgres(pool) => pool,
-        Database::Sqlite(_) => unreachable!("PostgreSQL only"),
-    }
-}
 
 /// A guide of `t`, their store and one customer they serve.
 async fn guide(db: &TestDb, t: &str) -> (String, String, String) {
@@ -70,7 +58,7 @@ const VIEWER: &str = "{ viewer { role } }";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_over_their_request_rate_gets_429_and_others_do_not() {
-    let db = seeded_db().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let api = TestApi::start_with(&db, |s| s.rate_limits.per_caller = Rate::new(0.5, 3.0)).await;
     api.settle().await;
     let ops = token(A, Role::Operations, None, &[]);
@@ -97,7 +85,7 @@ async fn a_caller_over_their_request_rate_gets_429_and_others_do_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guessing_tokens_is_slowed_per_address() {
-    let db = seeded_db().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let api = TestApi::start_with(&db, |s| s.rate_limits.anonymous = Rate::new(0.5, 2.0)).await;
     for _ in 0..2 {
         let (status, _, body) = post(&api, "not-a-token", VIEWER, json!({})).await;
@@ -120,7 +108,7 @@ const PORTRAIT: &str = "query P($id: ID!) { customer(id: $id) { name \
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_over_its_complexity_budget_is_limited_and_another_tenant_is_not() {
-    let db = seeded_db().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     // Room for one portrait (complexity about 130) and not a second.
     let api =
         TestApi::start_with(&db, |s| s.rate_limits.tenant_points = Rate::new(1.0, 200.0)).await;
@@ -149,7 +137,7 @@ async fn a_tenant_over_its_complexity_budget_is_limited_and_another_tenant_is_no
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_starting_mutations_have_a_small_bucket_and_replays_are_free() {
-    let db = seeded_db().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let api = TestApi::start_with(&db, |s| s.rate_limits.heavy = Rate::per_minute(1.0, 1.0)).await;
     api.settle().await;
     let analyst = token(A, Role::Analyst, None, &[]);
@@ -180,7 +168,7 @@ async fn job_starting_mutations_have_a_small_bucket_and_replays_are_free() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_its_deadline_answers_timeout_and_the_server_recovers() {
-    let db = seeded_db().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let api = TestApi::start_with(&db, |s| s.request_timeout = Duration::from_millis(300)).await;
     api.settle().await;
     let (staff, store, customer) = guide(&db, A).await;
@@ -264,7 +252,7 @@ async fn first_column(db: &Database, index: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_customer_read_is_served_by_tenant_leading_indexes() {
-    let db = seeded_db().await;
+    let db = seeded(TestDb::postgres().await, TWO_TENANTS).await;
     let engine = db.engine().await;
     projections::projector::catch_up(&engine.db).await.unwrap();
     let (staff, store, customer) = guide(&db, A).await;
