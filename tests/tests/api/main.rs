@@ -1,6 +1,7 @@
 //! The API as a client meets it: the real server over HTTP and WebSocket on real
 //! PostgreSQL (and SQLite where a backend differs): access, limits, hardening, logs,
-//! handovers, subscriptions, tenant isolation and a grammar fuzzer.
+//! handovers, coupons, groups, departed staff, subscriptions, tenant isolation and a
+//! grammar fuzzer.
 //!
 //! One test binary for the area (issue 15): a change relinks it once, not once per file.
 //! Run it alone with `cargo test -p scrm-tests --test api`, one module with a filter:
@@ -8,7 +9,10 @@
 
 mod access;
 mod backends;
+mod coupons;
+mod departed;
 mod graphql_fuzz;
+mod groups;
 mod handover;
 mod hardening;
 mod http;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use engine::auth::Role;
 use harness::live::{token, TestApi};
 use harness::on_both_backends;
+use harness::world::{seeded, ONE_TENANT};
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -68,9 +69,8 @@ async fn coupon_events(api: &TestApi, customer: &str, kind: &str) -> i64 {
 on_both_backends! {
     async fn a_coupon_past_its_date_expires_once_and_a_campaign_shows_what_it_brought_back(db: TestDb) {
         // Given a guide and a customer of theirs who has not bought yet
-        db.seed_tiny(&[("acme", 1)]).await;
+        let db = seeded(db, ONE_TENANT).await;
         let api = TestApi::start_with(&db, |s| s.tick_every = Duration::from_millis(100)).await;
-        api.settle().await;
         let (guide, customer, store): (String, String, String) = on_pool!(&api.engine.db, |pool| {
             sqlx::query_as(
                 "SELECT s.staff_id, s.customer_id, st.store_id FROM rm_staff_customer s \

@@ -4,8 +4,9 @@
 //! `integer` on PostgreSQL) refuses one too many.
 
 use engine::auth::Role;
-use harness::live::{token, TestApi};
+use harness::live::token;
 use harness::on_both_backends;
+use harness::world::{served, ONE_TENANT};
 use projections::on_pool;
 use serde_json::json;
 use uuid::Uuid;
@@ -13,9 +14,7 @@ use uuid::Uuid;
 on_both_backends! {
     async fn a_guides_group_fills_up_to_the_tenants_capacity(db: TestDb) {
         // Given a guide with customers
-        db.seed_tiny(&[("acme", 1)]).await;
-        let api = TestApi::start(&db).await;
-        api.settle().await;
+        let (_db, api) = served(db, ONE_TENANT).await;
         let served: Vec<(String, String)> = on_pool!(&api.engine.db, |pool| {
             sqlx::query_as(
                 "SELECT staff_id, customer_id FROM rm_staff_customer WHERE tenant_id = 'acme' \
