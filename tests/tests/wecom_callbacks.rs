@@ -1,7 +1,8 @@
 //! The WeCom callback endpoint over real HTTP: URL verification with the documented
 //! vectors, encrypted notices (the vendored documentation payloads and our own, one per
 //! event type) that land once in the inbox and once in the event log and the portrait,
-//! and requests that must be refused without writing anything.
+//! and requests that must be refused without writing anything; notices the engine cannot
+//! apply kept as unhandled.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -1890,4 +1891,56 @@ async fn operations_list_unapplied_notices_and_queue_them_again() {
             .await
             .is_err()
     );
+}
+
+// ------------------------------------------------------- what the engine cannot apply
+
+on_both_backends! {
+    /// A group change in an older format (no `ChangeType`) is authentic and well-formed:
+    /// acknowledged once, kept as unhandled with what it lacks, and listed for
+    /// operations, instead of being refused until WeCom drops it. Addressed to another
+    /// corp, it is still refused.
+    async fn an_older_group_change_without_change_type_is_kept_unhandled_and_listed(db: TestDb) {
+        let api = TestApi::start(&db).await;
+        let setup = inbox::Setup {
+            token: TOKEN.into(),
+            encoding_aes_key: AES_KEY.into(),
+            receive_id: CORP.into(),
+            corp_id: Some(CORP.into()),
+            corp_secret: None,
+            api_base_url: None,
+        };
+        inbox::configure_all(&api.engine.db, &tenant(T), &setup).await.unwrap();
+        let older = format!(
+            "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName>\
+             <FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{T0}</CreateTime>\
+             <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_chat]]></Event>\
+             <ChatId><![CDATA[wrOLDFORMAT]]></ChatId></xml>"
+        );
+        post_ok(&api, &older).await;
+        post_ok(&api, &older).await;
+        let foreign = post(&api, &older.replace(CORP, "wwSOMEOTHERCORP")).await;
+        assert_eq!(foreign.status, 400, "another corp's notice");
+        settled(&api).await;
+
+        let (status, error) = only_row(&api, "change_external_chat").await;
+        assert_eq!(status, "unhandled");
+        let error = error.expect("a reason");
+        assert!(error.contains("missing required field `ChangeType`"), "{error}");
+        assert_eq!(inbox_rows(&api).await.len(), 1);
+        assert!(events(&api).await.is_empty());
+
+        let body = api
+            .gql(
+                Some(&token(T, Role::Operations, None, &[])),
+                "{ wecomNotices(first: 5, status: UNHANDLED) { edges { node { kind error } } } }",
+                json!({}),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let nodes = &body["data"]["wecomNotices"]["edges"];
+        assert_eq!(nodes.as_array().map(Vec::len), Some(1), "{body}");
+        assert_eq!(nodes[0]["node"]["kind"], "change_external_chat");
+        assert_eq!(nodes[0]["node"]["error"], error.as_str());
+    }
 }

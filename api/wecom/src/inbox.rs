@@ -10,6 +10,7 @@ use engine::db::Database;
 
 use super::client::{Credentials, Secret};
 use super::crypto::{CallbackKeys, CryptoError};
+use super::intake::Intake;
 
 /// Why the inbox or the keys could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -212,20 +213,14 @@ pub async fn keys(db: &Database, tenant: &TenantId) -> Result<Option<CallbackKey
 }
 
 /// Stores a notice; a redelivery (same dedup key) stores nothing. True when this call
-/// stored it. `status` is `Pending`, or `Unhandled` with its reason for a notice the
-/// endpoint already knows no command exists for.
-#[allow(clippy::too_many_arguments)]
+/// stored it.
 pub async fn store(
     db: &Database,
     tenant: &TenantId,
-    dedup_key: &str,
-    kind: &str,
-    payload: &str,
-    status: Status,
-    error: Option<&str>,
+    intake: &Intake,
     now: DateTime<Utc>,
 ) -> Result<bool, InboxError> {
-    let processed_at = (status != Status::Pending).then_some(now);
+    let processed_at = (intake.status != Status::Pending).then_some(now);
     let inserted = on_pool!(db, |pool| {
         sqlx::query(
             "INSERT INTO wecom_inbox \
@@ -233,13 +228,13 @@ pub async fn store(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(tenant.as_str())
-        .bind(dedup_key)
+        .bind(&intake.dedup_key)
         .bind(now)
-        .bind(kind)
-        .bind(payload)
-        .bind(status.as_str())
+        .bind(&intake.kind)
+        .bind(&intake.payload)
+        .bind(intake.status.as_str())
         .bind(processed_at)
-        .bind(error)
+        .bind(intake.reason.as_deref())
         .execute(pool)
         .await
         .map(|r| r.rows_affected())
