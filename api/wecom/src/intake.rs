@@ -1,5 +1,5 @@
-//! From an authentic plaintext to the inbox row the endpoint stores: its key, kind
-//! and whether it waits for processing or is concluded at once. Pure.
+//! From an authentic plaintext to the inbox row the endpoint stores: its key, kind,
+//! subject and whether it waits for processing or is concluded at once. Pure.
 //!
 //! Every well-formed document is kept. A notice the engine cannot apply (an unknown
 //! event, an older format without a field the parser needs) is stored as unhandled
@@ -9,7 +9,7 @@
 
 use crate::inbox::Status;
 use crate::notice::{Notice, NoticeKind, ParseError, Received};
-use crate::process::kind_name;
+use crate::process::{kind_name, subject};
 
 /// What the endpoint stores for one notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct Intake {
     pub dedup_key: String,
     /// [`kind_name`], or what an unreadable body says it is.
     pub kind: String,
+    /// [`subject`]: the stream whose notices apply in arrival order.
+    pub subject: Option<String>,
     /// `Pending`, or `Unhandled` when no command can come of it.
     pub status: Status,
     /// Why it is unhandled.
@@ -33,7 +35,7 @@ impl Intake {
     pub fn read(plaintext: &[u8]) -> Result<Self, ParseError> {
         let received = Notice::read(plaintext)?;
         let corp_id = received.corp_id().map(str::to_owned);
-        let (kind, status, reason) = match received {
+        let (kind, subject, status, reason) = match received {
             Received::Notice(notice) => {
                 let (status, reason) = match notice.kind {
                     NoticeKind::Unknown { .. } => {
@@ -41,10 +43,12 @@ impl Intake {
                     }
                     _ => (Status::Pending, None),
                 };
-                (kind_name(&notice.kind), status, reason)
+                let subject = subject(&notice.kind).map(str::to_owned);
+                (kind_name(&notice.kind), subject, status, reason)
             }
             Received::Unreadable(unreadable) => (
                 unreadable.kind,
+                None,
                 Status::Unhandled,
                 Some(format!(
                     "not a notice the engine reads (an older or newer format?): {}",
@@ -55,6 +59,7 @@ impl Intake {
         Ok(Self {
             dedup_key: Notice::dedup_key(plaintext),
             kind,
+            subject,
             status,
             reason,
             corp_id,
@@ -65,6 +70,8 @@ impl Intake {
 
 #[cfg(test)]
 mod tests {
+    use domain::stamp::TAG_LIBRARY_LOCAL_ID;
+
     use super::*;
 
     const HEAD: &str = "<xml><ToUserName>ww1</ToUserName><FromUserName>sys</FromUserName>\
@@ -79,6 +86,7 @@ mod tests {
         let intake = read("<Event>change_external_chat</Event><ChatId>wr1</ChatId>");
         assert_eq!(intake.kind, "change_external_chat");
         assert_eq!(intake.status, Status::Unhandled);
+        assert_eq!(intake.subject, None);
         assert_eq!(intake.corp_id.as_deref(), Some("ww1"));
         let reason = intake.reason.unwrap();
         assert!(
@@ -118,15 +126,26 @@ mod tests {
     }
 
     #[test]
-    fn notices_the_engine_reads_wait_for_processing() {
+    fn notices_the_engine_reads_wait_for_processing_under_their_subject() {
         let add = read(
             "<Event>change_external_contact</Event><ChangeType>add_external_contact</ChangeType>\
              <UserID>zhangsan</UserID><ExternalUserID>woA</ExternalUserID>",
         );
-        assert_eq!((add.status, add.reason), (Status::Pending, None));
+        assert_eq!(
+            (add.status, add.reason, add.subject.as_deref()),
+            (Status::Pending, None, Some("woA"))
+        );
         assert_eq!(add.kind, "change_external_contact/add_external_contact");
+        let dismiss = read(
+            "<Event>change_external_chat</Event><ChangeType>dismiss</ChangeType>\
+             <ChatId>wr1</ChatId>",
+        );
+        assert_eq!(dismiss.subject.as_deref(), Some("wr1"));
+        let shuffle =
+            read("<Event>change_external_tag</Event><ChangeType>shuffle</ChangeType><Id>et1</Id>");
+        assert_eq!(shuffle.subject.as_deref(), Some(TAG_LIBRARY_LOCAL_ID));
         let unknown = read("<Event>change_external_contact_v9</Event>");
-        assert_eq!(unknown.status, Status::Unhandled);
+        assert_eq!((unknown.status, unknown.subject), (Status::Unhandled, None));
     }
 
     #[test]
