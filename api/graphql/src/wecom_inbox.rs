@@ -9,12 +9,14 @@ use engine::reads::WecomNoticeRecord;
 /// Where a stored WeCom notice stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum WecomNoticeStatus {
-    /// Stored, not applied yet (or waiting to read WeCom's API again).
+    /// Stored, not applied yet (or waiting to be tried again, or behind an earlier
+    /// notice of the same customer, group or tag library that waits).
     Pending,
     Processed,
     /// The engine has no command for it, or needs API credentials: `error` says which.
     Unhandled,
-    /// A domain rule refused it, or WeCom's API kept failing: `error` says why.
+    /// A domain rule refused it, or its tries kept failing (WeCom's API, the store):
+    /// `error` says why.
     Failed,
 }
 
@@ -57,11 +59,11 @@ impl WecomNotice {
     async fn status(&self) -> WecomNoticeStatus {
         WecomNoticeStatus::parse(&self.0.status)
     }
-    /// Why it is unhandled or failed, or the last failed API read of a pending one.
+    /// Why it is unhandled or failed, or the last failed try of a pending one.
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
     }
-    /// WeCom API reads that failed so far.
+    /// Tries that failed so far (a WeCom API read, the store).
     async fn attempts(&self) -> i64 {
         self.0.attempts
     }
@@ -71,7 +73,7 @@ impl WecomNotice {
     async fn processed_at(&self) -> Option<DateTime<Utc>> {
         self.0.processed_at
     }
-    /// A pending notice's next API read.
+    /// A pending notice's next try after a failed one.
     async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
         self.0.next_attempt_at
     }

@@ -23,8 +23,9 @@ use engine::clock::Clock;
 use wecom::client::WecomApi;
 use wecom::crypto::{outer_encrypt, percent_decode, CryptoError};
 use wecom::inbox::{self, CallbackConfig, InboxError, Status};
-use wecom::notice::{Notice, NoticeKind, ParseError};
-use wecom::process::{kind_name, process_pending};
+use wecom::intake::Intake;
+use wecom::notice::ParseError;
+use wecom::process::process_pending;
 
 /// WeCom's notices are a few hundred bytes; a generous cap still keeps an
 /// unauthenticated sender from making the server buffer much before the signature check.
@@ -143,8 +144,8 @@ async fn tenant_config(
 /// The envelope's corp id (`ToUserName`, `AuthCorpId`) must be the tenant's, when the
 /// tenant configured one. Suite-level notices name no corp and pass (they map to no
 /// command). Pure.
-fn check_corp(config: &CallbackConfig, notice: &Notice) -> Result<(), CallbackError> {
-    match (config.corp_id.as_deref(), notice.envelope.corp_id()) {
+fn check_corp(config: &CallbackConfig, named: Option<&str>) -> Result<(), CallbackError> {
+    match (config.corp_id.as_deref(), named) {
         (Some(want), Some(got)) if want != got.trim() => Err(CallbackError::WrongCorp {
             got: got.to_owned(),
         }),
@@ -197,29 +198,13 @@ async fn receive(
         let plaintext = config
             .keys
             .open(&q.msg_signature, &q.timestamp, &q.nonce, &encrypted)?;
-        let notice = Notice::parse(&plaintext)?;
-        check_corp(&config, &notice)?;
-        let dedup_key = Notice::dedup_key(&plaintext);
-        let kind = kind_name(&notice.kind);
-        // Known not to map to any command: concluded at once, never queued.
-        let (status, reason) = match notice.kind {
-            NoticeKind::Unknown { .. } => (Status::Unhandled, Some("unknown event type")),
-            _ => (Status::Pending, None),
-        };
-        let payload = String::from_utf8_lossy(&plaintext);
-        let new = inbox::store(
-            &cb.engine.db,
-            &tenant,
-            &dedup_key,
-            &kind,
-            &payload,
-            status,
-            reason,
-            cb.clock.now(),
-        )
-        .await?;
-        tracing::info!(%tenant, %kind, dedup_key, new, "wecom notice stored");
-        Ok::<_, CallbackError>(new && status == Status::Pending)
+        let intake = Intake::read(&plaintext)?;
+        check_corp(&config, intake.corp_id.as_deref())?;
+        let new = inbox::store(&cb.engine.db, &tenant, &intake, cb.clock.now()).await?;
+        tracing::info!(%tenant, kind = %intake.kind, dedup_key = %intake.dedup_key, new,
+            status = intake.status.as_str(), reason = intake.reason.as_deref(),
+            "wecom notice stored");
+        Ok::<_, CallbackError>(new && intake.status == Status::Pending)
     };
     match stored.await {
         Ok(queued) => {
@@ -254,31 +239,20 @@ mod tests {
     #[test]
     fn a_notice_for_another_corp_is_refused_when_the_tenant_named_its_corp() {
         use wecom::crypto::CallbackKeys;
-        let notice = |to: &str| {
-            Notice::parse(
-                format!(
-                    "<xml><ToUserName>{to}</ToUserName><FromUserName>sys</FromUserName>\
-                     <CreateTime>1</CreateTime><MsgType>event</MsgType>\
-                     <Event>change_external_chat</Event><ChangeType>dismiss</ChangeType>\
-                     <ChatId>wr1</ChatId></xml>"
-                )
-                .as_bytes(),
-            )
-            .unwrap()
-        };
         let mut config = CallbackConfig {
             keys: CallbackKeys::new("t", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "ww1")
                 .unwrap(),
             corp_id: Some("ww1".into()),
             api: None,
         };
-        assert!(check_corp(&config, &notice("ww1")).is_ok());
+        assert!(check_corp(&config, Some("ww1")).is_ok());
+        assert!(check_corp(&config, None).is_ok());
         assert!(matches!(
-            check_corp(&config, &notice("ww2")),
+            check_corp(&config, Some("ww2")),
             Err(CallbackError::WrongCorp { .. })
         ));
         config.corp_id = None;
-        assert!(check_corp(&config, &notice("ww2")).is_ok());
+        assert!(check_corp(&config, Some("ww2")).is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use engine::db::Database;
 
 use super::client::{Credentials, Secret};
 use super::crypto::{CallbackKeys, CryptoError};
+use super::intake::Intake;
 
 /// Why the inbox or the keys could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,16 @@ pub enum InboxError {
     Config(&'static str),
 }
 
+impl InboxError {
+    /// The stable prefix a notice's row records the error under.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Store(_) | Self::Commands(_) => "STORE",
+            Self::BadKeys(_) | Self::Config(_) => "CONFIG",
+        }
+    }
+}
+
 /// Where a notice stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -33,7 +44,8 @@ pub enum Status {
     Processed,
     /// Stored and acknowledged, but the engine has no command for it.
     Unhandled,
-    /// The domain rejected the command it maps to (the row keeps the code).
+    /// The domain rejected the command it maps to (the row keeps the code), or its
+    /// tries kept failing (the row keeps the last error).
     Failed,
 }
 
@@ -54,8 +66,10 @@ pub struct PendingNotice {
     pub tenant_id: String,
     pub dedup_key: String,
     pub kind: String,
+    /// The stream whose notices apply in arrival order ([`crate::process::subject`]).
+    pub subject: Option<String>,
     pub payload: String,
-    /// API reads that failed so far.
+    /// Tries that failed so far: an API read or the store.
     pub attempts: i64,
     /// What an earlier run read from WeCom's API for this notice (JSON), if it did.
     pub fetched: Option<String>,
@@ -212,34 +226,29 @@ pub async fn keys(db: &Database, tenant: &TenantId) -> Result<Option<CallbackKey
 }
 
 /// Stores a notice; a redelivery (same dedup key) stores nothing. True when this call
-/// stored it. `status` is `Pending`, or `Unhandled` with its reason for a notice the
-/// endpoint already knows no command exists for.
-#[allow(clippy::too_many_arguments)]
+/// stored it.
 pub async fn store(
     db: &Database,
     tenant: &TenantId,
-    dedup_key: &str,
-    kind: &str,
-    payload: &str,
-    status: Status,
-    error: Option<&str>,
+    intake: &Intake,
     now: DateTime<Utc>,
 ) -> Result<bool, InboxError> {
-    let processed_at = (status != Status::Pending).then_some(now);
+    let processed_at = (intake.status != Status::Pending).then_some(now);
     let inserted = on_pool!(db, |pool| {
         sqlx::query(
-            "INSERT INTO wecom_inbox \
-             (tenant_id, dedup_key, received_at, kind, payload, status, processed_at, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            "INSERT INTO wecom_inbox (tenant_id, dedup_key, received_at, kind, subject, \
+             payload, status, processed_at, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
         )
         .bind(tenant.as_str())
-        .bind(dedup_key)
+        .bind(&intake.dedup_key)
         .bind(now)
-        .bind(kind)
-        .bind(payload)
-        .bind(status.as_str())
+        .bind(&intake.kind)
+        .bind(intake.subject.as_deref())
+        .bind(&intake.payload)
+        .bind(intake.status.as_str())
         .bind(processed_at)
-        .bind(error)
+        .bind(intake.reason.as_deref())
         .execute(pool)
         .await
         .map(|r| r.rows_affected())
@@ -247,8 +256,9 @@ pub async fn store(
     Ok(inserted == 1)
 }
 
-/// Pending notices of every tenant that are due at `now` (not waiting for a retry), in
-/// the order they arrived.
+/// Pending notices of every tenant that are due at `now`, in the order they arrived.
+/// A notice waiting for a retry holds back the later notices of its subject: they would
+/// otherwise apply before it (a friend removed, then added back).
 pub async fn pending(
     db: &Database,
     now: DateTime<Utc>,
@@ -256,9 +266,13 @@ pub async fn pending(
 ) -> Result<Vec<PendingNotice>, InboxError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as(
-            "SELECT tenant_id, dedup_key, kind, payload, CAST(attempts AS BIGINT) AS attempts, \
-             fetched FROM wecom_inbox \
+            "SELECT tenant_id, dedup_key, kind, subject, payload, \
+             CAST(attempts AS BIGINT) AS attempts, fetched FROM wecom_inbox w \
              WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1) \
+             AND NOT EXISTS (SELECT 1 FROM wecom_inbox e WHERE e.tenant_id = w.tenant_id \
+               AND e.subject = w.subject AND e.status = 'pending' AND e.next_attempt_at > $1 \
+               AND (e.received_at < w.received_at \
+                 OR (e.received_at = w.received_at AND e.dedup_key < w.dedup_key))) \
              ORDER BY received_at, dedup_key LIMIT $2",
         )
         .bind(now)
@@ -268,8 +282,8 @@ pub async fn pending(
     })?)
 }
 
-/// Leaves a pending notice pending after a failed API read: it is tried again from
-/// `next_attempt_at`. `error` says why it waits.
+/// Leaves a pending notice pending after a failed try (an API read, the store): it is
+/// tried again from `next_attempt_at`. `error` says why it waits.
 pub async fn defer(
     db: &Database,
     tenant: &str,

@@ -12,10 +12,11 @@
 //!   [`process::chat_steps`] and [`process::tag_steps`]: the commands that bring the engine
 //!   to the state the API answered.
 //!
-//! The edge around them: [`inbox`] (the tenant's keys and the stored notices), the
-//! endpoint in the server crate (`callback`, which stores each notice before answering), [`client`] (WeCom's server API,
-//! with a per-tenant token cache) and [`process::process_pending`] (the API reads and the
-//! commands, run after the reply and on every job tick). See docs/adr/0008-wecom-inbox.md
+//! The edge around them: [`inbox`] (the tenant's keys and the stored notices),
+//! [`intake`] (what the endpoint stores for a plaintext), the endpoint in the server
+//! crate (`callback`, which stores each notice before answering), [`client`] (WeCom's
+//! server API, with a per-tenant token cache) and [`process::process_pending`] (the API
+//! reads and the commands, run after the reply and on every job tick). See docs/adr/0008-wecom-inbox.md
 //! and docs/adr/0009-wecom-api-reads.md.
 //!
 //! # How the endpoint uses it
@@ -27,17 +28,20 @@
 //!
 //! POST (a notice): take `msg_signature`, `timestamp`, `nonce` from the query,
 //! [`outer_encrypt`] the body, [`CallbackKeys::open`] (signature first, then decrypt), then
-//! [`Notice::parse`] and [`Notice::dedup_key`] on the plaintext. Answer 200 with the body
+//! [`intake::Intake::read`] the plaintext (a well-formed notice the engine cannot apply
+//! is kept as unhandled, not refused) and store it. Answer 200 with the body
 //! `success` quickly (WeCom gives up after 5 s and redelivers), and do the work asynchronously.
 
 pub mod client;
 pub mod crypto;
 pub mod inbox;
+pub mod intake;
 pub mod notice;
 pub mod process;
 
 pub use crypto::{outer_encrypt, percent_decode, signature, CallbackKeys, CryptoError};
 pub use notice::{
-    ChatUpdate, Envelope, Notice, NoticeKind, ParseError, TagType, TransferFailReason,
+    ChatUpdate, Envelope, Notice, NoticeKind, ParseError, Received, TagType, TransferFailReason,
+    Unreadable,
 };
 pub use process::{process_pending, InboxTick};

@@ -1,12 +1,14 @@
 //! The WeCom callback endpoint over real HTTP: URL verification with the documented
 //! vectors, encrypted notices (the vendored documentation payloads and our own, one per
 //! event type) that land once in the inbox and once in the event log and the portrait,
-//! and requests that must be refused without writing anything.
+//! and requests that must be refused without writing anything; notices the engine cannot
+//! apply, and notices that fail, kept and retried without holding the others up.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use chrono::SubsecRound;
 use domain::customer::{CustomerCommand, HandoverKind};
 use domain::group::GroupCommand;
 use domain::stamp::{stream_id, Stamped, TAG_LIBRARY_LOCAL_ID};
@@ -1495,19 +1497,33 @@ async fn the_token_is_fetched_once_and_again_when_wecom_expires_it() {
     assert!(rows.values().all(|(_, s, _)| s == "processed"), "{rows:?}");
 }
 
-/// `(status, attempts, error)` of the only row of `kind`.
-async fn attempts_of(api: &TestApi, kind: &str) -> (String, i64, Option<String>) {
+/// `(status, attempts, error, next_attempt_at)` of an inbox row.
+type Row = (
+    String,
+    i64,
+    Option<String>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
+/// The only row of `tenant_id` whose `column` (`kind`, `dedup_key`) is `value`.
+async fn row_by(api: &TestApi, tenant_id: &str, column: &str, value: &str) -> Row {
     on_pool!(&api.engine.db, |pool| {
-        sqlx::query_as(
-            "SELECT status, CAST(attempts AS BIGINT), error FROM wecom_inbox \
-             WHERE tenant_id = $1 AND kind = $2",
-        )
-        .bind(T)
-        .bind(kind)
+        sqlx::query_as(&format!(
+            "SELECT status, CAST(attempts AS BIGINT), error, next_attempt_at FROM wecom_inbox \
+             WHERE tenant_id = $1 AND {column} = $2"
+        ))
+        .bind(tenant_id)
+        .bind(value)
         .fetch_one(pool)
         .await
     })
     .unwrap()
+}
+
+/// `(status, attempts, error)` of the only row of `kind`.
+async fn attempts_of(api: &TestApi, kind: &str) -> (String, i64, Option<String>) {
+    let (status, attempts, error, _) = row_by(api, T, "kind", kind).await;
+    (status, attempts, error)
 }
 
 /// Waits for the endpoint's processor to try the notice once.
@@ -1890,4 +1906,215 @@ async fn operations_list_unapplied_notices_and_queue_them_again() {
             .await
             .is_err()
     );
+}
+
+// ------------------------------------------------------- what the engine cannot apply
+
+on_both_backends! {
+    /// A group change in an older format (no `ChangeType`) is authentic and well-formed:
+    /// acknowledged once, kept as unhandled with what it lacks, and listed for
+    /// operations, instead of being refused until WeCom drops it. Addressed to another
+    /// corp, it is still refused.
+    async fn an_older_group_change_without_change_type_is_kept_unhandled_and_listed(db: TestDb) {
+        let api = TestApi::start(&db).await;
+        let setup = inbox::Setup {
+            token: TOKEN.into(),
+            encoding_aes_key: AES_KEY.into(),
+            receive_id: CORP.into(),
+            corp_id: Some(CORP.into()),
+            corp_secret: None,
+            api_base_url: None,
+        };
+        inbox::configure_all(&api.engine.db, &tenant(T), &setup).await.unwrap();
+        let older = format!(
+            "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName>\
+             <FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{T0}</CreateTime>\
+             <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_chat]]></Event>\
+             <ChatId><![CDATA[wrOLDFORMAT]]></ChatId></xml>"
+        );
+        post_ok(&api, &older).await;
+        post_ok(&api, &older).await;
+        let foreign = post(&api, &older.replace(CORP, "wwSOMEOTHERCORP")).await;
+        assert_eq!(foreign.status, 400, "another corp's notice");
+        settled(&api).await;
+
+        let (status, error) = only_row(&api, "change_external_chat").await;
+        assert_eq!(status, "unhandled");
+        let error = error.expect("a reason");
+        assert!(error.contains("missing required field `ChangeType`"), "{error}");
+        assert_eq!(inbox_rows(&api).await.len(), 1);
+        assert!(events(&api).await.is_empty());
+
+        let body = api
+            .gql(
+                Some(&token(T, Role::Operations, None, &[])),
+                "{ wecomNotices(first: 5, status: UNHANDLED) { edges { node { kind error } } } }",
+                json!({}),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let nodes = &body["data"]["wecomNotices"]["edges"];
+        assert_eq!(nodes.as_array().map(Vec::len), Some(1), "{body}");
+        assert_eq!(nodes[0]["node"]["kind"], "change_external_chat");
+        assert_eq!(nodes[0]["node"]["error"], error.as_str());
+    }
+}
+
+// ------------------------------------------------------------- failures in the inbox
+
+/// The other tenant whose notices must not wait for this one's.
+const OTHER: &str = "globex";
+
+/// Stores `plaintext` in `tenant`'s inbox as the endpoint does, but without starting a
+/// processor, so a test decides when the round runs. Returns its dedup key.
+async fn plant(api: &TestApi, tenant_id: &str, plaintext: &str) -> String {
+    let intake = wecom::intake::Intake::read(plaintext.as_bytes()).unwrap();
+    // One second apart, so the arrival order is the order planted.
+    api.clock.advance(chrono::Duration::seconds(1));
+    let stored = inbox::store(&api.engine.db, &tenant(tenant_id), &intake, api.clock.now())
+        .await
+        .unwrap();
+    assert!(stored, "{plaintext}");
+    intake.dedup_key
+}
+
+async fn exec(api: &TestApi, sql: &str) {
+    on_pool!(&api.engine.db, |pool| sqlx::query(sql)
+        .execute(pool)
+        .await
+        .map(drop))
+    .expect(sql);
+}
+
+/// Puts an event no code can read on `customer`'s stream: loading the customer, and so
+/// every command on it, fails at the store.
+async fn corrupt_stream(api: &TestApi, customer: &str) {
+    exec(
+        api,
+        &format!(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ('Customer', '{T}:{customer}', 1, \
+             'Nonsense', '1.0', '{{\"Nonsense\": {{}}}}', '{{}}')"
+        ),
+    )
+    .await;
+}
+
+async fn row(api: &TestApi, tenant_id: &str, dedup_key: &str) -> Row {
+    row_by(api, tenant_id, "dedup_key", dedup_key).await
+}
+
+/// The event types of `tenant_id`'s stream `local`, in order.
+async fn stream_types(api: &TestApi, tenant_id: &str, local: &str) -> Vec<String> {
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query_scalar(
+            "SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY position",
+        )
+        .bind(format!("{tenant_id}:{local}"))
+        .fetch_all(pool)
+        .await
+    })
+    .unwrap()
+}
+
+on_both_backends! {
+    /// A notice that fails at the store waits for a retry with backoff, recorded with
+    /// its error, while the round goes on: another customer's and another tenant's
+    /// notices are applied. The later notice of the same customer waits behind it, and
+    /// once the cause is repaired the two apply in arrival order.
+    async fn a_notice_failing_at_the_store_waits_alone_and_holds_back_only_its_customer(db: TestDb) {
+        let api = TestApi::start(&db).await;
+        corrupt_stream(&api, "woBAD").await;
+        let add = |customer: &str| contact("add_external_contact", "zhangsan", customer, T0, "");
+        let bad = plant(&api, T, &add("woBAD")).await;
+        let behind = plant(
+            &api,
+            T,
+            &contact("del_follow_user", "zhangsan", "woBAD", T0 + 1, ""),
+        )
+        .await;
+        let good = plant(&api, T, &add("woGOOD")).await;
+        let elsewhere = plant(&api, OTHER, &add("woOTHER")).await;
+
+        // Whole seconds, as the row's retry time is stored to the microsecond at best.
+        let now = api.clock.now().trunc_subsecs(0);
+        let done = wecom::process_pending(&api.engine, &api.wecom, now)
+            .await
+            .unwrap();
+        assert_eq!((done.processed, done.deferred, done.failed), (2, 1, 0), "{done:?}");
+        assert_eq!(stream_types(&api, T, "woGOOD").await, ["FriendAdded"]);
+        assert_eq!(stream_types(&api, OTHER, "woOTHER").await, ["FriendAdded"]);
+        for (tenant_id, key) in [(T, &good), (OTHER, &elsewhere)] {
+            assert_eq!(row(&api, tenant_id, key).await.0, "processed");
+        }
+        let (status, attempts, error, retry_at) = row(&api, T, &bad).await;
+        assert_eq!((status.as_str(), attempts), ("pending", 1));
+        let error = error.expect("the store's error");
+        assert!(error.starts_with("STORE: ") && error.contains("Nonsense"), "{error}");
+        assert_eq!(retry_at, Some(now + chrono::Duration::seconds(30)));
+        assert_eq!(row(&api, T, &behind).await, ("pending".into(), 0, None, None));
+
+        // Before the retry is due, neither the failed notice nor the one behind it runs.
+        let early = wecom::process_pending(&api.engine, &api.wecom, now + chrono::Duration::seconds(10))
+            .await
+            .unwrap();
+        assert_eq!(early, wecom::process::Processed::default());
+        assert_eq!(row(&api, T, &behind).await.1, 0);
+
+        // Repaired (the unreadable event removed), both apply, in the order they came.
+        exec(&api, "DELETE FROM events WHERE event_type = 'Nonsense'").await;
+        let done = wecom::process_pending(&api.engine, &api.wecom, now + chrono::Duration::seconds(30))
+            .await
+            .unwrap();
+        assert_eq!(done.processed, 2, "{done:?}");
+        assert_eq!(
+            stream_types(&api, T, "woBAD").await,
+            ["FriendAdded", "FriendRemoved"]
+        );
+    }
+}
+
+on_both_backends! {
+    /// A notice that keeps failing at the store is marked failed with its error after
+    /// the last try, and from then on holds nothing back: the notice behind it gets its
+    /// own tries.
+    async fn a_notice_that_keeps_failing_at_the_store_is_marked_failed_and_frees_its_customer(db: TestDb) {
+        let api = TestApi::start(&db).await;
+        corrupt_stream(&api, "woBAD").await;
+        let bad = plant(
+            &api,
+            T,
+            &contact("add_external_contact", "zhangsan", "woBAD", T0, ""),
+        )
+        .await;
+        let behind = plant(
+            &api,
+            T,
+            &contact("del_follow_user", "zhangsan", "woBAD", T0 + 1, ""),
+        )
+        .await;
+        let mut now = api.clock.now();
+        for _ in 1..wecom::process::MAX_ATTEMPTS {
+            wecom::process_pending(&api.engine, &api.wecom, now)
+                .await
+                .unwrap();
+            assert_eq!(row(&api, T, &bad).await.0, "pending");
+            assert_eq!(row(&api, T, &behind).await.1, 0, "held back while the first waits");
+            now += chrono::Duration::hours(1);
+        }
+        // The last try: the first gives up, and the one behind it runs in the same round.
+        wecom::process_pending(&api.engine, &api.wecom, now)
+            .await
+            .unwrap();
+        let (status, _, error, _) = row(&api, T, &bad).await;
+        assert_eq!(status, "failed");
+        let error = error.expect("the store's error");
+        assert!(
+            error.starts_with("STORE: ") && error.contains("gave up after 5 attempts"),
+            "{error}"
+        );
+        let (status, attempts, error, _) = row(&api, T, &behind).await;
+        assert_eq!((status.as_str(), attempts), ("pending", 1));
+        assert!(error.unwrap().starts_with("STORE: "));
+    }
 }

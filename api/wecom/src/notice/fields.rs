@@ -131,6 +131,31 @@ impl Fields {
         }
     }
 
+    /// What a body that is no readable notice says it is: `InfoType`, `Event` or
+    /// `MsgType`, then `ChangeType`, as far as they are text.
+    pub(super) fn label(&self) -> String {
+        let text = |name| self.optional(name).ok().flatten();
+        let event = text("InfoType")
+            .or_else(|| text("Event"))
+            .or_else(|| text("MsgType"))
+            .unwrap_or_else(|| "unknown".to_owned());
+        match text("ChangeType") {
+            Some(change) => format!("{event}/{change}"),
+            None => event,
+        }
+    }
+
+    /// The corp id of either envelope, when it is text: `AuthCorpId` under `InfoType`,
+    /// else `ToUserName`.
+    pub(super) fn corp_id(&self) -> Option<String> {
+        let name = if self.contains("InfoType") {
+            "AuthCorpId"
+        } else {
+            "ToUserName"
+        };
+        self.optional(name).ok().flatten()
+    }
+
     /// Length-prefixed, so no two different field maps can produce the same byte stream.
     pub(super) fn write_canonical(&self, hasher: &mut Sha256) {
         fn put(hasher: &mut Sha256, tag: u8, bytes: &[u8]) {

@@ -16,7 +16,9 @@
 //! field the engine needs (no `ExternalUserID` on an `add_external_contact`, say) is a
 //! [`ParseError`]; an event or change type this module does not know is [`NoticeKind::Unknown`],
 //! never an error, because WeCom adds event types without notice and the endpoint must keep
-//! answering.
+//! answering. [`Notice::read`] tells the two kinds of error apart for the endpoint: a body
+//! that is no document is refused, a document that is no notice it reads is kept
+//! ([`Received::Unreadable`]).
 
 //!
 //! # Layout
@@ -300,6 +302,41 @@ pub enum TransferFailReason {
     Other(String),
 }
 
+/// A decrypted body as the endpoint takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A notice the engine reads.
+    Notice(Notice),
+    /// Well-formed, but not a notice the engine reads.
+    Unreadable(Unreadable),
+}
+
+/// A well-formed document the parser cannot read as a notice: an older or newer format
+/// (a group change without `ChangeType`), a field missing or malformed. Kept, not
+/// refused: a refused delivery makes WeCom retry and then drop the notice, and no one
+/// would ever learn it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// What the body says it is, as far as it says: `InfoType`, `Event` or `MsgType`,
+    /// and `ChangeType` when present, joined by `/`.
+    pub kind: String,
+    /// The corp id the envelope names, when it names one as text.
+    pub corp_id: Option<String>,
+    /// What the parser missed.
+    pub error: ParseError,
+}
+
+impl Received {
+    /// The corp id the envelope names, if any: what the endpoint checks the tenant's
+    /// against.
+    pub fn corp_id(&self) -> Option<&str> {
+        match self {
+            Self::Notice(notice) => notice.envelope.corp_id(),
+            Self::Unreadable(unreadable) => unreadable.corp_id.as_deref(),
+        }
+    }
+}
+
 const DEDUP_DOMAIN_FIELDS: &[u8] = b"wecom-notice-fields-v1\n";
 const DEDUP_DOMAIN_RAW: &[u8] = b"wecom-notice-raw-v1\n";
 
@@ -307,6 +344,22 @@ impl Notice {
     /// Parses a decrypted notice, XML or JSON.
     pub fn parse(plaintext: &[u8]) -> Result<Self, ParseError> {
         Self::from_fields(&Fields::parse(plaintext)?)
+    }
+
+    /// Reads a decrypted body the way the endpoint takes it. `Err` only for a body that is
+    /// no document at all (neither XML nor JSON, not well-formed, a field twice): nothing
+    /// in it can be trusted to say what it is. A document that is not a notice the
+    /// engine reads is [`Received::Unreadable`], with the parser's reason.
+    pub fn read(plaintext: &[u8]) -> Result<Received, ParseError> {
+        let fields = Fields::parse(plaintext)?;
+        Ok(match Self::from_fields(&fields) {
+            Ok(notice) => Received::Notice(notice),
+            Err(error) => Received::Unreadable(Unreadable {
+                kind: fields.label(),
+                corp_id: fields.corp_id(),
+                error,
+            }),
+        })
     }
 
     /// A key that is equal for two deliveries of the same notice and different for two notices

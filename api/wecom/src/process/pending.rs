@@ -1,5 +1,9 @@
 //! The inbox loop: due notices in arrival order, one processor at a time, each notice's
-//! plan read and executed, its row concluded or left pending for a retry.
+//! plan read and executed, its row concluded or left pending for a retry. A failure is
+//! the notice's own: it waits with backoff, and only the later notices of its subject
+//! wait with it.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use domain::values::TenantId;
@@ -24,11 +28,11 @@ const NOTICES_PER_CALL: i64 = 500;
 /// processor busy for ever.
 const ROUNDS_PER_CALL: usize = 20;
 
-/// API reads a notice gets before it is marked failed.
+/// Tries (API reads, store errors) a notice gets before it is marked failed.
 pub const MAX_ATTEMPTS: i64 = 5;
 
-/// How long a notice waits after its `attempts`-th failed API read, or `None` when that
-/// was the last one: 30 s, doubling, at most 10 minutes. Pure.
+/// How long a notice waits after its `attempts`-th failed try, or `None` when that was
+/// the last one: 30 s, doubling, at most 10 minutes. Pure.
 pub fn retry_delay(attempts: i64) -> Option<chrono::Duration> {
     if attempts >= MAX_ATTEMPTS {
         return None;
@@ -50,19 +54,37 @@ pub struct Processed {
     pub processed: usize,
     pub unhandled: usize,
     pub failed: usize,
-    /// Left pending after a failed API read, to be tried again later.
+    /// Left pending after a failed try (an API read, the store), to be tried again
+    /// later.
     pub deferred: usize,
 }
 
 /// How one notice's run ended.
 pub(super) enum Outcome {
     Concluded(Status, Option<String>),
-    /// The API read failed: pending until `at`, after `attempts` failed reads.
+    /// A try failed: pending until `at`, after `attempts` failed tries.
     Deferred {
         attempts: i64,
         at: DateTime<Utc>,
         error: String,
     },
+}
+
+/// A failed try of `row` (an API read, the store): pending again after the backoff, or
+/// failed for good after the last attempt.
+pub(super) fn retry_later(row: &PendingNotice, error: String, now: DateTime<Utc>) -> Outcome {
+    let attempts = row.attempts + 1;
+    match retry_delay(attempts) {
+        Some(delay) => Outcome::Deferred {
+            attempts,
+            at: now + delay,
+            error,
+        },
+        None => Outcome::Concluded(
+            Status::Failed,
+            Some(format!("{error} (gave up after {attempts} attempts)")),
+        ),
+    }
 }
 
 /// A plan that maps to no commands as the row's conclusion: unhandled with its reason,
@@ -79,10 +101,12 @@ pub(super) fn not_applied(plan: Plan) -> Outcome {
     }
 }
 
-/// Turns due pending notices into commands and concludes their rows. A store error
-/// stops the call and leaves the notice pending for the next one. When another server
-/// process is processing, returns at once: that process queries again before it stops,
-/// and the next tick here picks up anything left.
+/// Turns due pending notices into commands and concludes their rows. A notice whose
+/// processing fails (the store, an API read) waits for a retry with backoff and holds
+/// back the later notices of its subject, while the others go on: one bad notice must
+/// not stop every tenant's inbox. When another server process is processing, returns at
+/// once: that process queries again before it stops, and the next tick here picks up
+/// anything left.
 pub async fn process_pending(
     engine: &Engine,
     api: &WecomApi,
@@ -123,50 +147,77 @@ async fn process_rounds(
         if rows.is_empty() {
             break;
         }
+        // Subjects whose notice waits since earlier in this round; from the next round
+        // on the query itself holds their later notices back.
+        let mut waiting = HashSet::new();
         for row in rows {
-            match process_one(engine, api, &row, now).await? {
-                Outcome::Concluded(status, error) => {
-                    match status {
-                        Status::Processed => done.processed += 1,
-                        Status::Unhandled => done.unhandled += 1,
-                        _ => done.failed += 1,
-                    }
-                    if let Some(error) = &error {
-                        tracing::info!(tenant = %row.tenant_id, kind = %row.kind,
-                            status = status.as_str(), %error, "wecom notice not applied");
-                    }
-                    inbox::mark(
-                        &engine.db,
-                        &row.tenant_id,
-                        &row.dedup_key,
-                        status,
-                        error.as_deref(),
-                        now,
-                    )
-                    .await?;
-                }
-                Outcome::Deferred {
-                    attempts,
-                    at,
-                    error,
-                } => {
-                    done.deferred += 1;
-                    tracing::warn!(tenant = %row.tenant_id, kind = %row.kind, attempts,
-                        retry_at = %at, %error, "wecom notice waits for WeCom's API");
-                    inbox::defer(
-                        &engine.db,
-                        &row.tenant_id,
-                        &row.dedup_key,
-                        attempts,
-                        at,
-                        &error,
-                    )
-                    .await?;
-                }
+            let subject = row.subject.clone().map(|s| (row.tenant_id.clone(), s));
+            if subject.as_ref().is_some_and(|s| waiting.contains(s)) {
+                continue;
             }
+            let outcome = match process_one(engine, api, &row, now).await {
+                Ok(outcome) => outcome,
+                Err(error) => retry_later(&row, format!("{}: {error}", error.code()), now),
+            };
+            if let (Outcome::Deferred { .. }, Some(subject)) = (&outcome, subject) {
+                waiting.insert(subject);
+            }
+            // Failing to write the outcome down is the store failing, not this notice:
+            // the call stops and the row is tried again as it was.
+            record(engine, &row, outcome, now, &mut done).await?;
         }
     }
     Ok(done)
+}
+
+/// Writes a notice's outcome on its row, and counts it.
+async fn record(
+    engine: &Engine,
+    row: &PendingNotice,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+    done: &mut Processed,
+) -> Result<(), InboxError> {
+    match outcome {
+        Outcome::Concluded(status, error) => {
+            match status {
+                Status::Processed => done.processed += 1,
+                Status::Unhandled => done.unhandled += 1,
+                _ => done.failed += 1,
+            }
+            if let Some(error) = &error {
+                tracing::info!(tenant = %row.tenant_id, kind = %row.kind,
+                    status = status.as_str(), %error, "wecom notice not applied");
+            }
+            inbox::mark(
+                &engine.db,
+                &row.tenant_id,
+                &row.dedup_key,
+                status,
+                error.as_deref(),
+                now,
+            )
+            .await
+        }
+        Outcome::Deferred {
+            attempts,
+            at,
+            error,
+        } => {
+            done.deferred += 1;
+            tracing::warn!(tenant = %row.tenant_id, kind = %row.kind, attempts,
+                retry_at = %at, %error, "wecom notice waits to be tried again");
+            inbox::defer(
+                &engine.db,
+                &row.tenant_id,
+                &row.dedup_key,
+                attempts,
+                at,
+                &error,
+            )
+            .await
+        }
+    }
 }
 
 async fn process_one(

@@ -4,6 +4,7 @@
 use chrono::DateTime;
 use domain::customer::{AddWay, CustomerCommand, RefusalReason, RemovedBy};
 use domain::group::{GroupCommand, Member};
+use domain::stamp::TAG_LIBRARY_LOCAL_ID;
 use domain::tags::TagLibraryCommand;
 use domain::values::{ExternalUserId, GroupId, StaffId, TagGroupId, TagId};
 
@@ -49,6 +50,41 @@ pub fn kind_name(kind: &NoticeKind) -> String {
         }
     };
     format!("{event}/{change}")
+}
+
+/// The stream a notice is about, whose notices must apply in arrival order (the
+/// `subject` column): the customer, the group or the tag library, by local id; `None`
+/// for a notice that maps to no command. A group's member change also touches its
+/// customers' streams, but it is ordered with the group's notices: its steps on a
+/// customer (joined, left) do not depend on the friend relations the contact notices
+/// change.
+pub fn subject(kind: &NoticeKind) -> Option<&str> {
+    use NoticeKind as K;
+    match kind {
+        K::ContactAdded {
+            external_user_id, ..
+        }
+        | K::ContactEdited {
+            external_user_id, ..
+        }
+        | K::ContactDeleted {
+            external_user_id, ..
+        }
+        | K::FollowUserDeleted {
+            external_user_id, ..
+        }
+        | K::TransferFailed {
+            external_user_id, ..
+        } => Some(external_user_id),
+        K::ChatCreated { chat_id }
+        | K::ChatUpdated { chat_id, .. }
+        | K::ChatDismissed { chat_id } => Some(chat_id),
+        K::TagCreated { .. }
+        | K::TagUpdated { .. }
+        | K::TagDeleted { .. }
+        | K::TagShuffled { .. } => Some(TAG_LIBRARY_LOCAL_ID),
+        K::Unknown { .. } => None,
+    }
 }
 
 /// WeCom's external user ids start with `wo` (WeCom users) or `wm` (WeChat users); a

@@ -10,7 +10,7 @@ use engine::app::Engine;
 
 use super::chat::{chat_steps, truncated_members};
 use super::contact::{contact_steps, unknown_add, with_add_way};
-use super::pending::{not_applied, retry_delay, Outcome};
+use super::pending::{not_applied, retry_later, Outcome};
 use super::plan::{parse, THIN};
 use super::tags::{tag_steps, tags_answered};
 use super::{ChatChange, Fetched, Plan, Read, Step};
@@ -75,19 +75,7 @@ pub(super) async fn fetched_steps(
                     fetched
                 }
                 Err(error) => {
-                    let attempts = row.attempts + 1;
-                    let error = format!("WECOM_API: {error}");
-                    return Ok(Err(match retry_delay(attempts) {
-                        Some(delay) => Outcome::Deferred {
-                            attempts,
-                            at: now + delay,
-                            error,
-                        },
-                        None => Outcome::Concluded(
-                            Status::Failed,
-                            Some(format!("{error} (gave up after {attempts} attempts)")),
-                        ),
-                    }));
+                    return Ok(Err(retry_later(row, format!("WECOM_API: {error}"), now)));
                 }
             }
         }
