@@ -15,18 +15,34 @@ use crate::sweep::{self, Due};
 /// Coupons one tick expires; the rest wait for the next tick.
 const EXPIRIES_PER_TICK: i64 = 10_000;
 
-/// Expires every issued coupon whose date passed by `now`. Returns how many.
+/// Expires every issued coupon whose date passed by `now`. Returns how many. Tenant by
+/// tenant, so the scan uses a tenant-leading index like every other read of the table.
 pub async fn expire_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
-    let due: Vec<(String, String, String)> = on_pool!(&engine.db, |pool| {
-        sqlx::query_as(
-            "SELECT tenant_id, customer_id, coupon_id FROM rm_customer_coupon \
-             WHERE status = 'issued' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
-        )
-        .bind(now)
-        .bind(EXPIRIES_PER_TICK)
-        .fetch_all(pool)
-        .await
+    let tenants: Vec<(String,)> = on_pool!(&engine.db, |pool| {
+        sqlx::query_as("SELECT tenant_id FROM tenants WHERE disabled_at IS NULL ORDER BY tenant_id")
+            .fetch_all(pool)
+            .await
     })?;
+    let mut due: Vec<(String, String, String)> = Vec::new();
+    for (tenant,) in tenants {
+        let room = EXPIRIES_PER_TICK - due.len() as i64;
+        if room <= 0 {
+            break;
+        }
+        let found: Vec<(String, String, String)> = on_pool!(&engine.db, |pool| {
+            sqlx::query_as(
+                "SELECT tenant_id, customer_id, coupon_id FROM rm_customer_coupon \
+                 WHERE tenant_id = $1 AND status = 'issued' AND expires_at <= $2 \
+                 ORDER BY expires_at LIMIT $3",
+            )
+            .bind(&tenant)
+            .bind(now)
+            .bind(room)
+            .fetch_all(pool)
+            .await
+        })?;
+        due.extend(found);
+    }
     let due = due
         .into_iter()
         .filter_map(|(tenant, customer, coupon)| {

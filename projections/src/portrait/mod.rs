@@ -9,6 +9,6 @@ pub mod rows;
 
 /// Bump when the fold or the tables change: the projection is then rebuilt.
 /// 2: the tag library's display order (`sort_order`).
-/// 3: an index for the coupon expiry's scan of due coupons across tenants.
+/// 3: an index for the coupon expiry's scan of each tenant's due coupons.
 pub const VERSION: i64 = 3;
 pub const NAME: &str = "customer_portrait";

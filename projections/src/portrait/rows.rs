@@ -77,7 +77,7 @@ table_row! {
     indexes [
         ["tenant_id", "campaign_id"],
         ["tenant_id", "status", "customer_id"],
-        ["status", "expires_at"]
+        ["tenant_id", "status", "expires_at"]
     ],
     {
         tenant_id: text,
