@@ -38,6 +38,13 @@ pub fn tenant_of(stream_id: &str) -> Option<&str> {
     stream_id.split_once(':').map(|(tenant, _)| tenant)
 }
 
+/// The local part of a stream id built by [`stream_id`].
+pub fn local_id(stream_id: &str) -> &str {
+    stream_id
+        .split_once(':')
+        .map_or(stream_id, |(_, local)| local)
+}
+
 /// The tag library is one stream per tenant.
 pub const TAG_LIBRARY_LOCAL_ID: &str = "library";
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use domain::customer::{CustomerEvent, HandoverKind, RefusalReason};
+use domain::customer::{CustomerEvent, HandoverKind};
 use domain::group::GroupEvent;
 use domain::staff::StaffEvent;
 
@@ -92,13 +92,6 @@ pub struct Departures {
     serves: BTreeMap<(String, String, String), ServesRow>,
     staff: HashMap<Key, DepartureStaffRow>,
     groups: HashMap<Key, GroupOwnerRow>,
-}
-
-fn status_of(reason: RefusalReason) -> &'static str {
-    match reason {
-        RefusalReason::CustomerRefused => "refused_customer",
-        RefusalReason::CustomerLimitExceeded => "refused_limit",
-    }
 }
 
 impl ReadModel for Departures {
@@ -267,7 +260,7 @@ impl Departures {
                     .handovers
                     .get_mut(&(tenant, customer, handover.to_string()))
                 {
-                    h.status = status_of(*reason).into();
+                    h.status = reason.code();
                     h.concluded_at = Some(*at);
                 }
             }

@@ -33,6 +33,7 @@ pub mod handover;
 pub mod idempotency;
 pub mod jobs;
 pub mod lease;
+pub mod outbox;
 pub mod reads;
 pub mod store;
 pub mod sweep;

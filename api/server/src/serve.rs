@@ -29,7 +29,7 @@ use graphql::in_flight::{InFlight, InFlightLimits};
 use graphql::rate_limit::{RateLimiter, RateLimits};
 use graphql::{build_schema, ApiState};
 use wecom::client::WecomApi;
-use wecom::InboxTick;
+use wecom::{InboxTick, OutboundSettings, OutboxTick};
 
 /// How the server runs, beyond the engine it serves.
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct ServerSettings {
     /// Complete handovers whose 24-hour window passed without an answer. Off unless
     /// asked for: nothing should change data behind a caller's back by default.
     pub auto_accept_handovers: bool,
+    /// Retries and polling of the calls to WeCom (docs/adr/0013-wecom-outbox.md).
+    pub outbound: OutboundSettings,
     /// Requests running at once per caller and per tenant; derived from the pool size
     /// when not set.
     pub in_flight: Option<InFlightLimits>,
@@ -65,6 +67,7 @@ impl ServerSettings {
             rate_limits: RateLimits::default(),
             tick_every: std::time::Duration::from_secs(30),
             auto_accept_handovers: false,
+            outbound: OutboundSettings::default(),
             in_flight: None,
         }
     }
@@ -93,7 +96,8 @@ impl App {
                 auto_accept: settings.auto_accept_handovers,
             }))
             .with_periodic(Arc::new(CouponExpiry))
-            .with_periodic(Arc::new(InboxTick { api: wecom.clone() }));
+            .with_periodic(Arc::new(InboxTick { api: wecom.clone() }))
+            .with_periodic(Arc::new(OutboxTick::new(wecom.clone(), settings.outbound)));
         Ok(Self {
             listener: TcpListener::bind(settings.listen).await?,
             engine,

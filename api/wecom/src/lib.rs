@@ -37,6 +37,7 @@ pub mod crypto;
 pub mod inbox;
 pub mod intake;
 pub mod notice;
+pub mod outbound;
 pub mod process;
 
 pub use crypto::{outer_encrypt, percent_decode, signature, CallbackKeys, CryptoError};
@@ -44,4 +45,5 @@ pub use notice::{
     ChatUpdate, Envelope, Notice, NoticeKind, ParseError, Received, TagType, TransferFailReason,
     Unreadable,
 };
+pub use outbound::{OutboundSettings, OutboxTick};
 pub use process::{process_pending, InboxTick};

@@ -71,6 +71,23 @@ pub enum RefusalReason {
     CustomerRefused,
     /// WeCom status 4.
     CustomerLimitExceeded,
+    /// WeCom status 5: WeCom holds no transfer of this customer between these two.
+    NoTransferRecord,
+    /// WeCom refused to start the transfer of this customer (the per-customer
+    /// `errcode` of a transfer call, e.g. 40096): nothing moved, the customer stays.
+    Rejected { errcode: i64 },
+}
+
+impl RefusalReason {
+    /// The reason as the reassignment view and the handover job show it.
+    pub fn code(self) -> String {
+        match self {
+            Self::CustomerRefused => "refused_customer".into(),
+            Self::CustomerLimitExceeded => "refused_limit".into(),
+            Self::NoTransferRecord => "refused_no_record".into(),
+            Self::Rejected { errcode } => format!("rejected_{errcode}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1900,6 +1900,52 @@ fn a_successor_at_the_customer_limit_never_removes_an_on_job_relation() {
         }]);
 }
 
+#[test]
+fn a_transfer_wecom_would_not_start_leaves_a_resigned_customer_with_nobody_lost() {
+    // Given a resigned handover in flight, when WeCom answers the transfer call with
+    // 40096 for this customer, the handover ends refused and the relation stays: WeCom
+    // never asked the customer.
+    given(resigned_handover_in_flight())
+        .when(Stamped::new(
+            t(2, 12),
+            C::RefuseHandover {
+                handover: handover(1),
+                reason: RefusalReason::Rejected { errcode: 40096 },
+            },
+        ))
+        .then_expect_events(vec![E::HandoverRefused {
+            handover: handover(1),
+            from: staff(ZHANG),
+            to: staff(LI),
+            reason: RefusalReason::Rejected { errcode: 40096 },
+            at: t(2, 12),
+        }]);
+}
+
+#[test]
+fn refusal_reasons_read_back_as_they_were_stored() {
+    for reason in [
+        RefusalReason::CustomerRefused,
+        RefusalReason::NoTransferRecord,
+        RefusalReason::Rejected { errcode: 40129 },
+    ] {
+        let json = serde_json::to_string(&reason).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RefusalReason>(&json).unwrap(),
+            reason
+        );
+    }
+    // Events stored before the new reasons still decode.
+    assert_eq!(
+        serde_json::from_str::<RefusalReason>("\"CustomerLimitExceeded\"").unwrap(),
+        RefusalReason::CustomerLimitExceeded
+    );
+    assert_eq!(
+        RefusalReason::Rejected { errcode: 40096 }.code(),
+        "rejected_40096"
+    );
+}
+
 // ---------------------------------------------------------------- handover: removal while in flight
 
 #[test]

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, EventEnvelope};
 use domain::stamp::{tenant_of, Stamped};
@@ -22,6 +23,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::decision::{self, check_tenant, nothing_appended, request_hash, Decision};
 use super::{CommandError, CommandMeta, CommandService, Outcome};
 use crate::db::Database;
+use crate::outbox::{self, Call};
 
 /// Commands that fell back to running alone at once: each is its own stream.
 const FALLBACK_CONCURRENCY: usize = 8;
@@ -58,9 +60,47 @@ where
             // Two commands on one stream would be decided on the same state.
             return self.one_by_one(&batch).await;
         }
-        match self.try_many(&batch).await {
+        match self.try_many(&batch, &|_| Vec::new()).await {
             Ok(answers) => answers,
             Err(Conflict) => self.one_by_one(&batch).await,
+        }
+    }
+
+    /// [`Self::execute_many`] for commands whose events ask WeCom to act: `calls` turns
+    /// the commands that append (replays excluded: their calls were written with their
+    /// events) into the calls they ask for, and those are written in the transaction
+    /// that appends the events (docs/adr/0013-wecom-outbox.md). A concurrent writer on
+    /// one of the streams makes the batch decide again on fresh state, up to the retry
+    /// policy; it never falls back to one command at a time, which would separate the
+    /// events from their calls.
+    pub async fn execute_many_calling(
+        &self,
+        batch: Vec<Batched<C>>,
+        calls: &(dyn Fn(&[&Batched<C>]) -> Vec<Call> + Sync),
+    ) -> Vec<Answer<A>> {
+        let mut seen = HashSet::new();
+        if !batch.iter().all(|b| seen.insert(b.aggregate_id.as_str())) {
+            let message = "one stream twice in a batch that calls WeCom".to_string();
+            return batch
+                .iter()
+                .map(|_| Err(CommandError::Store(message.clone())))
+                .collect();
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_many(&batch, calls).await {
+                Ok(answers) => return answers,
+                Err(Conflict) if attempt < self.retry.max_attempts => {
+                    tokio::time::sleep(super::backoff(self.retry.base_delay, attempt)).await;
+                }
+                Err(Conflict) => {
+                    return batch
+                        .iter()
+                        .map(|_| Err(CommandError::Conflict { attempts: attempt }))
+                        .collect()
+                }
+            }
         }
     }
 
@@ -77,7 +117,11 @@ where
         answers
     }
 
-    async fn try_many(&self, batch: &[Batched<C>]) -> Result<Vec<Answer<A>>, Conflict> {
+    async fn try_many(
+        &self,
+        batch: &[Batched<C>],
+        calls: &(dyn Fn(&[&Batched<C>]) -> Vec<Call> + Sync),
+    ) -> Result<Vec<Answer<A>>, Conflict> {
         let mut answers: Vec<Option<Answer<A>>> = (0..batch.len()).map(|_| None).collect();
         let ids: Vec<&str> = batch
             .iter()
@@ -105,7 +149,10 @@ where
         }
         let events: Vec<&EventEnvelope<A>> = decided.iter().flat_map(|d| &d.events).collect();
         if !events.is_empty() {
-            match append_many::<A>(&self.db, &events).await {
+            let appending: Vec<&Batched<C>> = decided.iter().map(|d| &batch[d.index]).collect();
+            let calls = calls(&appending);
+            let at = appending[0].command.at;
+            match append_many::<A>(&self.db, &events, &calls, at).await {
                 Ok(positions) => {
                     if let Some(wake) = &self.wake {
                         wake.notify_one();
@@ -306,6 +353,8 @@ impl From<cqrs_es::persist::PersistenceError> for AppendError {
 async fn append_many<A: Aggregate>(
     db: &Database,
     events: &[&EventEnvelope<A>],
+    calls: &[Call],
+    at: DateTime<Utc>,
 ) -> Result<HashMap<(String, usize), i64>, AppendError> {
     let rows = events
         .iter()
@@ -314,6 +363,7 @@ async fn append_many<A: Aggregate>(
     let mut positions = HashMap::with_capacity(rows.len());
     match db {
         Database::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
             let column = |f: fn(&SerializedEvent) -> String| rows.iter().map(f).collect::<Vec<_>>();
             let sequences: Vec<i64> = rows.iter().map(|r| r.sequence as i64).collect();
             let written: Vec<(String, i64, i64)> = sqlx::query_as(
@@ -331,8 +381,10 @@ async fn append_many<A: Aggregate>(
             .bind(column(|r| r.event_version.clone()))
             .bind(column(|r| r.payload.to_string()))
             .bind(column(|r| r.metadata.to_string()))
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
+            outbox::insert_pg(&mut tx, calls, at).await?;
+            tx.commit().await?;
             for (id, sequence, position) in written {
                 positions.insert((id, sequence as usize), position);
             }
@@ -370,6 +422,7 @@ async fn append_many<A: Aggregate>(
             }
             q.push(")");
             let written: Vec<(String, i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
+            outbox::insert_sqlite(&mut tx, calls, at).await?;
             tx.commit().await?;
             for (id, sequence, position) in written {
                 positions.insert((id, sequence as usize), position);

@@ -12,6 +12,7 @@
 
 mod facts;
 pub mod items;
+pub mod transfer;
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -19,7 +20,7 @@ use domain::customer::{AcceptTrigger, CustomerCommand, CustomerError, HandoverKi
 use domain::group::GroupCommand;
 use domain::handover_plan::{self, PlanError, PlanInput, Strategy, Successor, TransferStatus};
 use domain::staff::{StaffCommand, StaffError};
-use domain::stamp::{local_day, stream_id, Stamped};
+use domain::stamp::{local_day, local_id, stream_id, Stamped};
 use domain::values::{GroupId, StaffId, TenantId};
 use projections::on_pool;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,7 @@ use crate::commands::{Actor, Batched, CommandError, CommandMeta};
 use crate::db::Database;
 use crate::jobs::{JobKind, Jobs, Periodic};
 use crate::lease::try_lease;
+use crate::outbox::{self, Call};
 use crate::reads::JobRecord;
 use crate::sweep::{self, Due};
 
@@ -141,6 +143,10 @@ struct Run<'a> {
     from_departed_at: Option<DateTime<Utc>>,
     tz: Tz,
     meta: CommandMeta,
+    /// The tenant acts in WeCom: every request writes its transfer call, and WeCom's
+    /// answers conclude the handovers (docs/adr/0013-wecom-outbox.md). Otherwise the
+    /// engine runs alone and the 24-hour rule concludes them.
+    wecom: bool,
 }
 
 /// Runs a handover job as far as it can go now: plans on the first run, requests every
@@ -165,6 +171,7 @@ pub async fn run(jobs: &Jobs, tenant: &str, job: &JobRecord) -> Result<(), Hando
         db,
         jobs,
         tz: crate::tenants::time_zone(db, &tenant).await?,
+        wecom: outbox::enabled(db, &tenant).await?,
         meta: CommandMeta::new(
             tenant.clone(),
             Actor::system(&job.job_id),
@@ -272,7 +279,17 @@ impl Run<'_> {
                 .iter()
                 .map(|todo| self.request(todo, at))
                 .collect::<Result<Vec<_>, _>>()?;
-            let answers = self.engine.customers.execute_many(commands).await;
+            let answers = if self.wecom {
+                let calls = |appending: &[&Batched<CustomerCommand>]| {
+                    self.transfer_call(appending).into_iter().collect()
+                };
+                self.engine
+                    .customers
+                    .execute_many_calling(commands, &calls)
+                    .await
+            } else {
+                self.engine.customers.execute_many(commands).await
+            };
             let mut done = Vec::with_capacity(batch.len());
             for (todo, answer) in batch.into_iter().zip(answers) {
                 let (code, status) = match answer {
@@ -299,6 +316,33 @@ impl Run<'_> {
             )
             .await?;
         }
+    }
+
+    /// The WeCom call that transfers the customers of one batch (one successor, at most
+    /// 100), written with their requests.
+    fn transfer_call(&self, appending: &[&Batched<CustomerCommand>]) -> Option<Call> {
+        let mut customers = Vec::with_capacity(appending.len());
+        let mut to = None;
+        for b in appending {
+            if let CustomerCommand::RequestHandover { to: successor, .. } = &b.command.command {
+                to = Some(successor.clone());
+                customers.push(local_id(&b.aggregate_id).to_string());
+            }
+        }
+        let to = to?;
+        let api = match self.kind {
+            HandoverKind::Resigned => transfer::RESIGNED_CUSTOMERS,
+            HandoverKind::OnJob => transfer::ON_JOB_CUSTOMERS,
+        };
+        let mut parts = vec![self.job_id.as_str(), to.as_str()];
+        parts.extend(customers.iter().map(String::as_str));
+        Some(Call {
+            tenant: self.tenant.clone(),
+            call_id: outbox::call_id(&parts),
+            api: api.to_string(),
+            subject: Some(self.job_id.clone()),
+            request: transfer::customers_request(&self.from, &to, &customers),
+        })
     }
 
     /// The request of one planned customer, keyed so a resumed job repeats it exactly.
@@ -391,6 +435,9 @@ impl Run<'_> {
             group: group.clone(),
             time_zone: self.tz,
         };
+        if self.wecom {
+            return self.ask_wecom_to_move(todo, &group, &to, claim, at).await;
+        }
         match self
             .engine
             .staff
@@ -429,15 +476,71 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// Claims one of today's transfers and, in the same transaction, writes the call
+    /// that asks WeCom to move the group. The group's new owner is recorded from WeCom's
+    /// answer, not here. `None` when today's transfers are used up.
+    async fn ask_wecom_to_move(
+        &self,
+        todo: &items::Todo,
+        group: &GroupId,
+        to: &StaffId,
+        claim: StaffCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Option<items::Done>, HandoverJobError> {
+        let api = match self.kind {
+            HandoverKind::Resigned => transfer::RESIGNED_GROUPS,
+            HandoverKind::OnJob => transfer::ON_JOB_GROUPS,
+        };
+        let call = Call {
+            tenant: self.tenant.clone(),
+            call_id: outbox::call_id(&[self.job_id.as_str(), group.as_str(), to.as_str()]),
+            api: api.to_string(),
+            subject: Some(self.job_id.clone()),
+            request: transfer::groups_request(&[group.as_str()], to),
+        };
+        let claim = Batched {
+            aggregate_id: stream_id(&self.tenant, self.from.as_str()),
+            command: Stamped::new(at, claim),
+            meta: self.keyed(format!("handover:{}:{group}:claim", self.job_id)),
+        };
+        let calls = |appending: &[&Batched<StaffCommand>]| -> Vec<Call> {
+            appending.iter().map(|_| call.clone()).collect()
+        };
+        let answer = self
+            .engine
+            .staff
+            .execute_many_calling(vec![claim], &calls)
+            .await
+            .pop()
+            .expect("one answer per command");
+        let (code, status) = match answer {
+            Ok(_) => (items::SENT.to_string(), TransferStatus::Waiting),
+            Err(CommandError::Rejected(StaffError::DailyGroupTransferLimit(_))) => return Ok(None),
+            Err(CommandError::Rejected(e)) => (e.code().to_string(), TransferStatus::NoRecord),
+            Err(e) => return Err(store(e)),
+        };
+        Ok(Some(items::Done {
+            item_id: todo.item_id.clone(),
+            code,
+            status,
+        }))
+    }
+}
+
 /// Completes every waiting handover whose 24-hour window ended by `now` (WeCom's rule:
-/// no answer is a yes), whoever requested it. Reads the due ones from the reassignment
+/// no answer is a yes), whoever requested it, in tenants that run without WeCom: where
+/// WeCom acts, its own answer concludes the handover (`transfer_result`). Reads the due ones from the reassignment
 /// view; each accept is idempotent, so one the view has not caught up with yet is a
 /// harmless replay. Returns how many were accepted now.
 pub async fn accept_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
     let due: Vec<(String, String, String)> = on_pool!(&engine.db, |pool| {
         sqlx::query_as(
-            "SELECT tenant_id, customer_id, handover_id FROM rm_handover \
+            "SELECT tenant_id, customer_id, handover_id FROM rm_handover h \
              WHERE status = 'waiting' AND auto_accept_at <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM wecom_callback_config c \
+               WHERE c.tenant_id = h.tenant_id AND c.corp_id IS NOT NULL \
+               AND c.corp_secret IS NOT NULL) \
              ORDER BY auto_accept_at LIMIT $2",
         )
         .bind(now)

@@ -10,6 +10,8 @@
 //! Every other `errcode` other than 0 is a [`ClientError::Api`]. The processor treats any
 //! error as "try later" and bounds the attempts (see [`super::process`]).
 
+mod outbound;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

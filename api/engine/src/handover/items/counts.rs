@@ -66,6 +66,27 @@ pub async fn record(
 /// Sets each item's outcome and the job's counts in one transaction. With `from`, only
 /// items still at that code change and the counts shift by the rows changed; without
 /// it the job is recounted. Returns the rows changed.
+/// WeCom answered for groups the job asked it to move: their items leave `SENT`.
+/// Returns how many changed (an answer applied twice changes nothing).
+pub async fn groups_answered(
+    db: &Database,
+    tenant: &TenantId,
+    job_id: &str,
+    done: &[Done],
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    update_outcomes(
+        db,
+        tenant,
+        job_id,
+        super::GROUP,
+        done,
+        Some(super::SENT),
+        now,
+    )
+    .await
+}
+
 async fn update_outcomes(
     db: &Database,
     tenant: &TenantId,
@@ -208,14 +229,10 @@ pub async fn sync_outcomes(db: &Database, now: DateTime<Utc>) -> Result<u64, sql
     }
     let mut by_job: BTreeMap<(String, String), Vec<Done>> = BTreeMap::new();
     for (tenant, job_id, item_id, outcome) in concluded {
-        let (code, status) = match outcome.as_str() {
-            "accepted" => ("ACCEPTED", TransferStatus::Accepted),
-            "refused_customer" => ("REFUSED_CUSTOMER", TransferStatus::Refused),
-            _ => ("REFUSED_LIMIT", TransferStatus::SuccessorAtLimit),
-        };
+        let (code, status) = concluded_as(&outcome);
         by_job.entry((tenant, job_id)).or_default().push(Done {
             item_id,
-            code: code.into(),
+            code,
             status,
         });
     }
@@ -230,6 +247,22 @@ pub async fn sync_outcomes(db: &Database, now: DateTime<Utc>) -> Result<u64, sql
         }
     }
     Ok(changed)
+}
+
+/// A concluded handover's status in the reassignment view as the job's item code and
+/// WeCom's transfer status: `rejected_<errcode>` (WeCom would not start it) is
+/// `WECOM_<errcode>` with no transfer on record.
+fn concluded_as(outcome: &str) -> (String, TransferStatus) {
+    match outcome {
+        "accepted" => ("ACCEPTED".into(), TransferStatus::Accepted),
+        "refused_customer" => ("REFUSED_CUSTOMER".into(), TransferStatus::Refused),
+        "refused_limit" => ("REFUSED_LIMIT".into(), TransferStatus::SuccessorAtLimit),
+        "refused_no_record" => ("NO_TRANSFER_RECORD".into(), TransferStatus::NoRecord),
+        other => match other.strip_prefix("rejected_") {
+            Some(errcode) => (format!("WECOM_{errcode}"), TransferStatus::NoRecord),
+            None => (other.to_uppercase(), TransferStatus::NoRecord),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -279,5 +312,21 @@ mod tests {
         assert_eq!(back.len(), 4);
         // Sorted by kind, then status, then code.
         assert_eq!(back[2].code, "TRANSFERRED");
+    }
+
+    #[test]
+    fn a_handover_wecom_would_not_start_shows_its_errcode() {
+        assert_eq!(
+            concluded_as("rejected_40096"),
+            ("WECOM_40096".to_string(), TransferStatus::NoRecord)
+        );
+        assert_eq!(
+            concluded_as("refused_limit"),
+            (
+                "REFUSED_LIMIT".to_string(),
+                TransferStatus::SuccessorAtLimit
+            )
+        );
+        assert_eq!(concluded_as("accepted").1, TransferStatus::Accepted);
     }
 }

@@ -61,7 +61,7 @@ macro_rules! refresh_job {
 mod counts;
 
 use counts::outcomes_json;
-pub use counts::{record, recount, sync_outcomes};
+pub use counts::{groups_answered, record, recount, sync_outcomes};
 
 pub const CUSTOMER: &str = "customer";
 pub const GROUP: &str = "group";
@@ -72,6 +72,8 @@ pub const PLANNED: &str = "PLANNED";
 pub const SCHEDULED: &str = "SCHEDULED";
 pub const REQUESTED: &str = "REQUESTED";
 pub const TRANSFERRED: &str = "TRANSFERRED";
+/// A group whose transfer call to WeCom is written and not yet answered.
+pub const SENT: &str = "SENT";
 
 /// Rows per INSERT statement: 9 parameters each stays far below either backend's limit.
 const ROWS_PER_INSERT: usize = 500;

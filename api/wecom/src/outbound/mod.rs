@@ -1,0 +1,556 @@
+//! The one outbound path: the calls the log asks WeCom to make, sent, retried and
+//! answered (docs/adr/0013-wecom-outbox.md).
+//!
+//! [`send_due`] takes due rows of `wecom_outbox` (written with the events that ask for
+//! them, see `engine::outbox`), marks each `sending` before it goes out, sends it, and
+//! appends what WeCom's answer says: a customer WeCom would not transfer is refused with
+//! its `errcode`, a group it moved gets its new owner. A call found `sending` was sent by
+//! an attempt whose answer was lost (a crash, a timeout): WeCom is asked what it holds
+//! first, and only what it does not know is sent again, so no customer or group is
+//! transferred twice. [`poll_results`] reads `transfer_result` for every pair of guides
+//! with handovers waiting and concludes them on WeCom's word.
+//!
+//! - `answers`: WeCom's answers read without I/O.
+
+pub mod answers;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use domain::customer::{AcceptTrigger, CustomerCommand, CustomerError};
+use domain::group::GroupCommand;
+use domain::handover_plan::TransferStatus;
+use domain::stamp::{stream_id, Stamped};
+use domain::values::TenantId;
+use engine::app::Engine;
+use engine::commands::{Actor, CommandError, CommandMeta};
+use engine::handover::{handover_id, items, transfer};
+use engine::outbox::{self, CallStatus, DueCall};
+use engine::sweep::{self, Due};
+use projections::on_pool;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::client::{ClientError, TenantApi, WecomApi};
+use crate::inbox;
+use answers::{Concluded, TRY_AGAIN};
+
+/// Calls taken per tick.
+const CALLS_PER_TICK: i64 = 200;
+/// Pages of `transfer_result` read per pair and poll: 100 customers a page at most.
+const RESULT_PAGES: usize = 500;
+/// Pairs of guides polled per tick.
+const PAIRS_PER_TICK: i64 = 1_000;
+
+/// Why a round of outbound work stopped. A call WeCom refuses is not an error: its
+/// answer is recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("the store failed: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("the WeCom settings could not be read: {0}")]
+    Inbox(#[from] inbox::InboxError),
+    #[error("a command failed: {0}")]
+    Command(String),
+}
+
+fn command<E: std::error::Error>(e: CommandError<E>) -> OutboundError {
+    OutboundError::Command(e.to_string())
+}
+
+/// How patient the outbound path is.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboundSettings {
+    /// Attempts a call gets before it is marked failed.
+    pub max_attempts: i64,
+    /// How often one pair of guides' transfer results are read.
+    pub poll_every: Duration,
+    /// A call sent without an answer on record is asked about again after this.
+    pub unanswered_after: Duration,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            poll_every: Duration::minutes(5),
+            unanswered_after: Duration::minutes(2),
+        }
+    }
+}
+
+/// The wait after a call's `attempts`-th try WeCom did not carry out: 30 s, doubling,
+/// at most an hour. Pure.
+pub fn backoff(attempts: i64) -> Duration {
+    let doublings = u32::try_from(attempts.clamp(1, 12) - 1).unwrap_or(0);
+    Duration::seconds((30_i64 << doublings).min(3_600))
+}
+
+/// Sends every due call once. Returns how many were answered.
+pub async fn send_due(
+    engine: &Engine,
+    api: &WecomApi,
+    settings: &OutboundSettings,
+    now: DateTime<Utc>,
+) -> Result<usize, OutboundError> {
+    let mut answered = 0;
+    for call in outbox::due(&engine.db, now, CALLS_PER_TICK).await? {
+        answered += usize::from(send_one(engine, api, settings, &call, now).await?);
+    }
+    Ok(answered)
+}
+
+async fn send_one(
+    engine: &Engine,
+    api: &WecomApi,
+    settings: &OutboundSettings,
+    call: &DueCall,
+    now: DateTime<Utc>,
+) -> Result<bool, OutboundError> {
+    let db = &engine.db;
+    let Ok(tenant) = TenantId::parse(call.tenant.as_str()) else {
+        outbox::fail(db, call, "BAD_TENANT", now).await?;
+        return Ok(false);
+    };
+    let Some(credentials) = inbox::config(db, &tenant).await?.and_then(|c| c.api) else {
+        outbox::fail(db, call, "NOT_CONFIGURED the tenant has no WeCom API", now).await?;
+        return Ok(false);
+    };
+    let wecom = api.for_tenant(tenant.as_str(), &credentials);
+    let sent = match call.api.as_str() {
+        transfer::RESIGNED_CUSTOMERS | transfer::ON_JOB_CUSTOMERS => {
+            send_customers(&wecom, settings, db, call, now).await?
+        }
+        transfer::RESIGNED_GROUPS | transfer::ON_JOB_GROUPS => {
+            send_groups(&wecom, settings, db, call, now).await?
+        }
+        other => {
+            let error = format!("UNKNOWN_API {other}");
+            outbox::fail(db, call, &error, now).await?;
+            return Ok(false);
+        }
+    };
+    let answer = match sent {
+        Sent::Answer(answer) => answer,
+        Sent::Later(error) => {
+            try_later(db, settings, call, error, now).await?;
+            return Ok(false);
+        }
+    };
+    if call.api.contains("groupchat") {
+        apply_groups(engine, &tenant, call, &answer, now).await?;
+    } else {
+        apply_customers(engine, &tenant, call, &answer, now).await?;
+    }
+    outbox::answered(db, call, &answer, now).await?;
+    Ok(true)
+}
+
+/// What one attempt came to.
+enum Sent {
+    /// WeCom answered (a whole-call refusal is an answer: every item gets its errcode).
+    Answer(Value),
+    Later(ClientError),
+}
+
+/// WeCom's answer to `result`, or a later try for what it did not carry out.
+fn sent(result: Result<Value, ClientError>, refuse_all: impl FnOnce(i64, &str) -> Value) -> Sent {
+    match result {
+        Ok(answer) => Sent::Answer(answer),
+        Err(ClientError::Api { errcode, errmsg }) if !TRY_AGAIN.contains(&errcode) => {
+            Sent::Answer(refuse_all(errcode, &errmsg))
+        }
+        Err(e) => Sent::Later(e),
+    }
+}
+
+async fn send_customers(
+    wecom: &TenantApi<'_>,
+    settings: &OutboundSettings,
+    db: &engine::db::Database,
+    call: &DueCall,
+    now: DateTime<Utc>,
+) -> Result<Sent, OutboundError> {
+    let asked = answers::customers_asked(&call.request);
+    let known: HashSet<String> = if call.status == CallStatus::Sending {
+        // An earlier attempt may have been carried out: WeCom lists what it holds.
+        let (from, to) = pair(&call.request, "handover_userid", "takeover_userid");
+        let api = transfer::result_api(&call.api).unwrap_or(transfer::RESIGNED_RESULT);
+        match results(wecom, api, from, to).await {
+            Ok(listed) => listed.into_keys().collect(),
+            Err(e) => return Ok(Sent::Later(e)),
+        }
+    } else {
+        HashSet::new()
+    };
+    let rest: Vec<&String> = asked.iter().filter(|c| !known.contains(*c)).collect();
+    outbox::sending(db, call, now + settings.unanswered_after, now).await?;
+    if rest.is_empty() {
+        return Ok(Sent::Answer(
+            json!({ "errcode": 0, "errmsg": "ok", "customer": [], "already_sent": known }),
+        ));
+    }
+    let mut body = call.request.clone();
+    body["external_userid"] = json!(rest);
+    let result = wecom.post(&call.api, &body).await;
+    Ok(sent(result, |errcode, errmsg| {
+        let customer: Vec<Value> = rest
+            .iter()
+            .map(|c| json!({ "external_userid": c, "errcode": errcode }))
+            .collect();
+        json!({ "errcode": errcode, "errmsg": errmsg, "customer": customer })
+    }))
+}
+
+async fn send_groups(
+    wecom: &TenantApi<'_>,
+    settings: &OutboundSettings,
+    db: &engine::db::Database,
+    call: &DueCall,
+    now: DateTime<Utc>,
+) -> Result<Sent, OutboundError> {
+    let asked = answers::groups_asked(&call.request);
+    let owner = call.request["new_owner"].as_str().unwrap_or_default();
+    let mut moved = Vec::new();
+    if call.status == CallStatus::Sending {
+        // An earlier attempt may have moved them: a group WeCom shows with its new
+        // owner is not moved again.
+        for group in &asked {
+            match wecom.group_chat(group).await {
+                Ok(chat) if chat.owner == owner => moved.push(group.clone()),
+                Ok(_) => {}
+                Err(e) => return Ok(Sent::Later(e)),
+            }
+        }
+    }
+    let rest: Vec<&String> = asked.iter().filter(|g| !moved.contains(g)).collect();
+    outbox::sending(db, call, now + settings.unanswered_after, now).await?;
+    if rest.is_empty() {
+        return Ok(Sent::Answer(
+            json!({ "errcode": 0, "errmsg": "ok", "failed_chat_list": [], "already_moved": moved }),
+        ));
+    }
+    let mut body = call.request.clone();
+    body["chat_id_list"] = json!(rest);
+    let result = wecom.post(&call.api, &body).await;
+    Ok(sent(result, |errcode, errmsg| {
+        let failed: Vec<Value> = rest
+            .iter()
+            .map(|g| json!({ "chat_id": g, "errcode": errcode, "errmsg": errmsg }))
+            .collect();
+        json!({ "errcode": errcode, "errmsg": errmsg, "failed_chat_list": failed })
+    }))
+}
+
+/// No answer to record: again later, or never after the last attempt.
+async fn try_later(
+    db: &engine::db::Database,
+    settings: &OutboundSettings,
+    call: &DueCall,
+    error: ClientError,
+    now: DateTime<Utc>,
+) -> Result<(), OutboundError> {
+    // `sending` counted this attempt when it got that far; a failed reconcile did not.
+    let attempts = call.attempts + 1;
+    let busy = matches!(&error, ClientError::Api { errcode, .. } if TRY_AGAIN.contains(errcode));
+    let text = format!("{}: {error}", if busy { "WECOM_BUSY" } else { "NO_ANSWER" });
+    if attempts >= settings.max_attempts {
+        tracing::warn!(call = %call.call_id, %error, "a WeCom call is given up");
+        outbox::fail(db, call, &text, now).await?;
+        return Ok(());
+    }
+    // WeCom said it did nothing; otherwise nobody knows, and the next attempt asks.
+    let status = if busy && call.status == CallStatus::Pending {
+        CallStatus::Pending
+    } else {
+        CallStatus::Sending
+    };
+    outbox::retry_later(db, call, status, now + backoff(attempts), &text, now).await?;
+    Ok(())
+}
+
+fn pair<'a>(request: &'a Value, from: &str, to: &str) -> (&'a str, &'a str) {
+    (
+        request[from].as_str().unwrap_or_default(),
+        request[to].as_str().unwrap_or_default(),
+    )
+}
+
+/// Every customer WeCom lists for a pair of guides, with its status, page by page.
+async fn results(
+    wecom: &TenantApi<'_>,
+    api: &str,
+    from: &str,
+    to: &str,
+) -> Result<BTreeMap<String, i64>, ClientError> {
+    let mut listed = BTreeMap::new();
+    let mut cursor = String::new();
+    for _ in 0..RESULT_PAGES {
+        let body = json!({ "handover_userid": from, "takeover_userid": to, "cursor": cursor });
+        let (page, next) = answers::result_page(&wecom.post(api, &body).await?);
+        listed.extend(page);
+        match next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    Ok(listed)
+}
+
+/// The customers WeCom would not transfer: their handovers end refused with its errcode.
+async fn apply_customers(
+    engine: &Engine,
+    tenant: &TenantId,
+    call: &DueCall,
+    answer: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), OutboundError> {
+    let Some(job) = call.subject.as_deref() else {
+        return Ok(());
+    };
+    let due = answers::customers_refused(answer)
+        .into_iter()
+        .map(|(customer, errcode)| Due {
+            tenant: tenant.to_string(),
+            key: format!("wecom:{}:{customer}", call.call_id),
+            command: CustomerCommand::RefuseHandover {
+                handover: handover_id(tenant, job, &customer),
+                reason: domain::customer::RefusalReason::Rejected { errcode },
+            },
+            customer,
+        })
+        .collect();
+    sweep::run(engine, "wecom-transfer", now, due, already_concluded).await;
+    Ok(())
+}
+
+/// The groups WeCom moved get their new owner; every group's item gets WeCom's word.
+async fn apply_groups(
+    engine: &Engine,
+    tenant: &TenantId,
+    call: &DueCall,
+    answer: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), OutboundError> {
+    let failed = answers::groups_failed(answer);
+    let owner = call.request["new_owner"].as_str().unwrap_or_default();
+    let Ok(to) = domain::values::StaffId::parse(owner) else {
+        return Ok(());
+    };
+    let mut done = Vec::new();
+    for group in answers::groups_asked(&call.request) {
+        let (code, status) = match failed.get(&group) {
+            Some(errcode) => (format!("WECOM_{errcode}"), TransferStatus::NoRecord),
+            None => {
+                let meta = CommandMeta::new(
+                    tenant.clone(),
+                    Actor::integration("wecom"),
+                    Uuid::new_v5(&Uuid::NAMESPACE_OID, call.call_id.as_bytes()),
+                )
+                .with_idempotency_key(format!("wecom:{}:{group}", call.call_id));
+                let transfer = GroupCommand::TransferOwnership {
+                    to: to.clone(),
+                    // A departed owner leaves the group as it moves (DOMAIN.md).
+                    previous_owner_leaves: call.api == transfer::RESIGNED_GROUPS,
+                };
+                match engine
+                    .groups
+                    .execute(
+                        &stream_id(tenant, &group),
+                        Stamped::new(now, transfer),
+                        &meta,
+                    )
+                    .await
+                {
+                    Ok(_) => (items::TRANSFERRED.to_string(), TransferStatus::Accepted),
+                    Err(CommandError::Rejected(e)) => {
+                        (e.code().to_string(), TransferStatus::NoRecord)
+                    }
+                    Err(e) => return Err(command(e)),
+                }
+            }
+        };
+        done.push(items::Done {
+            item_id: group,
+            code,
+            status,
+        });
+    }
+    if let Some(job) = call.subject.as_deref() {
+        items::groups_answered(&engine.db, tenant, job, &done, now).await?;
+    }
+    Ok(())
+}
+
+/// The handover was concluded already (the 24-hour rule, a notice, an earlier answer).
+fn already_concluded(refusal: &CustomerError) -> bool {
+    matches!(refusal, CustomerError::NoSuchHandover)
+}
+
+/// Reads `transfer_result` for every pair of guides with handovers waiting in a tenant
+/// that acts in WeCom (each pair at most once per `poll_every`), and concludes the
+/// handovers WeCom concluded. Returns how many concluded now.
+pub async fn poll_results(
+    engine: &Engine,
+    api: &WecomApi,
+    polled: &Mutex<HashMap<(String, String, String), DateTime<Utc>>>,
+    settings: &OutboundSettings,
+    now: DateTime<Utc>,
+) -> Result<usize, OutboundError> {
+    let pairs: Vec<(String, String, String, String)> = on_pool!(&engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT DISTINCT h.tenant_id, h.from_staff_id, h.to_staff_id, h.kind \
+             FROM rm_handover h WHERE h.status = 'waiting' \
+             AND EXISTS (SELECT 1 FROM wecom_callback_config c WHERE c.tenant_id = h.tenant_id \
+               AND c.corp_id IS NOT NULL AND c.corp_secret IS NOT NULL) \
+             ORDER BY h.tenant_id, h.from_staff_id, h.to_staff_id LIMIT $1",
+        )
+        .bind(PAIRS_PER_TICK)
+        .fetch_all(pool)
+        .await
+    })?;
+    let mut concluded = 0;
+    for (tenant, from, to, kind) in pairs {
+        let key = (tenant.clone(), from.clone(), to.clone());
+        {
+            let polled = polled.lock().unwrap_or_else(|p| p.into_inner());
+            if polled
+                .get(&key)
+                .is_some_and(|at| now < *at + settings.poll_every)
+            {
+                continue;
+            }
+        }
+        let Ok(tenant_id) = TenantId::parse(tenant.as_str()) else {
+            continue;
+        };
+        let Some(credentials) = inbox::config(&engine.db, &tenant_id)
+            .await?
+            .and_then(|c| c.api)
+        else {
+            continue;
+        };
+        let wecom = api.for_tenant(&tenant, &credentials);
+        let result_api = if kind == "on_job" {
+            transfer::ON_JOB_RESULT
+        } else {
+            transfer::RESIGNED_RESULT
+        };
+        let listed = match results(&wecom, result_api, &from, &to).await {
+            Ok(listed) => listed,
+            Err(error) => {
+                tracing::warn!(%tenant, %from, %to, %error, "transfer results could not be read");
+                continue;
+            }
+        };
+        polled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, now);
+        let waiting = waiting_between(engine, &tenant, &from, &to).await?;
+        let due: Vec<Due> = listed
+            .into_iter()
+            .filter_map(|(customer, status)| {
+                let handover = *waiting.get(&customer)?;
+                let command = match answers::concluded(status)? {
+                    Concluded::Accepted => CustomerCommand::AcceptHandover {
+                        handover,
+                        trigger: AcceptTrigger::Reported,
+                    },
+                    Concluded::Refused(reason) => {
+                        CustomerCommand::RefuseHandover { handover, reason }
+                    }
+                };
+                Some(Due {
+                    tenant: tenant.clone(),
+                    customer,
+                    key: format!("wecom-result:{handover}"),
+                    command,
+                })
+            })
+            .collect();
+        concluded += sweep::run(engine, "wecom-transfer-result", now, due, already_concluded).await;
+    }
+    Ok(concluded)
+}
+
+/// The waiting handovers from one guide to another, by customer.
+async fn waiting_between(
+    engine: &Engine,
+    tenant: &str,
+    from: &str,
+    to: &str,
+) -> Result<HashMap<String, Uuid>, OutboundError> {
+    let rows: Vec<(String, String)> = on_pool!(&engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT customer_id, handover_id FROM rm_handover WHERE tenant_id = $1 \
+             AND from_staff_id = $2 AND to_staff_id = $3 AND status = 'waiting'",
+        )
+        .bind(tenant)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(customer, handover)| Some((customer, Uuid::parse_str(&handover).ok()?)))
+        .collect())
+}
+
+/// The outbound path as the job runner's periodic work: due calls sent, then transfer
+/// results read, by one server at a time.
+#[derive(Debug, Clone)]
+pub struct OutboxTick {
+    pub api: WecomApi,
+    pub settings: OutboundSettings,
+    polled: Arc<Mutex<HashMap<(String, String, String), DateTime<Utc>>>>,
+}
+
+impl OutboxTick {
+    pub fn new(api: WecomApi, settings: OutboundSettings) -> Self {
+        Self {
+            api,
+            settings,
+            polled: Arc::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl engine::jobs::Periodic for OutboxTick {
+    async fn tick(&self, jobs: &engine::jobs::Jobs) {
+        let lease = match engine::lease::try_lease(jobs.db(), "scrm-wecom-outbox").await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%error, "could not take the WeCom outbox's lease");
+                return;
+            }
+        };
+        let now = jobs.clock().now();
+        if let Err(error) = send_due(jobs.engine(), &self.api, &self.settings, now).await {
+            tracing::error!(%error, "could not send WeCom calls");
+        }
+        let polled = &self.polled;
+        if let Err(error) =
+            poll_results(jobs.engine(), &self.api, polled, &self.settings, now).await
+        {
+            tracing::error!(%error, "could not read WeCom transfer results");
+        }
+        lease.release().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_wecom_is_asked_again_later_and_later() {
+        assert_eq!(backoff(1), Duration::seconds(30));
+        assert_eq!(backoff(2), Duration::seconds(60));
+        assert_eq!(backoff(20), Duration::seconds(3_600));
+    }
+}
