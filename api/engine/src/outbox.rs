@@ -172,20 +172,16 @@ pub async fn due(
 }
 
 /// Records that an attempt is about to be sent, before it is: a crash after WeCom acted
-/// leaves the call `sending`, and the next attempt asks WeCom before sending again.
-/// `retry_at` is when a call whose answer never arrives is tried again.
-pub async fn sending(
-    db: &Database,
-    call: &DueCall,
-    retry_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+/// leaves the call `sending`, and the next attempt asks WeCom before sending again. It
+/// stays due: the runner holds its lease for as long as a call is in flight, so a
+/// `sending` call a runner finds is one nobody is waiting on any more.
+pub async fn sending(db: &Database, call: &DueCall, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     update(
         db,
         call,
         "status = 'sending', attempts = attempts + 1, error = COALESCE($5, error), \
          next_attempt_at = $3, updated_at = $4",
-        (retry_at, now),
+        (now, now),
         None,
     )
     .await

@@ -1,6 +1,9 @@
-//! A stand-in for WeCom's server API on 127.0.0.1:0: `gettoken` and the three reads the
-//! callback processor makes, answered from maps the test fills, with every call counted.
-//! It can fail (HTTP 500 or an `errcode`) and expire its token, as WeCom does.
+//! A stand-in for WeCom's server API on 127.0.0.1:0: `gettoken`, the three reads the
+//! callback processor makes, and the handover calls (`transfer`), answered from maps the
+//! test fills, with every call counted. It can fail (HTTP 500 or an `errcode`) and
+//! expire its token, as WeCom does.
+
+pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,7 @@ struct Fake {
     /// The token reads accept; `None` until one is issued.
     valid: Option<String>,
     failure: Option<Failure>,
+    transfers: transfer::Transfers,
 }
 
 /// A running fake, stopped when dropped.
@@ -204,6 +208,7 @@ impl FakeWecom {
             .route(CONTACT, get(contact))
             .route(GROUP_CHAT, post(group_chat))
             .route(TAG_LIST, post(tag_list))
+            .merge(transfer::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

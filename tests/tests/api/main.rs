@@ -21,3 +21,4 @@ mod limits;
 mod logs;
 mod server;
 mod subscriptions;
+mod wecom_handover;

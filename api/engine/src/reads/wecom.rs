@@ -54,3 +54,35 @@ impl Reads {
         )))
     }
 }
+
+impl Reads {
+    /// The calls to WeCom made for `subject` (a handover job), by call id after `after`.
+    pub async fn wecom_calls(
+        &self,
+        subject: &str,
+        after: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<crate::outbox::CallRecord>, ReadError> {
+        let mut sql = Sql::new(
+            "SELECT call_id, api, subject, request, status, CAST(attempts AS BIGINT) AS attempts, \
+             answer, error, created_at, updated_at FROM wecom_outbox WHERE tenant_id = ",
+        );
+        sql.bind(Arg::Text(self.tenant.to_string()))
+            .push(" AND subject = ")
+            .bind(Arg::Text(subject.to_string()));
+        if let Some(after) = after {
+            sql.push(" AND call_id > ").bind(Arg::Text(after));
+        }
+        sql.push(" ORDER BY call_id LIMIT ").bind(Arg::Int(limit));
+        Ok(scoped!(self, |conn| fetch_all!(
+            sql,
+            crate::outbox::CallRecord,
+            &mut *conn
+        )))
+    }
+
+    /// Whether the tenant acts in WeCom (its API credentials are configured).
+    pub async fn acts_in_wecom(&self) -> Result<bool, ReadError> {
+        Ok(crate::outbox::enabled(&self.db, &self.tenant).await?)
+    }
+}

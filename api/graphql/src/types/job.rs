@@ -8,7 +8,7 @@ use engine::reads::HandoverItemRecord;
 use super::int;
 use crate::errors::ApiResult;
 use crate::ids::{self, page_size};
-use crate::paging::Page;
+use crate::paging::{key_cursor, Page, Paging};
 use crate::reads;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -82,6 +82,33 @@ impl Job {
             })
             .collect()
     }
+    /// A handover's mode: in WeCom, or in the engine alone (null for other jobs).
+    async fn wecom_mode(&self, ctx: &Context<'_>) -> ApiResult<Option<WecomMode>> {
+        if self.0.kind != engine::handover::KIND {
+            return Ok(None);
+        }
+        let reads = reads(ctx)?;
+        let called = !reads.wecom_calls(&self.0.job_id, None, 1).await?.is_empty();
+        Ok(Some(if called || reads.acts_in_wecom().await? {
+            WecomMode::Wecom
+        } else {
+            WecomMode::EngineOnly
+        }))
+    }
+    /// The calls the job asked WeCom to make, with their attempts and answers.
+    #[graphql(complexity = "(first.max(0) as usize) * child_complexity")]
+    async fn wecom_calls(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Page<WecomCall>> {
+        let (paging, after) = Paging::keyed(first, after.as_deref())?;
+        let rows = reads(ctx)?
+            .wecom_calls(&self.0.job_id, after, paging.fetch())
+            .await?;
+        Ok(paging.page(rows, WecomCall, |c| key_cursor(&c.0.call_id)))
+    }
     /// A handover job's customers and groups, each with its outcome (customers first,
     /// by id), optionally only those with outcome `code`.
     #[graphql(complexity = "(first.max(0) as usize) * child_complexity")]
@@ -111,6 +138,70 @@ impl Job {
                 .push(Edge::new(ids::cursor(&[&key]), HandoverItem(row)));
         }
         Ok(page)
+    }
+}
+
+/// Whether a handover happens in WeCom or in the engine alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum WecomMode {
+    /// WeCom is asked to transfer each customer and group; its answers conclude them.
+    Wecom,
+    /// The tenant has no WeCom API configured: the engine records the handover and
+    /// concludes it on the 24-hour rule as it models it. Nothing moves in WeCom.
+    EngineOnly,
+}
+
+/// Where a call to WeCom stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum WecomCallStatus {
+    Pending,
+    /// Sent, no answer on record: the next attempt asks WeCom what happened first.
+    Sending,
+    Done,
+    Failed,
+}
+
+/// One call a job asked WeCom to make, with its attempts and WeCom's answer.
+#[derive(Debug, Clone)]
+pub struct WecomCall(pub engine::outbox::CallRecord);
+
+#[Object]
+impl WecomCall {
+    async fn id(&self) -> &str {
+        &self.0.call_id
+    }
+    /// The API after `/cgi-bin/`, e.g. `externalcontact/resigned/transfer_customer`.
+    async fn api(&self) -> &str {
+        &self.0.api
+    }
+    async fn status(&self) -> WecomCallStatus {
+        match self.0.status.as_str() {
+            "sending" => WecomCallStatus::Sending,
+            "done" => WecomCallStatus::Done,
+            "failed" => WecomCallStatus::Failed,
+            _ => WecomCallStatus::Pending,
+        }
+    }
+    async fn attempts(&self) -> i32 {
+        int(self.0.attempts)
+    }
+    /// The JSON body sent.
+    async fn request(&self) -> &str {
+        &self.0.request
+    }
+    /// WeCom's JSON answer, per customer or group.
+    async fn answer(&self) -> Option<&str> {
+        self.0.answer.as_deref()
+    }
+    /// Why the last attempt got no usable answer (WeCom busy, unreachable).
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
     }
 }
 

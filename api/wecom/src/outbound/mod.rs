@@ -66,8 +66,6 @@ pub struct OutboundSettings {
     pub max_attempts: i64,
     /// How often one pair of guides' transfer results are read.
     pub poll_every: Duration,
-    /// A call sent without an answer on record is asked about again after this.
-    pub unanswered_after: Duration,
 }
 
 impl Default for OutboundSettings {
@@ -75,7 +73,6 @@ impl Default for OutboundSettings {
         Self {
             max_attempts: 8,
             poll_every: Duration::minutes(5),
-            unanswered_after: Duration::minutes(2),
         }
     }
 }
@@ -120,10 +117,10 @@ async fn send_one(
     let wecom = api.for_tenant(tenant.as_str(), &credentials);
     let sent = match call.api.as_str() {
         transfer::RESIGNED_CUSTOMERS | transfer::ON_JOB_CUSTOMERS => {
-            send_customers(&wecom, settings, db, call, now).await?
+            send_customers(&wecom, db, call, now).await?
         }
         transfer::RESIGNED_GROUPS | transfer::ON_JOB_GROUPS => {
-            send_groups(&wecom, settings, db, call, now).await?
+            send_groups(&wecom, db, call, now).await?
         }
         other => {
             let error = format!("UNKNOWN_API {other}");
@@ -167,7 +164,6 @@ fn sent(result: Result<Value, ClientError>, refuse_all: impl FnOnce(i64, &str) -
 
 async fn send_customers(
     wecom: &TenantApi<'_>,
-    settings: &OutboundSettings,
     db: &engine::db::Database,
     call: &DueCall,
     now: DateTime<Utc>,
@@ -185,7 +181,7 @@ async fn send_customers(
         HashSet::new()
     };
     let rest: Vec<&String> = asked.iter().filter(|c| !known.contains(*c)).collect();
-    outbox::sending(db, call, now + settings.unanswered_after, now).await?;
+    outbox::sending(db, call, now).await?;
     if rest.is_empty() {
         return Ok(Sent::Answer(
             json!({ "errcode": 0, "errmsg": "ok", "customer": [], "already_sent": known }),
@@ -205,7 +201,6 @@ async fn send_customers(
 
 async fn send_groups(
     wecom: &TenantApi<'_>,
-    settings: &OutboundSettings,
     db: &engine::db::Database,
     call: &DueCall,
     now: DateTime<Utc>,
@@ -225,7 +220,7 @@ async fn send_groups(
         }
     }
     let rest: Vec<&String> = asked.iter().filter(|g| !moved.contains(g)).collect();
-    outbox::sending(db, call, now + settings.unanswered_after, now).await?;
+    outbox::sending(db, call, now).await?;
     if rest.is_empty() {
         return Ok(Sent::Answer(
             json!({ "errcode": 0, "errmsg": "ok", "failed_chat_list": [], "already_moved": moved }),
