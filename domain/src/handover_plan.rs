@@ -104,6 +104,10 @@ pub struct PlanInput {
     pub today: NaiveDate,
     /// ... and the groups already transferred away from `from` that day.
     pub groups_claimed_today: usize,
+    /// Only these customers, and no groups (an on-job handover of a chosen few); `None`
+    /// is everything `from` holds. A chosen customer `from` does not serve is reported,
+    /// not dropped.
+    pub only: Option<BTreeSet<ExternalUserId>>,
 }
 
 /// Up to [`rules::WECOM_BATCH_SIZE`] customers for one successor: one WeCom call.
@@ -227,7 +231,26 @@ fn less_full(a: &Successor, b: &Successor) -> bool {
 fn plan_customers(input: &PlanInput, out: &mut HandoverPlan) {
     let mut load: Vec<Successor> = input.successors.clone();
     let mut assigned: Vec<Vec<ExternalUserId>> = vec![Vec::new(); load.len()];
-    let mut customers: Vec<&CustomerFacts> = input.customers.iter().collect();
+    let mut customers: Vec<&CustomerFacts> = input
+        .customers
+        .iter()
+        .filter(|c| {
+            input
+                .only
+                .as_ref()
+                .is_none_or(|only| only.contains(&c.customer))
+        })
+        .collect();
+    if let Some(only) = &input.only {
+        for chosen in only {
+            if !input.customers.iter().any(|c| c.customer == *chosen) {
+                out.customers_skipped.push(SkippedCustomer {
+                    customer: chosen.clone(),
+                    reason: CustomerError::NotAFriend(input.from.clone()),
+                });
+            }
+        }
+    }
     customers.sort_by(|a, b| a.customer.cmp(&b.customer));
     customers.dedup_by(|a, b| a.customer == b.customer);
     for facts in customers {
@@ -282,6 +305,9 @@ fn choose(load: &[Successor], facts: &CustomerFacts) -> Result<usize, CustomerEr
 }
 
 fn plan_groups(input: &PlanInput, out: &mut HandoverPlan) {
+    if input.only.is_some() {
+        return;
+    }
     let per_day = rules::GROUP_TRANSFERS_PER_OWNER_PER_DAY;
     let mut groups: Vec<&GroupFacts> = input.groups.iter().collect();
     groups.sort_by(|a, b| a.group.cmp(&b.group));
@@ -377,6 +403,7 @@ mod tests {
                 .collect(),
             today: day(10),
             groups_claimed_today: 0,
+            only: None,
         }
     }
 
@@ -666,5 +693,27 @@ mod tests {
         assert_eq!(s(E::NotAFriend(staff("x"))), 5);
         assert_eq!(TransferStatus::Accepted.code(), 1);
         assert_eq!(TransferStatus::Refused.code(), 3);
+    }
+
+    #[test]
+    fn a_chosen_few_move_alone_and_a_stranger_among_them_is_reported() {
+        // Given 5 customers and 2 groups, when operations choose customers 1 and 3 and
+        // one the leaver does not serve,
+        let mut input = given(5, 2);
+        input.only = Some(BTreeSet::from([customer(1), customer(3), customer(99)]));
+        let plan = plan(&input).unwrap();
+        // then only those two move, no group moves, and the stranger is reported.
+        assert_eq!(
+            assignments(&plan).into_keys().collect::<Vec<_>>(),
+            vec![customer(1), customer(3)]
+        );
+        assert_eq!(plan.groups_planned(), 0);
+        assert!(plan.groups_skipped.is_empty());
+        assert_eq!(plan.customers_skipped.len(), 1);
+        assert_eq!(plan.customers_skipped[0].customer, customer(99));
+        assert_eq!(
+            plan.customers_skipped[0].reason,
+            CustomerError::NotAFriend(staff("leaver"))
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! still waiting), groups move when WeCom moved them, the 24-hour rule no longer decides,
 //! and a call whose answer was lost is asked about, never sent twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use engine::handover::transfer;
@@ -234,4 +234,67 @@ on_both_backends! {
         assert_eq!(count(&j, "CUSTOMER", "REQUESTED"), CUSTOMERS as i64 - 1, "{j}");
         api.stop().await;
     }
+}
+
+on_both_backends! {
+    async fn an_on_job_handover_of_a_chosen_few_moves_only_them_through_the_on_job_api(db: TestDb) {
+        let fake = FakeWecom::start(CORP).await;
+        let (_db, api) = world(db, &fake).await;
+        let chosen: Vec<String> = [3, 7, 11]
+            .iter()
+            .map(|n| graphql::ids::encode("Customer", &customer(*n)).to_string())
+            .chain([graphql::ids::encode("Customer", "wm-stranger").to_string()])
+            .collect();
+        fake.customer_answers(&customer(7), 1);
+        let started = start(
+            &api,
+            json!({
+                "staffId": departure::leaver().as_str(),
+                "successorIds": [departure::successor(2).as_str()],
+                "strategy": "SINGLE",
+                "kind": "ON_JOB",
+                "customerIds": chosen,
+                "idempotencyKey": Uuid::new_v4().to_string(),
+            }),
+        )
+        .await;
+        assert_eq!(started["userErrors"], json!([]), "{started}");
+        let id = started["job"]["id"].as_str().unwrap().to_string();
+        let j = until(&api, &id, "the chosen few handed over", |j| {
+            j["status"] == "SUCCEEDED" && count(j, "CUSTOMER", "ACCEPTED") == 1
+        })
+        .await;
+        assert_eq!(count(&j, "CUSTOMER", "REQUESTED"), 2, "{j}");
+        assert_eq!(count(&j, "CUSTOMER", "NOT_A_FRIEND"), 1, "the stranger is reported: {j}");
+        assert_eq!(count(&j, "GROUP", "TRANSFERRED") + count(&j, "GROUP", "SENT"), 0, "{j}");
+        assert_eq!(fake.calls(fake::ON_JOB_CUSTOMERS), 1);
+        assert_eq!(fake.calls(fake::RESIGNED_CUSTOMERS), 0);
+        let moved: BTreeSet<String> = fake.transfers_per_customer().into_keys().collect();
+        assert_eq!(moved, BTreeSet::from([customer(3), customer(7), customer(11)]));
+        api.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choosing_no_customers_is_refused_with_the_field_named() {
+    let fake = FakeWecom::start(CORP).await;
+    let (_db, api) = world(TestDb::postgres().await, &fake).await;
+    let started = start(
+        &api,
+        json!({
+            "staffId": departure::leaver().as_str(),
+            "successorIds": [departure::successor(2).as_str()],
+            "kind": "ON_JOB",
+            "customerIds": [],
+            "idempotencyKey": Uuid::new_v4().to_string(),
+        }),
+    )
+    .await;
+    assert_eq!(
+        started["userErrors"][0]["code"], "INVALID_INPUT",
+        "{started}"
+    );
+    assert!(started["job"].is_null(), "{started}");
+    assert_eq!(fake.calls(fake::ON_JOB_CUSTOMERS), 0);
+    api.stop().await;
 }

@@ -21,7 +21,7 @@ use domain::group::GroupCommand;
 use domain::handover_plan::{self, PlanError, PlanInput, Strategy, Successor, TransferStatus};
 use domain::staff::{StaffCommand, StaffError};
 use domain::stamp::{local_day, local_id, stream_id, Stamped};
-use domain::values::{GroupId, StaffId, TenantId};
+use domain::values::{ExternalUserId, GroupId, StaffId, TenantId};
 use projections::on_pool;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -72,6 +72,9 @@ pub struct HandoverJobInput {
     pub successors: Vec<String>,
     pub strategy: StrategyInput,
     pub kind: KindInput,
+    /// Only these customers (and no groups); absent: everything `from` holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customers: Option<Vec<String>>,
 }
 
 /// Why a handover job stopped. A rejected customer or group is not an error: it is
@@ -248,6 +251,15 @@ impl Run<'_> {
             groups: facts::groups(self.db, &self.tenant, &self.from, now).await?,
             today,
             groups_claimed_today: staff.groups_claimed_on(today),
+            only: input
+                .customers
+                .as_ref()
+                .map(|ids| {
+                    ids.iter()
+                        .map(|id| ExternalUserId::parse(id.as_str()))
+                        .collect::<Result<_, _>>()
+                })
+                .transpose()?,
         };
         let plan = handover_plan::plan(&input)?;
         let rows = items::from_plan(&plan, today, |customer| {
@@ -601,6 +613,7 @@ mod tests {
             successors: vec!["b".into()],
             strategy: StrategyInput::Balanced,
             kind: KindInput::OnJob,
+            customers: None,
         };
         let json = serde_json::to_value(&input).unwrap();
         assert_eq!(json["strategy"], "balanced");

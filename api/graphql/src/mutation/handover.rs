@@ -1,10 +1,10 @@
 //! Handover (一键继承): everything a member of staff holds moves to successors, as a
 //! job.
 
-use async_graphql::{Context, Enum, InputObject, Object};
+use async_graphql::{Context, Enum, InputObject, Object, ID};
 use domain::staff::Staff;
 use domain::stamp::stream_id;
-use domain::values::StaffId;
+use domain::values::{ExternalUserId, StaffId};
 use engine::commands::CommandError;
 use engine::handover::{HandoverJobInput, KindInput, StrategyInput, KIND as KIND_HANDOVER};
 use serde::Serialize;
@@ -14,7 +14,7 @@ use super::run::{heavy, keyed, once, parse, start_job};
 use crate::errors::{ApiError, ApiResult, Refusal};
 use crate::guard::{caller, RoleGuard, OPERATIONS};
 use crate::user_error::{refusal, UserError, UserErrorCode};
-use crate::{reads, state};
+use crate::{ids, reads, state};
 
 #[derive(Debug, Default)]
 pub struct HandoverMutation;
@@ -49,10 +49,16 @@ pub struct StartHandoverInput {
     pub strategy: HandoverStrategy,
     #[graphql(default_with = "HandoverKind::Resigned")]
     pub kind: HandoverKind,
+    /// Only these customers (ids as `Customer.id`), and no groups: an on-job handover
+    /// of a chosen few. Omitted: everything the staff member holds.
+    pub customer_ids: Option<Vec<ID>>,
     pub idempotency_key: String,
 }
 
 keyed!(StartHandoverInput);
+
+/// Customers one handover may name: a guide's whole book at most.
+const MAX_CHOSEN_CUSTOMERS: usize = domain::rules::MAX_CUSTOMER_LIMIT as usize;
 
 /// A member of staff of the caller's tenant, as their stream has it.
 async fn load_staff(ctx: &Context<'_>, id: &StaffId) -> ApiResult<Staff> {
@@ -145,7 +151,28 @@ async fn handover_input(
             ),
         ));
     }
+    let customers = match &input.customer_ids {
+        None => None,
+        Some(ids) if ids.is_empty() || ids.len() > MAX_CHOSEN_CUSTOMERS => {
+            return Err(UserError::new(
+                &["input", "customerIds"],
+                UserErrorCode::InvalidInput,
+                format!("name between 1 and {MAX_CHOSEN_CUSTOMERS} customers, or none for all"),
+            )
+            .into())
+        }
+        Some(ids) => Some(
+            ids.iter()
+                .map(|id| {
+                    let local = ids::decode("Customer", id)
+                        .map_err(|_| UserError::not_found("customerIds", "customer"))?;
+                    parse("customerIds", ExternalUserId::parse(local)).map(|c| c.to_string())
+                })
+                .collect::<Result<Vec<_>, UserError>>()?,
+        ),
+    };
     Ok(HandoverJobInput {
+        customers,
         from: staff.to_string(),
         successors: successors.iter().map(ToString::to_string).collect(),
         strategy: match input.strategy {

@@ -43,6 +43,10 @@ const RESULT_PAGES: usize = 500;
 /// Pairs of guides polled per tick.
 const PAIRS_PER_TICK: i64 = 1_000;
 
+/// When each pair of guides (tenant, from, to) had its transfer results read last.
+/// In memory: after a restart every pair is read once more, which is harmless.
+pub type LastPolled = HashMap<(String, String, String), DateTime<Utc>>;
+
 /// Why a round of outbound work stopped. A call WeCom refuses is not an error: its
 /// answer is recorded.
 #[derive(Debug, thiserror::Error)]
@@ -389,7 +393,7 @@ fn already_concluded(refusal: &CustomerError) -> bool {
 pub async fn poll_results(
     engine: &Engine,
     api: &WecomApi,
-    polled: &Mutex<HashMap<(String, String, String), DateTime<Utc>>>,
+    polled: &Mutex<LastPolled>,
     settings: &OutboundSettings,
     now: DateTime<Utc>,
 ) -> Result<usize, OutboundError> {
@@ -500,7 +504,7 @@ async fn waiting_between(
 pub struct OutboxTick {
     pub api: WecomApi,
     pub settings: OutboundSettings,
-    polled: Arc<Mutex<HashMap<(String, String, String), DateTime<Utc>>>>,
+    polled: Arc<Mutex<LastPolled>>,
 }
 
 impl OutboxTick {
