@@ -38,3 +38,4 @@ pub mod reads;
 pub mod store;
 pub mod sweep;
 pub mod tenants;
+pub mod wecom_writes;

@@ -137,7 +137,8 @@ pub(crate) async fn insert_sqlite(
     Ok(())
 }
 
-/// Calls of every tenant due at `now`, oldest first.
+/// Calls of every tenant due at `now`, oldest first. A customer's edits (tags, remark)
+/// wait for that customer's older edits: WeCom must see them in the order made.
 pub async fn due(
     db: &Database,
     now: DateTime<Utc>,
@@ -146,12 +147,19 @@ pub async fn due(
     let rows: Vec<DueRow> = on_pool!(db, |pool| {
         sqlx::query_as(
             "SELECT tenant_id, call_id, api, subject, request, status, \
-             CAST(attempts AS BIGINT) FROM wecom_outbox \
+             CAST(attempts AS BIGINT) FROM wecom_outbox w \
              WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 \
+             AND (api NOT IN ($3, $4) OR NOT EXISTS (SELECT 1 FROM wecom_outbox e \
+               WHERE e.tenant_id = w.tenant_id AND e.subject = w.subject \
+               AND e.status IN ('pending', 'sending') AND e.api IN ($3, $4) \
+               AND (e.created_at < w.created_at \
+                 OR (e.created_at = w.created_at AND e.call_id < w.call_id)))) \
              ORDER BY next_attempt_at, created_at, call_id LIMIT $2",
         )
         .bind(now)
         .bind(limit)
+        .bind(crate::wecom_writes::MARK_TAG)
+        .bind(crate::wecom_writes::REMARK)
         .fetch_all(pool)
         .await
     })?;
@@ -265,6 +273,28 @@ async fn update(
             .await
             .map(|_| ())
     })
+}
+
+/// The calls about `subject` (a customer) not yet answered: `(api, request)`.
+pub async fn pending_for(
+    db: &Database,
+    tenant: &TenantId,
+    subject: &str,
+) -> Result<Vec<(String, Value)>, sqlx::Error> {
+    let rows: Vec<(String, String)> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT api, request FROM wecom_outbox WHERE tenant_id = $1 AND subject = $2 \
+             AND status IN ('pending', 'sending') ORDER BY created_at, call_id",
+        )
+        .bind(tenant.as_str())
+        .bind(subject)
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(api, request)| Some((api, serde_json::from_str(&request).ok()?)))
+        .collect())
 }
 
 /// Whether the tenant acts in WeCom: its API credentials are configured. Without them

@@ -1,9 +1,10 @@
 //! A stand-in for WeCom's server API on 127.0.0.1:0: `gettoken`, the three reads the
-//! callback processor makes, and the handover calls (`transfer`), answered from maps the
+//! callback processor makes, and the handover calls (`transfer`), a guide's edits (`writes`), answered from maps the
 //! test fills, with every call counted. It can fail (HTTP 500 or an `errcode`) and
 //! expire its token, as WeCom does.
 
 pub mod transfer;
+pub mod writes;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,7 @@ struct Fake {
     valid: Option<String>,
     failure: Option<Failure>,
     transfers: transfer::Transfers,
+    refused_tags: std::collections::BTreeSet<String>,
 }
 
 /// A running fake, stopped when dropped.
@@ -209,6 +211,7 @@ impl FakeWecom {
             .route(GROUP_CHAT, post(group_chat))
             .route(TAG_LIST, post(tag_list))
             .merge(transfer::routes())
+            .merge(writes::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -26,12 +26,12 @@ use uuid::Uuid;
 use wecom::client::Secret;
 use wecom::{inbox, signature, CallbackKeys, Notice};
 
-const T: &str = "wecom-co";
+pub(crate) const T: &str = "wecom-co";
 const TOKEN: &str = "QDG6eK";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
-const CORP: &str = "ww5823bf96d3bd56c7";
+pub(crate) const CORP: &str = "ww5823bf96d3bd56c7";
 /// 2026-03-01T00:00:00Z.
-const T0: i64 = 1_772_323_200;
+pub(crate) const T0: i64 = 1_772_323_200;
 
 fn keys() -> CallbackKeys {
     CallbackKeys::new(TOKEN, AES_KEY, CORP).unwrap()
@@ -129,7 +129,7 @@ async fn post(api: &TestApi, plaintext: &str) -> Sent {
     .await
 }
 
-async fn post_ok(api: &TestApi, plaintext: &str) {
+pub(crate) async fn post_ok(api: &TestApi, plaintext: &str) {
     let sent = post(api, plaintext).await;
     assert_eq!(
         (sent.status, sent.body.as_str()),
@@ -139,7 +139,7 @@ async fn post_ok(api: &TestApi, plaintext: &str) {
 }
 
 /// Waits for the processor the endpoint started to conclude every stored notice.
-async fn settled(api: &TestApi) {
+pub(crate) async fn settled(api: &TestApi) {
     let started = Instant::now();
     loop {
         let pending: i64 = on_pool!(&api.engine.db, |pool| {
@@ -200,7 +200,7 @@ async fn inbox_rows(api: &TestApi) -> BTreeMap<String, (String, String, Option<S
 }
 
 /// `(stream, event type, payload)` in log order.
-async fn events(api: &TestApi) -> Vec<(String, String, Value)> {
+pub(crate) async fn events(api: &TestApi) -> Vec<(String, String, Value)> {
     let rows: Vec<(String, String, String)> = on_pool!(&api.engine.db, |pool| {
         sqlx::query_as(
             "SELECT aggregate_id, event_type, CAST(payload AS TEXT) FROM events \
@@ -216,7 +216,7 @@ async fn events(api: &TestApi) -> Vec<(String, String, Value)> {
         .collect()
 }
 
-fn types_of(events: &[(String, String, Value)], local: &str) -> Vec<String> {
+pub(crate) fn types_of(events: &[(String, String, Value)], local: &str) -> Vec<String> {
     let stream = format!("{T}:{local}");
     events
         .iter()
@@ -225,7 +225,7 @@ fn types_of(events: &[(String, String, Value)], local: &str) -> Vec<String> {
         .collect()
 }
 
-fn contact(change: &str, staff: &str, customer: &str, time: i64, extra: &str) -> String {
+pub(crate) fn contact(change: &str, staff: &str, customer: &str, time: i64, extra: &str) -> String {
     format!(
         "<xml>\n\t<ToUserName><![CDATA[{CORP}]]></ToUserName>\n\
          \t<FromUserName><![CDATA[sys]]></FromUserName> \n\
@@ -797,7 +797,7 @@ async fn a_customer_life_in_notices_lands_in_the_log_and_the_portrait() {
     assert_eq!(staff_ids, ["zhaoliu"], "{body}");
 }
 
-fn base64_url(s: &str) -> String {
+pub(crate) fn base64_url(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
@@ -976,7 +976,7 @@ async fn on_sqlite_a_verified_url_and_a_redelivered_notice_land_once() {
 // ------------------------------------------------------------------ API reads (thin notices)
 
 /// A tenant whose callback has API credentials pointing at `fake`.
-async fn configured_with_api(db: &TestDb, fake: &FakeWecom) -> TestApi {
+pub(crate) async fn configured_with_api(db: &TestDb, fake: &FakeWecom) -> TestApi {
     let api = TestApi::start(db).await;
     enable_api_reads(&api, fake).await;
     api
@@ -1003,7 +1003,7 @@ async fn enable_api_reads(api: &TestApi, fake: &FakeWecom) {
 
 /// The library Tier {Gold, Silver} and Style {Classic}, all at order 0, as the engine's
 /// own commands made it.
-async fn seed_library(api: &TestApi) {
+pub(crate) async fn seed_library(api: &TestApi) {
     let library = stream_id(&tenant(T), TAG_LIBRARY_LOCAL_ID);
     let at = chrono::DateTime::from_timestamp(T0 - 3600, 0).unwrap();
     let g = |s: &str| TagGroupId::parse(s).unwrap();
@@ -1042,7 +1042,7 @@ async fn seed_library(api: &TestApi) {
 }
 
 /// `woLI`, a friend of zhangsan (added by notice) whom zhangsan tagged Silver.
-async fn seed_customer(api: &TestApi, customer: &str) {
+pub(crate) async fn seed_customer(api: &TestApi, customer: &str) {
     post_ok(
         api,
         &contact("add_external_contact", "zhangsan", customer, T0 - 60, ""),
@@ -1067,7 +1067,7 @@ async fn seed_customer(api: &TestApi, customer: &str) {
         .unwrap();
 }
 
-fn contact_answer(customer: &str, remark: &str, tags: Value) -> Value {
+pub(crate) fn contact_answer(customer: &str, remark: &str, tags: Value) -> Value {
     json!({
         "external_contact": {"external_userid": customer, "name": "Li Si", "type": 1},
         "follow_user": [{"userid": "zhangsan", "remark": remark,
@@ -1076,7 +1076,7 @@ fn contact_answer(customer: &str, remark: &str, tags: Value) -> Value {
     })
 }
 
-async fn portrait(api: &TestApi, customer: &str) -> Value {
+pub(crate) async fn portrait(api: &TestApi, customer: &str) -> Value {
     let body = api
         .gql(
             Some(&token(T, Role::Operations, None, &[])),

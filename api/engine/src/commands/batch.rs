@@ -104,6 +104,26 @@ where
         }
     }
 
+    /// [`CommandService::execute`] for one command whose events ask WeCom to act: its
+    /// calls are written with its events (see [`Self::execute_many_calling`]).
+    pub async fn execute_calling(
+        &self,
+        aggregate_id: &str,
+        command: Stamped<C>,
+        meta: &CommandMeta,
+        calls: &(dyn Fn(&[&Batched<C>]) -> Vec<Call> + Sync),
+    ) -> Answer<A> {
+        let batch = vec![Batched {
+            aggregate_id: aggregate_id.to_string(),
+            command,
+            meta: meta.clone(),
+        }];
+        self.execute_many_calling(batch, calls)
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(CommandError::Store("unanswered".into())))
+    }
+
     async fn one_by_one(&self, batch: &[Batched<C>]) -> Vec<Answer<A>> {
         let mut answers = Vec::with_capacity(batch.len());
         // Chunks joined in turn rather than a buffered stream: the stream's closure over

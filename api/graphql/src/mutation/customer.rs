@@ -9,14 +9,15 @@ use domain::values::{
 use serde::Serialize;
 
 use super::payload::CustomerPayload;
-use super::run::{execute, expected, keyed, once, parse};
+use super::run::{execute, expected, keyed, meta, once, parse};
 use crate::errors::{ApiError, ApiResult, Refusal};
 use crate::guard::{caller, RoleGuard, GUIDES};
 use crate::ids;
-use crate::user_error::UserError;
+use crate::user_error::{refusal, UserError};
 use crate::{reads, state, ApiState};
+use domain::stamp::{stream_id, Stamped};
 use engine::auth::{customer_scope, Caller, Reach};
-use engine::commands::Outcome;
+use engine::commands::{Batched, Outcome};
 
 #[derive(Debug, Default)]
 pub struct CustomerMutation;
@@ -164,9 +165,45 @@ async fn on_customer(
     let id = visible_customer(ctx, caller, input.customer()).await?;
     let expected = expected(input.expected_version())?;
     let command = command(staff)?;
-    let outcome = execute(ctx, key, id.as_str(), command, expected, field).await?;
+    let outcome = match written_back(ctx, caller, id.as_str(), &command, key).await? {
+        Some(call) => {
+            let state = state(ctx)?;
+            let calls = |_: &[&Batched<CustomerCommand>]| vec![call.clone()];
+            state
+                .engine
+                .customers
+                .execute_calling(
+                    &stream_id(&caller.tenant, id.as_str()),
+                    Stamped::new(state.clock.now(), command),
+                    &meta(ctx, caller, key, expected),
+                    &calls,
+                )
+                .await
+                .map_err(|e| refusal(e, field))?
+        }
+        None => execute(ctx, key, id.as_str(), command, expected, field).await?,
+    };
     fresh(state(ctx)?, &outcome).await;
     Ok(CustomerPayload::changed(id.to_string(), &outcome))
+}
+
+/// The WeCom call a guide's edit asks for, when the tenant acts in WeCom: the edit and
+/// its call are then written together (docs/adr/0013-wecom-outbox.md).
+async fn written_back(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    customer: &str,
+    command: &CustomerCommand,
+    key: &str,
+) -> Result<Option<engine::outbox::Call>, Refusal> {
+    let Some(call) = engine::wecom_writes::call_for(&caller.tenant, customer, command, key) else {
+        return Ok(None);
+    };
+    let db = &state(ctx)?.engine.db;
+    let acts = engine::outbox::enabled(db, &caller.tenant)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(acts.then_some(call))
 }
 
 async fn tag_state(ctx: &Context<'_>, tag: &str) -> ApiResult<TagState> {

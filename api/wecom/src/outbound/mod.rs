@@ -10,9 +10,14 @@
 //! transferred twice. [`poll_results`] reads `transfer_result` for every pair of guides
 //! with handovers waiting and concludes them on WeCom's word.
 //!
+//! A guide's tag or remark edit is written back the same way (`mark_tag`, `remark`); a
+//! refused one is taken back in the log (`writes`).
+//!
 //! - `answers`: WeCom's answers read without I/O.
+//! - `writes`: edits written back, taken back when refused, safe from their own echo.
 
 pub mod answers;
+pub mod writes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -28,6 +33,7 @@ use engine::commands::{Actor, CommandError, CommandMeta};
 use engine::handover::{handover_id, items, transfer};
 use engine::outbox::{self, CallStatus, DueCall};
 use engine::sweep::{self, Due};
+use engine::wecom_writes;
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -36,8 +42,9 @@ use crate::client::{ClientError, TenantApi, WecomApi};
 use crate::inbox;
 use answers::{Concluded, TRY_AGAIN};
 
-/// Calls taken per tick.
+/// Calls taken per round, and rounds per tick.
 const CALLS_PER_TICK: i64 = 200;
+const ROUNDS_PER_TICK: usize = 10;
 /// Pages of `transfer_result` read per pair and poll: 100 customers a page at most.
 const RESULT_PAGES: usize = 500;
 /// Pairs of guides polled per tick.
@@ -88,7 +95,8 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::seconds((30_i64 << doublings).min(3_600))
 }
 
-/// Sends every due call once. Returns how many were answered.
+/// Sends the due calls, round after round while WeCom answers. Returns how many were
+/// answered.
 pub async fn send_due(
     engine: &Engine,
     api: &WecomApi,
@@ -96,8 +104,17 @@ pub async fn send_due(
     now: DateTime<Utc>,
 ) -> Result<usize, OutboundError> {
     let mut answered = 0;
-    for call in outbox::due(&engine.db, now, CALLS_PER_TICK).await? {
-        answered += usize::from(send_one(engine, api, settings, &call, now).await?);
+    // In rounds: a customer's later edit becomes due once its earlier one is answered.
+    for _ in 0..ROUNDS_PER_TICK {
+        let due = outbox::due(&engine.db, now, CALLS_PER_TICK).await?;
+        let mut round = 0;
+        for call in &due {
+            round += usize::from(send_one(engine, api, settings, call, now).await?);
+        }
+        answered += round;
+        if round == 0 {
+            break;
+        }
     }
     Ok(answered)
 }
@@ -126,6 +143,7 @@ async fn send_one(
         transfer::RESIGNED_GROUPS | transfer::ON_JOB_GROUPS => {
             send_groups(&wecom, db, call, now).await?
         }
+        wecom_writes::MARK_TAG | wecom_writes::REMARK => send_write(&wecom, db, call, now).await?,
         other => {
             let error = format!("UNKNOWN_API {other}");
             outbox::fail(db, call, &error, now).await?;
@@ -139,10 +157,16 @@ async fn send_one(
             return Ok(false);
         }
     };
-    if call.api.contains("groupchat") {
-        apply_groups(engine, &tenant, call, &answer, now).await?;
-    } else {
-        apply_customers(engine, &tenant, call, &answer, now).await?;
+    match call.api.as_str() {
+        wecom_writes::MARK_TAG | wecom_writes::REMARK => {
+            if answer["errcode"].as_i64().unwrap_or(0) != 0 {
+                writes::take_back(engine, &tenant, call, now).await?;
+            }
+        }
+        transfer::RESIGNED_GROUPS | transfer::ON_JOB_GROUPS => {
+            apply_groups(engine, &tenant, call, &answer, now).await?;
+        }
+        _ => apply_customers(engine, &tenant, call, &answer, now).await?,
     }
     outbox::answered(db, call, &answer, now).await?;
     Ok(true)
@@ -201,6 +225,23 @@ async fn send_customers(
             .collect();
         json!({ "errcode": errcode, "errmsg": errmsg, "customer": customer })
     }))
+}
+
+/// A tag or remark edit. Sending one again is harmless (it sets, it does not add), so
+/// a call whose answer was lost is simply sent again; calls about one customer go one
+/// at a time, oldest first (`outbox::due`), so an older edit never lands after a newer.
+async fn send_write(
+    wecom: &TenantApi<'_>,
+    db: &engine::db::Database,
+    call: &DueCall,
+    now: DateTime<Utc>,
+) -> Result<Sent, OutboundError> {
+    outbox::sending(db, call, now).await?;
+    let result = wecom.post(&call.api, &call.request).await;
+    Ok(sent(
+        result,
+        |errcode, errmsg| json!({ "errcode": errcode, "errmsg": errmsg }),
+    ))
 }
 
 async fn send_groups(

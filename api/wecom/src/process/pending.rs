@@ -251,6 +251,12 @@ async fn process_one(
         }
         other => return Ok(not_applied(other)),
     };
+    // WeCom's state may not show an edit of ours yet: the notice must not undo it.
+    let mut unanswered = Vec::new();
+    for customer in crate::outbound::writes::edited(&steps) {
+        unanswered.extend(engine::outbox::pending_for(&engine.db, &tenant, &customer).await?);
+    }
+    let steps = crate::outbound::writes::echo_safe(steps, &unanswered);
     let meta = CommandMeta::new(
         tenant.clone(),
         Actor::integration("wecom"),
