@@ -25,20 +25,23 @@ const CUSTOMERS: u64 = 6_000;
 const GROUPS: u32 = 120;
 const KILLS: usize = 6;
 
-/// The `scrm` binary next to this test's executable, built first if it is not there.
+/// The `scrm` binary next to this test's executable, brought up to date first: cargo
+/// does not rebuild another package's binary for an integration test, and a stale one
+/// would test yesterday's server.
 fn scrm_binary() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = dir.join("scrm");
-    if !bin.exists() {
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "scrm-server", "--bin", "scrm"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "could not build scrm");
-    }
-    bin
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "scrm-server", "--bin", "scrm"]);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "could not build scrm");
+    });
+    dir.join("scrm")
 }
 
 fn free_port() -> u16 {
@@ -50,13 +53,13 @@ fn free_port() -> u16 {
 }
 
 /// `scrm serve` on the test database, its output discarded.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Server {
-    fn spawn(url: &str) -> Self {
+    pub(crate) fn spawn(url: &str) -> Self {
         let port = free_port();
         let child = Command::new(scrm_binary())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -76,7 +79,7 @@ impl Server {
         }
     }
 
-    async fn ready(&self, http: &reqwest::Client) {
+    pub(crate) async fn ready(&self, http: &reqwest::Client) {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(60) {
             if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await {
@@ -89,7 +92,7 @@ impl Server {
         panic!("scrm serve did not come up");
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         // std's kill is SIGKILL on Unix: no shutdown hook runs.
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -103,7 +106,12 @@ impl Drop for Server {
     }
 }
 
-async fn gql(http: &reqwest::Client, base: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn gql(
+    http: &reqwest::Client,
+    base: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
     http.post(format!("{base}/graphql"))
         .bearer_auth(ops())
         .json(&json!({ "query": query, "variables": variables }))

@@ -9,3 +9,4 @@ mod handover_crash;
 mod projections;
 mod seed;
 mod store;
+mod wecom_crash;
