@@ -16,6 +16,8 @@ pub const PUBLIC_CODES: &[&str] = &[
     "TIMEOUT",
     "RATE_LIMITED",
     "INTERNAL",
+    "WECOM_NOT_CONFIGURED",
+    "WECOM_UNAVAILABLE",
 ];
 
 /// A request-level failure of a resolver. Cloneable, as async-graphql wants of a
@@ -32,6 +34,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("Rate limit exceeded; retry in {} s", .0.as_secs_f64().ceil())]
     RateLimited(std::time::Duration),
+    /// A read that asks WeCom, for a tenant with no WeCom API configured.
+    #[error("the tenant has no WeCom API configured")]
+    WecomNotConfigured,
+    /// WeCom did not answer a read asked of it (busy, unreachable, an errcode).
+    #[error("WeCom did not answer: {0}")]
+    WecomUnavailable(String),
     /// A failure the client cannot correct; its cause is logged, never shown.
     #[error("Internal error")]
     Internal(#[source] Cause),
@@ -57,6 +65,8 @@ impl ApiError {
             Self::BadInput(_) => "BAD_USER_INPUT",
             Self::NotFound(_) => "NOT_FOUND",
             Self::RateLimited(_) => "RATE_LIMITED",
+            Self::WecomNotConfigured => "WECOM_NOT_CONFIGURED",
+            Self::WecomUnavailable(_) => "WECOM_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }

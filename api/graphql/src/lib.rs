@@ -25,6 +25,7 @@ mod timeline;
 mod types;
 mod user_error;
 mod wecom_inbox;
+mod wecom_unassigned;
 
 use std::sync::Arc;
 
@@ -62,6 +63,9 @@ pub struct ApiState {
     /// otherwise only admins get it.
     pub open_introspection: bool,
     pub in_flight: Arc<InFlight>,
+    /// WeCom's server API (one token cache with the server's ticks), for the reads
+    /// that ask WeCom directly.
+    pub wecom: ::wecom::client::WecomApi,
 }
 
 /// Correlates a request's log lines, events and error reports.

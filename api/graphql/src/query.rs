@@ -319,6 +319,23 @@ impl Query {
         }))
     }
 
+    /// The customers WeCom itself still holds for staff who left (its
+    /// `get_unassigned_list`, read live): what a handover has yet to move, as WeCom
+    /// sees it. Pages follow WeCom's own cursor; every edge of a page carries the
+    /// next page's cursor.
+    #[graphql(
+        guard = "RoleGuard(OPERATIONS)",
+        complexity = "(first.max(0) as usize) * child_complexity"
+    )]
+    async fn wecom_unassigned_customers(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Page<super::wecom_unassigned::UnassignedCustomer>> {
+        super::wecom_unassigned::page(ctx, first, after).await
+    }
+
     /// A job of the caller's tenant: visible to whoever started it, operations and
     /// admins.
     #[graphql(guard = "RoleGuard(OPS_AND_ANALYSTS)")]

@@ -115,6 +115,7 @@ impl App {
             jobs: self.jobs.clone(),
             open_introspection: self.settings.graphiql,
             in_flight: Arc::new(InFlight::new(self.in_flight_limits())),
+            wecom: self.wecom.clone(),
         });
         let http = Arc::new(GraphqlHttp {
             schema: build_schema(state),

@@ -21,6 +21,7 @@ pub const RESIGNED_RESULT: &str = "/cgi-bin/externalcontact/resigned/transfer_re
 pub const ON_JOB_RESULT: &str = "/cgi-bin/externalcontact/transfer_result";
 pub const RESIGNED_GROUPS: &str = "/cgi-bin/externalcontact/groupchat/transfer";
 pub const ON_JOB_GROUPS: &str = "/cgi-bin/externalcontact/groupchat/onjob_transfer";
+pub const UNASSIGNED: &str = "/cgi-bin/externalcontact/get_unassigned_list";
 
 /// WeCom's own errcodes the fake answers with.
 pub const INVALID_EXTERNAL_USERID: i64 = 40096;
@@ -49,6 +50,8 @@ pub(super) struct Transfers {
     lose_answers: usize,
     /// Carry transfer calls out, then hold the answer until released.
     hold: Option<Arc<tokio::sync::Notify>>,
+    /// `get_unassigned_list`'s `info` entries.
+    unassigned: Vec<Value>,
 }
 
 fn strings(body: &Value, field: &str) -> Vec<String> {
@@ -263,6 +266,31 @@ async fn on_job_groups(
     groups(ON_JOB_GROUPS, state, query, body).await
 }
 
+async fn unassigned(
+    State(state): State<Shared>,
+    Query(query): Query<BTreeMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(answer) = refuse(&state, UNASSIGNED, &query) {
+        return answer;
+    }
+    let s = state.lock().unwrap();
+    let size = body["page_size"].as_u64().unwrap_or(1_000).clamp(1, 1_000) as usize;
+    let start: usize = body["cursor"]
+        .as_str()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let all = &s.transfers.unassigned;
+    let page: Vec<Value> = all.iter().skip(start).take(size).cloned().collect();
+    let is_last = start + size >= all.len();
+    let next = if is_last {
+        String::new()
+    } else {
+        (start + size).to_string()
+    };
+    ok(json!({ "info": page, "is_last": is_last, "next_cursor": next }))
+}
+
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route(RESIGNED_CUSTOMERS, post(resigned_customers))
@@ -271,6 +299,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route(ON_JOB_RESULT, post(on_job_result))
         .route(RESIGNED_GROUPS, post(resigned_groups))
         .route(ON_JOB_GROUPS, post(on_job_groups))
+        .route(UNASSIGNED, post(unassigned))
 }
 
 impl super::FakeWecom {
@@ -311,6 +340,15 @@ impl super::FakeWecom {
         if let Some(hold) = hold {
             hold.notify_waiters();
         }
+    }
+
+    /// What `get_unassigned_list` lists: `(departed userid, customer, dimission time)`.
+    pub fn set_unassigned(&self, entries: &[(&str, &str, i64)]) {
+        let mut s = self.state.lock().unwrap();
+        s.transfers.unassigned = entries
+            .iter()
+            .map(|(u, c, t)| json!({ "handover_userid": u, "external_userid": c, "dimission_time": t }))
+            .collect();
     }
 
     /// How many transfers WeCom started, per customer.

@@ -240,6 +240,7 @@ async fn the_schema_refuses_1e5_levels_in_every_place_without_overflowing_a_work
         in_flight: std::sync::Arc::new(graphql::in_flight::InFlight::new(
             InFlightLimits::for_pool(10),
         )),
+        wecom: wecom::client::WecomApi::default(),
     });
     let schema = graphql::build_schema(state);
     for (place, document) in deep_documents(100_000) {

@@ -298,3 +298,60 @@ async fn choosing_no_customers_is_refused_with_the_field_named() {
     assert_eq!(fake.calls(fake::ON_JOB_CUSTOMERS), 0);
     api.stop().await;
 }
+
+const UNASSIGNED: &str =
+    "query($after: String) { wecomUnassignedCustomers(first: 2, after: $after) { \
+    pageInfo { hasNextPage } edges { cursor node { staffId customerId departedAt \
+    customer { id } } } } }";
+
+on_both_backends! {
+    async fn operations_see_what_wecom_holds_for_departed_staff(db: TestDb) {
+        let fake = FakeWecom::start(CORP).await;
+        let (_db, api) = world(db, &fake).await;
+        let leaver = departure::leaver().to_string();
+        fake.set_unassigned(&[
+            (&leaver, &customer(0), 1_767_225_600),
+            (&leaver, &customer(1), 1_767_225_600),
+            ("someone-else", "wm-unknown-to-the-engine", 1_767_000_000),
+        ]);
+        let body = api.gql(Some(&ops()), UNASSIGNED, json!({})).await;
+        assert!(body["errors"].is_null(), "{body}");
+        let page = &body["data"]["wecomUnassignedCustomers"];
+        assert_eq!(page["pageInfo"]["hasNextPage"], true, "{body}");
+        let edges = page["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 2);
+        assert_eq!(edges[0]["node"]["staffId"], leaver.as_str());
+        assert_eq!(edges[0]["node"]["departedAt"], "2026-01-01T00:00:00+00:00");
+        assert!(!edges[0]["node"]["customer"].is_null(), "the engine knows them: {body}");
+        let after = edges[1]["cursor"].clone();
+        let body = api.gql(Some(&ops()), UNASSIGNED, json!({ "after": after })).await;
+        let page = &body["data"]["wecomUnassignedCustomers"];
+        assert_eq!(page["pageInfo"]["hasNextPage"], false, "{body}");
+        let edges = page["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 1, "{body}");
+        assert!(edges[0]["node"]["customer"].is_null(), "{body}");
+        // Guides do not see it; WeCom busy is said as such.
+        let guide = harness::departure::guide(&departure::successor(0).to_string());
+        let body = api.gql(Some(&guide), UNASSIGNED, json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+        fake.fail(Some(Failure::Errcode(45009)));
+        let body = api.gql(Some(&ops()), UNASSIGNED, json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "WECOM_UNAVAILABLE", "{body}");
+        api.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_wecom_api_the_unassigned_list_says_so_and_handovers_are_engine_only() {
+    let (_db, api) = world_with(TestDb::postgres().await, 5, 0, |_| {}).await;
+    let body = api.gql(Some(&ops()), UNASSIGNED, json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "WECOM_NOT_CONFIGURED",
+        "{body}"
+    );
+    let id = hand_over(&api).await;
+    let j = until(&api, &id, "succeeded", |j| j["status"] == "SUCCEEDED").await;
+    assert_eq!(j["wecomMode"], "ENGINE_ONLY", "{j}");
+    assert_eq!(j["wecomCalls"]["edges"], json!([]), "{j}");
+    api.stop().await;
+}

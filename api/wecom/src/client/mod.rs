@@ -11,6 +11,7 @@
 //! error as "try later" and bounds the attempts (see [`super::process`]).
 
 mod outbound;
+pub mod unassigned;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
