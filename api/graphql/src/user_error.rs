@@ -75,6 +75,9 @@ pub enum UserErrorCode {
     Deleted,
     TagNotInGroup,
     DuplicateEntry,
+    // WeCom.
+    /// WeCom refused the change (its errcode is in the message); nothing was recorded.
+    WecomRefused,
 }
 
 impl UserErrorCode {

@@ -3,6 +3,7 @@
 //! test fills, with every call counted. It can fail (HTTP 500 or an `errcode`) and
 //! expire its token, as WeCom does.
 
+pub mod library;
 pub mod transfer;
 pub mod writes;
 
@@ -45,6 +46,7 @@ struct Fake {
     failure: Option<Failure>,
     transfers: transfer::Transfers,
     refused_tags: std::collections::BTreeSet<String>,
+    tags_created: usize,
 }
 
 /// A running fake, stopped when dropped.
@@ -212,6 +214,7 @@ impl FakeWecom {
             .route(TAG_LIST, post(tag_list))
             .merge(transfer::routes())
             .merge(writes::routes())
+            .merge(library::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

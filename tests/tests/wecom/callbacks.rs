@@ -246,7 +246,7 @@ fn chat(change: &str, chat_id: &str, time: i64, extra: &str) -> String {
     )
 }
 
-fn tag(change: &str, id: &str, tag_type: &str, time: i64) -> String {
+pub(crate) fn tag(change: &str, id: &str, tag_type: &str, time: i64) -> String {
     format!(
         "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
          <CreateTime>{time}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
@@ -1091,7 +1091,7 @@ pub(crate) async fn portrait(api: &TestApi, customer: &str) -> Value {
     body["data"]["customer"].clone()
 }
 
-async fn tag_groups(api: &TestApi) -> Value {
+pub(crate) async fn tag_groups(api: &TestApi) -> Value {
     let body = api
         .gql(
             Some(&token(T, Role::Operations, None, &[])),
@@ -1362,7 +1362,7 @@ async fn a_group_notice_change_shows_the_new_notice() {
     );
 }
 
-fn wecom_library(gold: &str, tier: &str, orders: (i64, i64, i64)) -> Value {
+pub(crate) fn wecom_library(gold: &str, tier: &str, orders: (i64, i64, i64)) -> Value {
     json!([
         {"group_id": "egTIER", "group_name": tier, "create_time": T0, "order": orders.0,
          "deleted": false, "tag": [

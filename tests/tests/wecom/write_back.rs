@@ -2,7 +2,8 @@
 //! `mark_tag` / `remark` call are written together, the call reaches the fake WeCom
 //! over HTTP and changes what WeCom holds, the notice WeCom sends about the customer
 //! (before or after our call landed) neither undoes the edit nor records it twice, and
-//! an edit WeCom refuses is taken back with WeCom's reason kept.
+//! an edit WeCom refuses is taken back with WeCom's reason kept. The tag library changes
+//! in WeCom first, and a new tag carries the id WeCom gave it.
 
 use engine::auth::Role;
 use engine::wecom_writes::{MARK_TAG, REMARK};
@@ -16,7 +17,7 @@ use wecom::OutboundSettings;
 
 use super::callbacks::{
     base64_url, configured_with_api, contact, contact_answer, events, portrait, post_ok,
-    seed_customer, seed_library, settled, types_of, CORP, T, T0,
+    seed_customer, seed_library, settled, tag, tag_groups, types_of, wecom_library, CORP, T, T0,
 };
 
 fn guide() -> String {
@@ -139,7 +140,7 @@ on_both_backends! {
 }
 
 on_both_backends! {
-    async fn an_edit_wecom_refuses_is_taken_back_and_a_busy_wecom_is_asked_again(db: TestDb) {
+    async fn an_edit_wecom_refuses_is_taken_back_a_busy_wecom_asked_again_a_stale_token_renewed(db: TestDb) {
         let fake = FakeWecom::start(CORP).await;
         let api = world(&db, &fake).await;
         fake.refuse_tag("etGOLD");
@@ -169,5 +170,87 @@ on_both_backends! {
         api.clock.advance(chrono::Duration::minutes(1));
         assert_eq!(send(&api).await, 1);
         assert_eq!(fake.relation("woLI", "zhangsan").unwrap()["remark"], "VIP");
+
+        // WeCom drops the token early (42001): a fresh one is fetched and the call lands.
+        let tokens = fake.tokens_issued();
+        fake.expire_token();
+        edit(&api, "setRemark", json!({ "remark": "VIP 2" })).await;
+        assert_eq!(send(&api).await, 1);
+        assert_eq!(fake.tokens_issued(), tokens + 1);
+        assert_eq!(fake.relation("woLI", "zhangsan").unwrap()["remark"], "VIP 2");
+    }
+}
+
+async fn library_events(api: &TestApi) -> Vec<String> {
+    types_of(&events(api).await, "library")
+}
+
+/// An operations mutation on the library: its payload.
+async fn ops_change(api: &TestApi, name: &str, input: Value) -> Value {
+    let ty = {
+        let mut c = name.chars();
+        c.next().unwrap().to_uppercase().collect::<String>() + c.as_str()
+    };
+    let query = format!(
+        "mutation($i: {ty}Input!) {{ {name}(input: $i) {{ id userErrors {{ code message }} }} }}"
+    );
+    let mut input = input;
+    input["idempotencyKey"] = json!(Uuid::new_v4().to_string());
+    let ops = token(T, Role::Operations, None, &[]);
+    let body = api.gql(Some(&ops), &query, json!({ "i": input })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"][name].clone()
+}
+
+on_both_backends! {
+    async fn the_tag_library_changes_in_wecom_first_and_keeps_wecoms_ids(db: TestDb) {
+        let fake = FakeWecom::start(CORP).await;
+        let api = configured_with_api(&db, &fake).await;
+        seed_library(&api).await;
+        fake.set_tags(wecom_library("Gold", "Tier", (0, 0, 0)));
+        let before = library_events(&api).await;
+
+        let created = ops_change(&api, "createTag", json!({ "groupId": "egTIER", "name": "Platinum" })).await;
+        assert_eq!(created["userErrors"], json!([]), "{created}");
+        let id = fake.library_tag("Platinum").unwrap()["id"].as_str().unwrap().to_string();
+        assert_eq!(created["id"], id.as_str(), "the tag carries WeCom's id");
+        api.settle().await;
+        let groups = tag_groups(&api).await.to_string();
+        assert!(groups.contains(&id) && groups.contains("Platinum"), "{groups}");
+        // WeCom's notice of our own create changes nothing.
+        post_ok(&api, &tag("create", &id, "tag", T0 + 30)).await;
+        settled(&api).await;
+        let after_create = library_events(&api).await;
+        assert_eq!(after_create.len(), before.len() + 1, "{after_create:?}");
+
+        let renamed = ops_change(&api, "renameTag", json!({ "tagId": id, "name": "Platinum+" })).await;
+        assert_eq!(renamed["userErrors"], json!([]), "{renamed}");
+        assert!(fake.library_tag("Platinum+").is_some());
+        let deleted = ops_change(&api, "deleteTag", json!({ "tagId": id })).await;
+        assert_eq!(deleted["userErrors"], json!([]), "{deleted}");
+        assert!(fake.library_tag("Platinum+").is_none(), "deleted in WeCom");
+        // The delete notice of our own delete: applied, nothing recorded twice.
+        post_ok(&api, &tag("delete", &id, "tag", T0 + 40)).await;
+        settled(&api).await;
+        let rows: Vec<(String,)> = on_pool!(&api.engine.db, |pool| {
+            sqlx::query_as("SELECT status FROM wecom_inbox WHERE tenant_id = $1")
+                .bind(T)
+                .fetch_all(pool)
+                .await
+        })
+        .unwrap();
+        assert!(rows.iter().all(|(s,)| s == "processed"), "{rows:?}");
+        let end = library_events(&api).await;
+        assert_eq!(&end[end.len() - 2..], ["TagRenamed", "TagDeleted"], "{end:?}");
+        assert_eq!(end.len(), before.len() + 3);
+
+        // WeCom refuses a name taken in the group: a user error, nothing recorded.
+        let refused = ops_change(&api, "createTag", json!({ "groupId": "egTIER", "name": "Gold" })).await;
+        assert_eq!(refused["userErrors"][0]["code"], "WECOM_REFUSED", "{refused}");
+        assert_eq!(library_events(&api).await.len(), end.len());
+        // WeCom has no empty groups.
+        let group = ops_change(&api, "createTagGroup", json!({ "name": "Empty" })).await;
+        assert_eq!(group["userErrors"][0]["code"], "INVALID_INPUT", "{group}");
+        assert_eq!(fake.calls(harness::fake_wecom::library::ADD), 2);
     }
 }

@@ -10,7 +10,7 @@ use domain::customer::{
 };
 use domain::group::GroupError;
 use domain::stamp::{stream_id, Stamped, TAG_LIBRARY_LOCAL_ID};
-use domain::tags::TagLibraryError;
+use domain::tags::{TagLibraryCommand, TagLibraryError};
 use domain::values::{ExternalUserId, GroupId, StaffId, TenantId};
 use serde::Serialize;
 
@@ -27,6 +27,9 @@ pub(super) enum StepResult {
     /// A business rejection: its stable code and message.
     Rejected(&'static str, String),
 }
+
+/// The library's code for "already deleted".
+const DELETED: &str = "DELETED";
 
 /// A domain error's stable code, as a failed row records it.
 type Code<E> = fn(&E) -> &'static str;
@@ -130,8 +133,21 @@ impl Run<'_> {
             }
             Step::Tags { part, command } => {
                 let stream = self.stream(TAG_LIBRARY_LOCAL_ID);
-                self.send(&engine.tags, &stream, command, part, TagLibraryError::code)
-                    .await
+                let deleting = matches!(
+                    command,
+                    TagLibraryCommand::DeleteTag { .. } | TagLibraryCommand::DeleteGroup { .. }
+                );
+                match self
+                    .send(&engine.tags, &stream, command, part, TagLibraryError::code)
+                    .await?
+                {
+                    // Deleted already, here first (our own del_corp_tag, echoed): as WeCom
+                    // says, nothing to record.
+                    StepResult::Rejected(code, _) if deleting && code == DELETED => {
+                        Ok(StepResult::Done)
+                    }
+                    other => Ok(other),
+                }
             }
             Step::TransferCompleted { customer, staff } => {
                 self.conclude(&customer, Handover::Completed { staff })
