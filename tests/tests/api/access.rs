@@ -154,6 +154,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS,
         ),
         (
+            "wecomUnassignedCustomers",
+            "{ wecomUnassignedCustomers(first: 5) { edges { node { staffId } } } }".into(),
+            json!({}),
+            OPS,
+        ),
+        (
             "tagGroups",
             "{ tagGroups(first: 5) { edges { node { groupId } } } }".into(),
             json!({}),
