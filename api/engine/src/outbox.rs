@@ -80,33 +80,40 @@ pub struct DueCall {
 
 type DueRow = (String, String, String, Option<String>, String, String, i64);
 
-/// Writes `calls` on the transaction that appends the events asking for them. A call
-/// already written (same id) is left as it is.
+/// One `INSERT` of `calls` on `$tx`, a connection of backend `$db` (the two differ only
+/// in the builder's type). A call already written (same id) is left as it is.
+macro_rules! insert_calls {
+    ($db:ty, $tx:expr, $calls:expr, $now:expr) => {{
+        if $calls.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<$db>::new(
+            "INSERT INTO wecom_outbox (tenant_id, call_id, api, subject, request, \
+             next_attempt_at, created_at, updated_at) ",
+        );
+        q.push_values($calls, |mut row, c| {
+            row.push_bind(c.tenant.as_str())
+                .push_bind(&c.call_id)
+                .push_bind(&c.api)
+                .push_bind(c.subject.as_deref())
+                .push_bind(c.request.to_string())
+                .push_bind($now)
+                .push_bind($now)
+                .push_bind($now);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build().execute($tx).await?;
+        Ok(())
+    }};
+}
+
+/// Writes `calls` on the transaction that appends the events asking for them.
 pub(crate) async fn insert_pg(
     tx: &mut sqlx::PgConnection,
     calls: &[Call],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    if calls.is_empty() {
-        return Ok(());
-    }
-    let mut q = QueryBuilder::<Postgres>::new(
-        "INSERT INTO wecom_outbox (tenant_id, call_id, api, subject, request, \
-         next_attempt_at, created_at, updated_at) ",
-    );
-    q.push_values(calls, |mut row, c| {
-        row.push_bind(c.tenant.as_str())
-            .push_bind(&c.call_id)
-            .push_bind(&c.api)
-            .push_bind(c.subject.as_deref())
-            .push_bind(c.request.to_string())
-            .push_bind(now)
-            .push_bind(now)
-            .push_bind(now);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q.build().execute(tx).await?;
-    Ok(())
+    insert_calls!(Postgres, tx, calls, now)
 }
 
 /// [`insert_pg`] on SQLite.
@@ -115,26 +122,7 @@ pub(crate) async fn insert_sqlite(
     calls: &[Call],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    if calls.is_empty() {
-        return Ok(());
-    }
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO wecom_outbox (tenant_id, call_id, api, subject, request, \
-         next_attempt_at, created_at, updated_at) ",
-    );
-    q.push_values(calls, |mut row, c| {
-        row.push_bind(c.tenant.as_str())
-            .push_bind(&c.call_id)
-            .push_bind(&c.api)
-            .push_bind(c.subject.as_deref())
-            .push_bind(c.request.to_string())
-            .push_bind(now)
-            .push_bind(now)
-            .push_bind(now);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q.build().execute(tx).await?;
-    Ok(())
+    insert_calls!(Sqlite, tx, calls, now)
 }
 
 /// Calls of every tenant due at `now`, oldest first. A customer's edits (tags, remark)

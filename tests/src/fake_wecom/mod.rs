@@ -65,6 +65,18 @@ impl Drop for FakeWecom {
 
 type Shared = Arc<Mutex<Fake>>;
 
+/// The strings of a list field of a request body.
+fn strings(body: &Value, field: &str) -> Vec<String> {
+    body[field]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn errcode(code: i64, msg: &str) -> Response {
     Json(json!({ "errcode": code, "errmsg": msg })).into_response()
 }
@@ -161,17 +173,7 @@ async fn tag_list(
         return answer;
     }
     let s = state.lock().unwrap();
-    let ids = |field: &str| -> Vec<String> {
-        body[field]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (groups, tags) = (ids("group_id"), ids("tag_id"));
+    let (groups, tags) = (strings(&body, "group_id"), strings(&body, "tag_id"));
     // As documented: group_id wins over tag_id; with neither, the whole library.
     let answer: Vec<Value> = if !groups.is_empty() {
         s.tag_groups
@@ -266,6 +268,32 @@ impl FakeWecom {
             .get(path)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Points `tenant`'s WeCom callback (with `token` and `aes_key`) and its API at this
+    /// fake, with the secret it accepts: the tenant then acts in WeCom.
+    pub async fn connect(
+        &self,
+        db: &engine::db::Database,
+        tenant: &domain::values::TenantId,
+        token: &str,
+        aes_key: &str,
+    ) {
+        let corp = self.state.lock().unwrap().corp_id.clone();
+        wecom::inbox::configure_all(
+            db,
+            tenant,
+            &wecom::inbox::Setup {
+                token: token.into(),
+                encoding_aes_key: aes_key.into(),
+                receive_id: corp.clone(),
+                corp_id: Some(corp),
+                corp_secret: Some(wecom::client::Secret::new(CORP_SECRET)),
+                api_base_url: Some(self.base.clone()),
+            },
+        )
+        .await
+        .unwrap();
     }
 
     pub fn tokens_issued(&self) -> usize {

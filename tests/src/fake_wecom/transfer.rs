@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::{errcode, ok, refuse, Shared};
+use super::{errcode, ok, refuse, strings, Shared};
 
 pub const RESIGNED_CUSTOMERS: &str = "/cgi-bin/externalcontact/resigned/transfer_customer";
 pub const ON_JOB_CUSTOMERS: &str = "/cgi-bin/externalcontact/transfer_customer";
@@ -52,17 +52,6 @@ pub(super) struct Transfers {
     hold: Option<Arc<tokio::sync::Notify>>,
     /// `get_unassigned_list`'s `info` entries.
     unassigned: Vec<Value>,
-}
-
-fn strings(body: &Value, field: &str) -> Vec<String> {
-    body[field]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// After acting: lose or hold the answer if the test asked for it.

@@ -10,24 +10,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::{errcode, ok, refuse, Shared};
+use super::{errcode, ok, refuse, strings, Shared};
 
 pub const MARK_TAG: &str = "/cgi-bin/externalcontact/mark_tag";
 pub const REMARK: &str = "/cgi-bin/externalcontact/remark";
 /// WeCom's "invalid tag id".
 pub const INVALID_TAG: i64 = 40068;
 const NOT_EXTERNAL_CONTACT: i64 = 84061;
-
-fn strings(body: &Value, field: &str) -> Vec<String> {
-    body[field]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// The relation of `userid` with the customer in the fake's contact, if WeCom has one.
 fn follow<'a>(contacts: &'a mut BTreeMap<String, Value>, body: &Value) -> Option<&'a mut Value> {

@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 use engine::handover::transfer;
 use fixtures::departure;
 use harness::departure::{mark_departed, ops, start, world_with, T};
-use harness::fake_wecom::{self, transfer as fake, Failure, FakeWecom};
+use harness::fake_wecom::{transfer as fake, Failure, FakeWecom};
 use harness::ids::tenant;
 use harness::live::TestApi;
 use harness::{on_both_backends, TestDb};
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
-use wecom::client::Secret;
-use wecom::inbox;
 
 const CORP: &str = "ww5823bf96d3bd56c7";
 const CUSTOMERS: u64 = 40;
@@ -34,20 +32,13 @@ async fn world(db: TestDb, fake: &FakeWecom) -> (TestDb, TestApi) {
         s.outbound.poll_every = chrono::Duration::zero();
     })
     .await;
-    inbox::configure_all(
+    fake.connect(
         &api.engine.db,
         &tenant(T),
-        &inbox::Setup {
-            token: "QDG6eK".into(),
-            encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
-            receive_id: CORP.into(),
-            corp_id: Some(CORP.into()),
-            corp_secret: Some(Secret::new(fake_wecom::CORP_SECRET)),
-            api_base_url: Some(fake.base.clone()),
-        },
+        "QDG6eK",
+        "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
     )
-    .await
-    .unwrap();
+    .await;
     (db, api)
 }
 

@@ -8,14 +8,12 @@ use std::time::{Duration, Instant};
 
 use fixtures::departure;
 use harness::departure::{mark_departed, start, world_with, T};
-use harness::fake_wecom::{self, transfer as fake, FakeWecom};
+use harness::fake_wecom::{transfer as fake, FakeWecom};
 use harness::ids::tenant;
 use harness::TestDb;
 use projections::on_pool;
 use serde_json::json;
 use server::config::Backend;
-use wecom::client::Secret;
-use wecom::inbox;
 
 use super::handover_crash::{gql, Server};
 
@@ -55,20 +53,13 @@ async fn a_server_killed_between_transfer_calls_and_answers_transfers_nobody_twi
         s.tick_every = Duration::from_secs(3_600);
     })
     .await;
-    inbox::configure_all(
+    fake.connect(
         &db.db,
         &tenant(T),
-        &inbox::Setup {
-            token: "QDG6eK".into(),
-            encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
-            receive_id: CORP.into(),
-            corp_id: Some(CORP.into()),
-            corp_secret: Some(Secret::new(fake_wecom::CORP_SECRET)),
-            api_base_url: Some(fake.base.clone()),
-        },
+        "QDG6eK",
+        "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
     )
-    .await
-    .unwrap();
+    .await;
     mark_departed(&api).await;
     let started = start(
         &api,

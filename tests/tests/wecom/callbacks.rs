@@ -23,7 +23,6 @@ use harness::{on_both_backends, TestDb};
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
-use wecom::client::Secret;
 use wecom::{inbox, signature, CallbackKeys, Notice};
 
 pub(crate) const T: &str = "wecom-co";
@@ -985,20 +984,8 @@ pub(crate) async fn configured_with_api(db: &TestDb, fake: &FakeWecom) -> TestAp
 /// The tenant's callback with the corp id and the secret that lets the engine read
 /// `fake`.
 async fn enable_api_reads(api: &TestApi, fake: &FakeWecom) {
-    inbox::configure_all(
-        &api.engine.db,
-        &tenant(T),
-        &inbox::Setup {
-            token: TOKEN.into(),
-            encoding_aes_key: AES_KEY.into(),
-            receive_id: CORP.into(),
-            corp_id: Some(CORP.into()),
-            corp_secret: Some(Secret::new(fake_wecom::CORP_SECRET)),
-            api_base_url: Some(fake.base.clone()),
-        },
-    )
-    .await
-    .unwrap();
+    fake.connect(&api.engine.db, &tenant(T), TOKEN, AES_KEY)
+        .await;
 }
 
 /// The library Tier {Gold, Silver} and Style {Classic}, all at order 0, as the engine's

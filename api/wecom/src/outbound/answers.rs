@@ -39,18 +39,22 @@ fn list<'a>(v: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
     v.get(field).and_then(Value::as_array).into_iter().flatten()
 }
 
-/// The customers a transfer call asked for (its `external_userid` list).
-pub fn customers_asked(request: &Value) -> Vec<String> {
-    list(request, "external_userid")
+/// The ids in a list of strings of a request (`external_userid`, `chat_id_list`,
+/// `add_tag`, ...).
+pub fn ids(request: &Value, field: &str) -> Vec<String> {
+    list(request, field)
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect()
 }
 
+/// The customers a transfer call asked for (its `external_userid` list).
+pub fn customers_asked(request: &Value) -> Vec<String> {
+    ids(request, "external_userid")
+}
+
 /// The groups a group transfer call asked for (its `chat_id_list`).
 pub fn groups_asked(request: &Value) -> Vec<String> {
-    list(request, "chat_id_list")
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
+    ids(request, "chat_id_list")
 }
 
 /// The customers WeCom would not start a transfer for, with its `errcode` for each.

@@ -196,7 +196,6 @@ async fn send_customers(
     call: &DueCall,
     now: DateTime<Utc>,
 ) -> Result<Sent, OutboundError> {
-    let asked = answers::customers_asked(&call.request);
     let known: HashSet<String> = if call.status == CallStatus::Sending {
         // An earlier attempt may have been carried out: WeCom lists what it holds.
         let (from, to) = pair(&call.request, "handover_userid", "takeover_userid");
@@ -208,23 +207,15 @@ async fn send_customers(
     } else {
         HashSet::new()
     };
-    let rest: Vec<&String> = asked.iter().filter(|c| !known.contains(*c)).collect();
-    outbox::sending(db, call, now).await?;
-    if rest.is_empty() {
-        return Ok(Sent::Answer(
-            json!({ "errcode": 0, "errmsg": "ok", "customer": [], "already_sent": known }),
-        ));
-    }
-    let mut body = call.request.clone();
-    body["external_userid"] = json!(rest);
-    let result = wecom.post(&call.api, &body).await;
-    Ok(sent(result, |errcode, errmsg| {
-        let customer: Vec<Value> = rest
-            .iter()
-            .map(|c| json!({ "external_userid": c, "errcode": errcode }))
-            .collect();
-        json!({ "errcode": errcode, "errmsg": errmsg, "customer": customer })
-    }))
+    send_rest(
+        wecom,
+        db,
+        call,
+        now,
+        &CUSTOMERS,
+        known.into_iter().collect(),
+    )
+    .await
 }
 
 /// A tag or remark edit. Sending one again is harmless (it sets, it does not add), so
@@ -264,22 +255,72 @@ async fn send_groups(
             }
         }
     }
-    let rest: Vec<&String> = asked.iter().filter(|g| !moved.contains(g)).collect();
+    send_rest(wecom, db, call, now, &GROUPS, moved).await
+}
+
+/// Where a call's items sit in WeCom's request and answer.
+struct Items {
+    /// The request's list of ids.
+    asked: &'static str,
+    /// The answer's list of items (customers with their errcode, groups that failed).
+    answered: &'static str,
+    /// An item's id in that list.
+    id: &'static str,
+    /// Where our own answer lists the items WeCom already held.
+    held: &'static str,
+}
+
+const CUSTOMERS: Items = Items {
+    asked: "external_userid",
+    answered: "customer",
+    id: "external_userid",
+    held: "already_sent",
+};
+
+const GROUPS: Items = Items {
+    asked: "chat_id_list",
+    answered: "failed_chat_list",
+    id: "chat_id",
+    held: "already_moved",
+};
+
+/// Sends the items of `call` WeCom does not hold yet (`held`), marking the call
+/// `sending` first; with none left, the answer is ours. WeCom's refusal of the whole
+/// call is every item's.
+async fn send_rest(
+    wecom: &TenantApi<'_>,
+    db: &engine::db::Database,
+    call: &DueCall,
+    now: DateTime<Utc>,
+    items: &Items,
+    held: Vec<String>,
+) -> Result<Sent, OutboundError> {
+    let answer = |errcode: i64, errmsg: &str, each: Vec<Value>| {
+        let mut body = serde_json::Map::new();
+        body.insert("errcode".into(), json!(errcode));
+        body.insert("errmsg".into(), json!(errmsg));
+        body.insert(items.answered.into(), json!(each));
+        body
+    };
+    let rest: Vec<String> = answers::ids(&call.request, items.asked)
+        .into_iter()
+        .filter(|i| !held.contains(i))
+        .collect();
     outbox::sending(db, call, now).await?;
     if rest.is_empty() {
-        return Ok(Sent::Answer(
-            json!({ "errcode": 0, "errmsg": "ok", "failed_chat_list": [], "already_moved": moved }),
-        ));
+        let mut ours = answer(0, "ok", Vec::new());
+        ours.insert(items.held.into(), json!(held));
+        return Ok(Sent::Answer(Value::Object(ours)));
     }
     let mut body = call.request.clone();
-    body["chat_id_list"] = json!(rest);
+    body[items.asked] = json!(rest);
     let result = wecom.post(&call.api, &body).await;
     Ok(sent(result, |errcode, errmsg| {
-        let failed: Vec<Value> = rest
+        let each = rest
             .iter()
-            .map(|g| json!({ "chat_id": g, "errcode": errcode, "errmsg": errmsg }))
+            .map(|i| json!({ (items.id): i, "errcode": errcode, "errmsg": errmsg }))
             .collect();
-        json!({ "errcode": errcode, "errmsg": errmsg, "failed_chat_list": failed })
+        Value::Object(answer(errcode, errmsg, each))
     }))
 }
 

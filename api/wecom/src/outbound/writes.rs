@@ -16,17 +16,6 @@ use uuid::Uuid;
 use super::OutboundError;
 use crate::process::Step;
 
-fn strings(request: &Value, field: &str) -> Vec<String> {
-    request[field]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The commands that take back the edit `call` wrote, once WeCom refused it: a tag
 /// added is removed, a tag removed is added back, a remark returns to the one before
 /// it (`history` is the customer's stream), unless a later remark of the same guide
@@ -37,7 +26,7 @@ pub fn undo(call: &DueCall, history: &[CustomerEvent]) -> Vec<CustomerCommand> {
         return Vec::new();
     };
     let tags = |field| {
-        strings(r, field)
+        super::answers::ids(r, field)
             .into_iter()
             .filter_map(|t| TagId::parse(t).ok())
             .collect::<Vec<_>>()
@@ -140,7 +129,9 @@ pub fn echo_safe(steps: Vec<Step>, pending: &[(String, Value)]) -> Vec<Step> {
         pending.iter().any(|(api, r)| {
             api == MARK_TAG
                 && r["userid"] == staff.as_str()
-                && strings(r, field).iter().any(|t| t == tag.as_str())
+                && super::answers::ids(r, field)
+                    .iter()
+                    .any(|t| t == tag.as_str())
         })
     };
     let pending_remark = |staff: &StaffId| {
