@@ -2,6 +2,8 @@
 //! callback processor makes, answered from maps the test fills, with every call counted.
 //! It can fail (HTTP 500 or an `errcode`) and expire its token, as WeCom does.
 
+mod directory;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +20,7 @@ pub const GETTOKEN: &str = "/cgi-bin/gettoken";
 pub const CONTACT: &str = "/cgi-bin/externalcontact/get";
 pub const GROUP_CHAT: &str = "/cgi-bin/externalcontact/groupchat/get";
 pub const TAG_LIST: &str = "/cgi-bin/externalcontact/get_corp_tag_list";
+pub use directory::{DEPARTMENT_LIST, USER_LIST};
 
 /// How the reads (not `gettoken`) fail while failing is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,7 @@ struct Fake {
     contacts: BTreeMap<String, Value>,
     chats: BTreeMap<String, Value>,
     tag_groups: Vec<Value>,
+    directory: directory::Directory,
     calls: BTreeMap<String, usize>,
     tokens_issued: usize,
     /// The token reads accept; `None` until one is issued.
@@ -204,6 +208,7 @@ impl FakeWecom {
             .route(CONTACT, get(contact))
             .route(GROUP_CHAT, post(group_chat))
             .route(TAG_LIST, post(tag_list))
+            .merge(directory::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -234,6 +239,19 @@ impl FakeWecom {
     pub fn set_tags(&self, tag_groups: Value) {
         let mut s = self.state.lock().unwrap();
         s.tag_groups = tag_groups.as_array().unwrap().clone();
+    }
+
+    /// The corp's departments (`department/list` entries: id, name, parentid, order).
+    pub fn set_departments(&self, departments: Value) {
+        let mut s = self.state.lock().unwrap();
+        s.directory.departments = departments.as_array().unwrap().clone();
+    }
+
+    /// The corp's staff (`user/list` entries: userid, name, department, main_department,
+    /// position, status).
+    pub fn set_users(&self, users: Value) {
+        let mut s = self.state.lock().unwrap();
+        s.directory.users = users.as_array().unwrap().clone();
     }
 
     pub fn fail(&self, failure: Option<Failure>) {

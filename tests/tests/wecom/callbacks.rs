@@ -26,12 +26,12 @@ use uuid::Uuid;
 use wecom::client::Secret;
 use wecom::{inbox, signature, CallbackKeys, Notice};
 
-const T: &str = "wecom-co";
+pub(crate) const T: &str = "wecom-co";
 const TOKEN: &str = "QDG6eK";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
-const CORP: &str = "ww5823bf96d3bd56c7";
+pub(crate) const CORP: &str = "ww5823bf96d3bd56c7";
 /// 2026-03-01T00:00:00Z.
-const T0: i64 = 1_772_323_200;
+pub(crate) const T0: i64 = 1_772_323_200;
 
 fn keys() -> CallbackKeys {
     CallbackKeys::new(TOKEN, AES_KEY, CORP).unwrap()
@@ -129,7 +129,7 @@ async fn post(api: &TestApi, plaintext: &str) -> Sent {
     .await
 }
 
-async fn post_ok(api: &TestApi, plaintext: &str) {
+pub(crate) async fn post_ok(api: &TestApi, plaintext: &str) {
     let sent = post(api, plaintext).await;
     assert_eq!(
         (sent.status, sent.body.as_str()),
@@ -139,7 +139,7 @@ async fn post_ok(api: &TestApi, plaintext: &str) {
 }
 
 /// Waits for the processor the endpoint started to conclude every stored notice.
-async fn settled(api: &TestApi) {
+pub(crate) async fn settled(api: &TestApi) {
     let started = Instant::now();
     loop {
         let pending: i64 = on_pool!(&api.engine.db, |pool| {
@@ -184,7 +184,7 @@ async fn assert_all_processed(api: &TestApi) {
 }
 
 /// `(kind, status, error)` per inbox row, keyed by dedup key.
-async fn inbox_rows(api: &TestApi) -> BTreeMap<String, (String, String, Option<String>)> {
+pub(crate) async fn inbox_rows(api: &TestApi) -> BTreeMap<String, (String, String, Option<String>)> {
     let rows: Vec<(String, String, String, Option<String>)> = on_pool!(&api.engine.db, |pool| {
         sqlx::query_as(
             "SELECT dedup_key, kind, status, error FROM wecom_inbox WHERE tenant_id = $1",
@@ -200,7 +200,7 @@ async fn inbox_rows(api: &TestApi) -> BTreeMap<String, (String, String, Option<S
 }
 
 /// `(stream, event type, payload)` in log order.
-async fn events(api: &TestApi) -> Vec<(String, String, Value)> {
+pub(crate) async fn events(api: &TestApi) -> Vec<(String, String, Value)> {
     let rows: Vec<(String, String, String)> = on_pool!(&api.engine.db, |pool| {
         sqlx::query_as(
             "SELECT aggregate_id, event_type, CAST(payload AS TEXT) FROM events \
@@ -216,7 +216,7 @@ async fn events(api: &TestApi) -> Vec<(String, String, Value)> {
         .collect()
 }
 
-fn types_of(events: &[(String, String, Value)], local: &str) -> Vec<String> {
+pub(crate) fn types_of(events: &[(String, String, Value)], local: &str) -> Vec<String> {
     let stream = format!("{T}:{local}");
     events
         .iter()
@@ -976,7 +976,7 @@ async fn on_sqlite_a_verified_url_and_a_redelivered_notice_land_once() {
 // ------------------------------------------------------------------ API reads (thin notices)
 
 /// A tenant whose callback has API credentials pointing at `fake`.
-async fn configured_with_api(db: &TestDb, fake: &FakeWecom) -> TestApi {
+pub(crate) async fn configured_with_api(db: &TestDb, fake: &FakeWecom) -> TestApi {
     let api = TestApi::start(db).await;
     enable_api_reads(&api, fake).await;
     api

@@ -1,0 +1,220 @@
+//! The corp's WeCom directory as the engine's staff (issue 16): a sync from the fake
+//! WeCom over HTTP through the real server and client registers, moves and departs
+//! staff once; operations map departments to stores, and only they, in their tenant.
+
+use std::time::{Duration, Instant};
+
+use engine::auth::Role;
+use harness::fake_wecom::{self, Failure, FakeWecom};
+use harness::live::{error_code, token, TestApi};
+use harness::{on_both_backends, TestDb};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::callbacks::{configured_with_api, events, CORP, T};
+
+const SYNC: &str = "mutation S($key: String!) { syncWecomDirectory(input: \
+    { idempotencyKey: $key }) { job { id } userErrors { code } } }";
+const JOB: &str = "query J($id: ID!) { job(id: $id) { status progressDone progressTotal \
+    errorCode } }";
+const MAP: &str = "mutation M($input: MapWecomDepartmentInput!) { \
+    mapWecomDepartment(input: $input) { id userErrors { code field } } }";
+const DEPARTMENTS: &str = "{ wecomDepartments(first: 50) { edges { node { departmentId \
+    name parentId storeId staffStoreId } } } }";
+
+fn ops(tenant: &str) -> String {
+    token(tenant, Role::Operations, None, &[])
+}
+
+/// Root 1 with North (2) and South (3) under it, and South mall (4) under South.
+fn departments() -> Value {
+    json!([
+        {"id": 1, "name": "Corp", "name_en": "Corp", "parentid": 0, "order": 100},
+        {"id": 2, "name": "North", "parentid": 1, "order": 1},
+        {"id": 3, "name": "South", "parentid": 1, "order": 2},
+        {"id": 4, "name": "South mall", "parentid": 3, "order": 1}
+    ])
+}
+
+fn user(n: usize, department: i64, status: i64) -> Value {
+    json!({"userid": format!("guide{n:02}"), "name": format!("Guide {n}"),
+           "department": [1, department], "main_department": department,
+           "position": "导购", "status": status, "gender": "2", "avatar": "http://x"})
+}
+
+/// `count` staff spread over departments 2, 3 and 4.
+fn users(count: usize) -> Vec<Value> {
+    (0..count).map(|n| user(n, 2 + (n % 3) as i64, 1)).collect()
+}
+
+async fn map(api: &TestApi, bearer: &str, department: i64, store: &str) -> Value {
+    let input = json!({ "departmentId": department, "storeId": store,
+                        "idempotencyKey": Uuid::new_v4().to_string() });
+    api.gql(Some(bearer), MAP, json!({ "input": input })).await
+}
+
+/// Starts a sync as operations and waits for the job to end: its row as `job` answers.
+async fn sync(api: &TestApi) -> Value {
+    let key = Uuid::new_v4().to_string();
+    let started = api.gql(Some(&ops(T)), SYNC, json!({ "key": key })).await;
+    let id = started["data"]["syncWecomDirectory"]["job"]["id"].clone();
+    assert!(id.is_string(), "{started}");
+    let since = Instant::now();
+    loop {
+        let body = api.gql(Some(&ops(T)), JOB, json!({ "id": id })).await;
+        let job = body["data"]["job"].clone();
+        if matches!(job["status"].as_str(), Some("SUCCEEDED" | "FAILED")) {
+            return job;
+        }
+        assert!(since.elapsed() < Duration::from_secs(30), "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `(staff, event type, store)` of every staff event, in log order.
+async fn staff_log(api: &TestApi) -> Vec<(String, String, Option<String>)> {
+    events(api)
+        .await
+        .into_iter()
+        .filter(|(_, t, _)| t.starts_with("Staff"))
+        .map(|(stream, t, payload)| {
+            let body = &payload[&t];
+            let store = body["store"].as_str().or(body["to"].as_str());
+            let staff = stream.split_once(':').unwrap().1.to_string();
+            (staff, t, store.map(str::to_string))
+        })
+        .collect()
+}
+
+on_both_backends! {
+    async fn a_directory_of_fifty_is_synced_once_however_often_it_runs(db: TestDb) {
+        // Given a corp of 50 staff in three departments, North mapped to a store
+        let fake = FakeWecom::start(CORP).await;
+        fake.set_departments(departments());
+        fake.set_users(json!(users(50)));
+        let api = configured_with_api(&db, &fake).await;
+        let mapped = map(&api, &ops(T), 2, "north-1").await;
+        assert_eq!(mapped["data"]["mapWecomDepartment"]["id"], "2", "{mapped}");
+
+        // when operations sync the directory twice
+        let first = sync(&api).await;
+        let once = staff_log(&api).await;
+        let second = sync(&api).await;
+
+        // then everyone is registered once, in their department's store, and the
+        // second run appends nothing.
+        assert_eq!(first, json!({"status": "SUCCEEDED", "progressDone": 50,
+            "progressTotal": 50, "errorCode": null}));
+        assert_eq!(second["status"], "SUCCEEDED", "{second}");
+        assert_eq!(staff_log(&api).await, once);
+        assert_eq!(once.len(), 50);
+        assert!(once.iter().all(|(_, t, _)| t == "StaffRegistered"));
+        let store = |n: usize| once.iter().find(|(s, _, _)| *s == format!("guide{n:02}"))
+            .unwrap().2.clone().unwrap();
+        assert_eq!((store(0), store(1), store(2)), ("north-1".into(), "dept-3".into(),
+            "dept-4".into()));
+        assert_eq!(fake.calls(fake_wecom::USER_LIST), 2);
+
+        // and operations see the departments with their stores.
+        let listed = api.gql(Some(&ops(T)), DEPARTMENTS, json!({})).await;
+        let nodes: Vec<Value> = listed["data"]["wecomDepartments"]["edges"].as_array()
+            .unwrap().iter().map(|e| e["node"].clone()).collect();
+        assert_eq!(nodes.len(), 4, "{listed}");
+        assert_eq!(nodes[1], json!({"departmentId": 2, "name": "North", "parentId": 1,
+            "storeId": "north-1", "staffStoreId": "north-1"}));
+        assert_eq!(nodes[3]["staffStoreId"], "dept-4");
+        api.stop().await;
+    }
+}
+
+on_both_backends! {
+    async fn a_move_changes_the_store_and_the_gone_depart(db: TestDb) {
+        // Given a synced corp of 6
+        let fake = FakeWecom::start(CORP).await;
+        fake.set_departments(departments());
+        fake.set_users(json!(users(6)));
+        let api = configured_with_api(&db, &fake).await;
+        sync(&api).await;
+        let before = staff_log(&api).await.len();
+
+        // when guide00 moves from North to South, guide01 leaves the directory and
+        // guide02 is marked exited
+        let mut now = users(6);
+        now[0] = user(0, 3, 1);
+        now[2] = user(2, 4, 5);
+        now.remove(1);
+        fake.set_users(json!(now));
+        let job = sync(&api).await;
+
+        // then exactly those three changes are appended
+        assert_eq!(job["progressTotal"], 6, "{job}");
+        let log = staff_log(&api).await;
+        assert_eq!(
+            log[before..].to_vec(),
+            vec![
+                ("guide00".into(), "StaffMovedToStore".into(), Some("dept-3".into())),
+                ("guide01".into(), "StaffDeparted".into(), None),
+                ("guide02".into(), "StaffDeparted".into(), None),
+            ]
+        );
+        // and a sync after that appends nothing.
+        sync(&api).await;
+        assert_eq!(staff_log(&api).await.len(), log.len());
+        api.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_wecom_refuses_fails_with_the_reason_and_changes_nothing() {
+    let db = TestDb::postgres().await;
+    let fake = FakeWecom::start(CORP).await;
+    fake.set_departments(departments());
+    fake.set_users(json!(users(3)));
+    fake.fail(Some(Failure::Errcode(45009)));
+    let api = configured_with_api(&db, &fake).await;
+    let job = sync(&api).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert_eq!(job["errorCode"], "WECOM_API");
+    assert!(staff_log(&api).await.is_empty());
+    api.stop().await;
+}
+
+on_both_backends! {
+    async fn only_operations_map_departments_and_only_in_their_tenant(db: TestDb) {
+        let fake = FakeWecom::start(CORP).await;
+        let api = configured_with_api(&db, &fake).await;
+        for tenant in [T, "acme"] {
+            wecom::directory::upsert_department(
+                &api.engine.db, &harness::ids::tenant(tenant), 2, Some("North"), Some(1),
+                None, api.clock.now(),
+            )
+            .await
+            .unwrap();
+        }
+        // A guide may neither map nor list.
+        let guide = token(T, Role::Guide, Some("guide00"), &["north-1"]);
+        let refused = map(&api, &guide, 2, "north-1").await;
+        assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"), "{refused}");
+        let refused = api.gql(Some(&guide), DEPARTMENTS, json!({})).await;
+        assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"), "{refused}");
+        // A store id that is no id is the caller's to correct.
+        let bad = map(&api, &ops(T), 2, "north 1").await;
+        assert_eq!(bad["data"]["mapWecomDepartment"]["userErrors"][0]["code"], "INVALID_INPUT");
+
+        // Operations of one tenant map their department 2 ...
+        let done = map(&api, &ops(T), 2, "north-1").await;
+        assert_eq!(done["data"]["mapWecomDepartment"]["userErrors"], json!([]), "{done}");
+
+        // ... and another tenant's department 2 stays unmapped.
+        let theirs = api.gql(Some(&ops("acme")), DEPARTMENTS, json!({})).await;
+        assert_eq!(
+            theirs["data"]["wecomDepartments"]["edges"],
+            json!([{"node": {"departmentId": 2, "name": "North", "parentId": 1,
+                "storeId": null, "staffStoreId": "dept-2"}}]),
+            "{theirs}"
+        );
+        let ours = api.gql(Some(&ops(T)), DEPARTMENTS, json!({})).await;
+        assert_eq!(ours["data"]["wecomDepartments"]["edges"][0]["node"]["storeId"], "north-1");
+        api.stop().await;
+    }
+}
