@@ -1,6 +1,8 @@
 //! The corp's WeCom directory as the engine's staff (issue 16): a sync from the fake
 //! WeCom over HTTP through the real server and client registers, moves and departs
-//! staff once; operations map departments to stores, and only they, in their tenant.
+//! staff once; operations map departments to stores, and only they, in their tenant;
+//! `change_contact` notices over the callback endpoint do the same one member of staff or
+//! department at a time, and a deleted member's token is refused.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,7 @@ use harness::{on_both_backends, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::callbacks::{configured_with_api, events, CORP, T};
+use super::callbacks::{configured_with_api, events, inbox_rows, post_ok, settled, CORP, T, T0};
 
 const SYNC: &str = "mutation S($key: String!) { syncWecomDirectory(input: \
     { idempotencyKey: $key }) { job { id } userErrors { code } } }";
@@ -215,6 +217,117 @@ on_both_backends! {
         );
         let ours = api.gql(Some(&ops(T)), DEPARTMENTS, json!({})).await;
         assert_eq!(ours["data"]["wecomDepartments"]["edges"][0]["node"]["storeId"], "north-1");
+        api.stop().await;
+    }
+}
+
+// ------------------------------------------------------------------ change_contact notices
+
+/// A `change_contact` notice of `change` with `fields`, at `T0 + seconds`.
+fn directory_notice(change: &str, seconds: i64, fields: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName>\
+         <FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_contact]]></Event>\
+         <ChangeType>{change}</ChangeType>{fields}</xml>",
+        T0 + seconds
+    )
+}
+
+fn departments_listed(body: &Value) -> Vec<Value> {
+    body["data"]["wecomDepartments"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+on_both_backends! {
+    async fn change_contact_notices_register_move_and_depart_staff_and_keep_departments(db: TestDb) {
+        // Given a tenant whose department 2 is the store north-1
+        let fake = FakeWecom::start(CORP).await;
+        let api = configured_with_api(&db, &fake).await;
+        map(&api, &ops(T), 2, "north-1").await;
+
+        // when WeCom reports a department created and renamed, a member created in it,
+        // moved to department 2, edited without a move and deleted
+        for notice in [
+            directory_notice("create_party", 0,
+                "<Id>5</Id><Name><![CDATA[East]]></Name><ParentId>1</ParentId><Order>3</Order>"),
+            directory_notice("update_party", 1, "<Id>5</Id><Name><![CDATA[East mall]]></Name>"),
+            directory_notice("create_user", 2,
+                "<UserID><![CDATA[guide90]]></UserID><Name><![CDATA[Wang]]></Name>\
+                 <Department><![CDATA[5]]></Department><MainDepartment>5</MainDepartment>\
+                 <Position><![CDATA[导购]]></Position><Status>1</Status>"),
+            directory_notice("update_user", 3,
+                "<UserID><![CDATA[guide90]]></UserID><Department><![CDATA[2,5]]></Department>\
+                 <MainDepartment>2</MainDepartment>"),
+            directory_notice("update_user", 4,
+                "<UserID><![CDATA[guide90]]></UserID><Name><![CDATA[Wang Wei]]></Name>"),
+            directory_notice("delete_user", 5, "<UserID><![CDATA[guide90]]></UserID>"),
+        ] {
+            post_ok(&api, &notice).await;
+        }
+        settled(&api).await;
+        let listed = departments_listed(&api.gql(Some(&ops(T)), DEPARTMENTS, json!({})).await);
+        post_ok(&api, &directory_notice("delete_party", 6, "<Id>5</Id>")).await;
+        settled(&api).await;
+
+        // then the member's stream holds exactly those changes, at the notices' times
+        assert_eq!(
+            staff_log(&api).await,
+            vec![
+                ("guide90".into(), "StaffRegistered".into(), Some("dept-5".into())),
+                ("guide90".into(), "StaffMovedToStore".into(), Some("north-1".into())),
+                ("guide90".into(), "StaffDeparted".into(), None),
+            ]
+        );
+        let rows = inbox_rows(&api).await;
+        let statuses: Vec<(&str, &str)> = rows
+            .values()
+            .map(|(kind, status, _)| (kind.as_str(), status.as_str()))
+            .collect();
+        assert_eq!(statuses.len(), 7, "{rows:?}");
+        for (kind, status) in statuses {
+            let expected = if kind == "change_contact/update_user" { ["processed", "unhandled"] }
+                else { ["processed", "processed"] };
+            assert!(expected.contains(&status), "{kind}: {status} {rows:?}");
+        }
+        // and the department was kept with its new name, then deleted.
+        assert_eq!(
+            listed,
+            vec![json!({"departmentId": 5, "name": "East mall", "parentId": 1,
+                "storeId": null, "staffStoreId": "dept-5"})]
+        );
+        let after = api.gql(Some(&ops(T)), DEPARTMENTS, json!({})).await;
+        assert!(departments_listed(&after).is_empty(), "{after}");
+        api.stop().await;
+    }
+}
+
+on_both_backends! {
+    async fn a_deleted_members_token_is_refused_from_the_notice_on(db: TestDb) {
+        // Given a guide the directory registered, holding a token
+        let fake = FakeWecom::start(CORP).await;
+        let api = configured_with_api(&db, &fake).await;
+        post_ok(&api, &directory_notice("create_user", 0,
+            "<UserID><![CDATA[guide91]]></UserID><Name><![CDATA[Zhao]]></Name>\
+             <Department><![CDATA[3]]></Department><MainDepartment>3</MainDepartment>")).await;
+        settled(&api).await;
+        let guide = token(T, Role::Guide, Some("guide91"), &["dept-3"]);
+        let viewer = "{ viewer { subject } }";
+        let body = api.gql(Some(&guide), viewer, json!({})).await;
+        assert_eq!(body["data"]["viewer"]["subject"], "guide91", "{body}");
+
+        // when WeCom reports them deleted
+        post_ok(&api, &directory_notice("delete_user", 1,
+            "<UserID><![CDATA[guide91]]></UserID>")).await;
+        settled(&api).await;
+
+        // then their token no longer gets in.
+        let body = api.gql(Some(&guide), viewer, json!({})).await;
+        assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"), "{body}");
         api.stop().await;
     }
 }

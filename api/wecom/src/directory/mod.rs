@@ -24,7 +24,7 @@ pub use departments::{
     delete_department, map_department, mapping, replace_departments, upsert_department,
     DirectoryError,
 };
-pub use sync::{apply, DirectorySync, KIND};
+pub use sync::{apply, Applied, DirectorySync, KIND};
 
 /// What the directory says about one member of staff.
 #[derive(Debug, Clone, PartialEq, Eq)]

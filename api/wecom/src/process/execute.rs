@@ -133,6 +133,7 @@ impl Run<'_> {
                 self.send(&engine.tags, &stream, command, part, TagLibraryError::code)
                     .await
             }
+            Step::Directory(step) => self.directory(step).await,
             Step::TransferCompleted { customer, staff } => {
                 self.conclude(&customer, Handover::Completed { staff })
                     .await
