@@ -3,6 +3,7 @@
 use async_graphql::Object;
 
 use engine::reads::DepartmentRecord;
+use wecom::directory::unmapped_store;
 
 /// A department of the corp's WeCom directory.
 pub struct WecomDepartment(pub DepartmentRecord);
@@ -32,6 +33,6 @@ impl WecomDepartment {
         self.0
             .store_id
             .clone()
-            .unwrap_or_else(|| format!("dept-{}", self.0.department_id))
+            .unwrap_or_else(|| unmapped_store(self.0.department_id).to_string())
     }
 }

@@ -44,9 +44,15 @@ pub enum Listed {
 /// staff of an unmapped department still share a store and move together once it is
 /// mapped.
 pub fn store_of(department: i64, mapped: &BTreeMap<i64, StoreId>) -> StoreId {
-    mapped.get(&department).cloned().unwrap_or_else(|| {
-        StoreId::parse(format!("dept-{department}")).expect("a department id makes a store id")
-    })
+    mapped
+        .get(&department)
+        .cloned()
+        .unwrap_or_else(|| unmapped_store(department))
+}
+
+/// The store of an unmapped department's staff: `dept-<id>`.
+pub fn unmapped_store(department: i64) -> StoreId {
+    StoreId::parse(format!("dept-{department}")).expect("a department id makes a store id")
 }
 
 /// The command that brings `staff` in line with the directory, if any. Pure. A departed
