@@ -160,7 +160,8 @@ impl DirectorySync {
             everyone.insert(user.userid.clone(), listed(user, &mapped));
         }
         let total = everyone.len() as i64;
-        let progress = |done: usize, status| jobs.set(tenant, &job.job_id, status, None, done as i64, total);
+        let progress =
+            |done: usize, status| jobs.set(tenant, &job.job_id, status, None, done as i64, total);
         progress(0, JobStatus::Running).await?;
         let mut refused = 0;
         for (done, (userid, listed)) in everyone.iter().enumerate() {

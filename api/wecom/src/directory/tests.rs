@@ -71,14 +71,20 @@ fn a_member_gone_from_the_directory_departs_once() {
         change(&given(vec![registered("s1")]), &Listed::Gone),
         Some(StaffCommand::MarkDeparted)
     );
-    let departed = given(vec![registered("s1"), StaffEvent::StaffDeparted { at: at() }]);
+    let departed = given(vec![
+        registered("s1"),
+        StaffEvent::StaffDeparted { at: at() },
+    ]);
     assert_eq!(change(&departed, &Listed::Gone), None);
     assert_eq!(change(&given(vec![]), &Listed::Gone), None);
 }
 
 #[test]
 fn a_departed_member_listed_again_is_neither_registered_nor_moved() {
-    let departed = given(vec![registered("s1"), StaffEvent::StaffDeparted { at: at() }]);
+    let departed = given(vec![
+        registered("s1"),
+        StaffEvent::StaffDeparted { at: at() },
+    ]);
     assert_eq!(change(&departed, &present("s2")), None);
 }
 

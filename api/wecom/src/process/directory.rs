@@ -3,8 +3,7 @@
 //! never apply one change twice), or a department stored.
 
 use crate::directory::{
-    apply, delete_department, mapping, store_of, upsert_department, Applied, DirectoryError,
-    Listed,
+    apply, delete_department, mapping, store_of, upsert_department, Applied, DirectoryError, Listed,
 };
 use crate::inbox::InboxError;
 

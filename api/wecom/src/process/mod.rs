@@ -88,7 +88,8 @@ pub enum Step {
         /// Distinguishes several commands on the library stream from one notice.
         part: Option<String>,
         command: TagLibraryCommand,
-    },    /// A `change_contact` notice: a member of staff or a department of the directory.
+    },
+    /// A `change_contact` notice: a member of staff or a department of the directory.
     Directory(DirectoryStep),
 }
 
@@ -105,7 +106,9 @@ pub enum DirectoryStep {
         title: Option<String>,
     },
     /// Deleted or exited: departs.
-    Gone { staff: StaffId },
+    Gone {
+        staff: StaffId,
+    },
     /// Created or changed: the fields the notice carries.
     Department {
         id: i64,
@@ -113,7 +116,9 @@ pub enum DirectoryStep {
         parent: Option<i64>,
         order: Option<i64>,
     },
-    DepartmentDeleted { id: i64 },
+    DepartmentDeleted {
+        id: i64,
+    },
 }
 
 /// Which change of a customer group a read is for.

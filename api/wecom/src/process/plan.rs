@@ -46,9 +46,7 @@ pub fn kind_name(kind: &NoticeKind) -> String {
         NoticeKind::StaffChanged { created: false, .. } => ("change_contact", "update_user"),
         NoticeKind::StaffDeleted { .. } => ("change_contact", "delete_user"),
         NoticeKind::DepartmentChanged { created: true, .. } => ("change_contact", "create_party"),
-        NoticeKind::DepartmentChanged { created: false, .. } => {
-            ("change_contact", "update_party")
-        }
+        NoticeKind::DepartmentChanged { created: false, .. } => ("change_contact", "update_party"),
         NoticeKind::DepartmentDeleted { .. } => ("change_contact", "delete_party"),
         NoticeKind::Unknown { event, change_type } => {
             return match change_type {
@@ -305,12 +303,14 @@ fn map(kind: &NoticeKind) -> Result<Mapped, Plan> {
             parent_id,
             order,
             ..
-        } => Ok(Mapped::Steps(vec![Step::Directory(DirectoryStep::Department {
-            id: *id,
-            name: name.clone(),
-            parent: *parent_id,
-            order: *order,
-        })])),
+        } => Ok(Mapped::Steps(vec![Step::Directory(
+            DirectoryStep::Department {
+                id: *id,
+                name: name.clone(),
+                parent: *parent_id,
+                order: *order,
+            },
+        )])),
         K::DepartmentDeleted { id } => Ok(Mapped::Steps(vec![Step::Directory(
             DirectoryStep::DepartmentDeleted { id: *id },
         )])),
@@ -347,8 +347,15 @@ fn staff_change(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
             if *status == Some(DirectoryUser::EXITED) {
                 return step(DirectoryStep::Gone { staff });
             }
-            let change = if *created { "create_user" } else { "update_user" };
-            match main_department.filter(|d| *d != 0).or(departments.first().copied()) {
+            let change = if *created {
+                "create_user"
+            } else {
+                "update_user"
+            };
+            match main_department
+                .filter(|d| *d != 0)
+                .or(departments.first().copied())
+            {
                 Some(department) => step(DirectoryStep::Staff {
                     staff,
                     name: name.clone(),

@@ -640,7 +640,10 @@ fn staff_notices_map_to_their_main_departments_store_or_a_departure() {
 
 #[test]
 fn staff_notices_the_engine_keeps_nothing_of_say_why() {
-    let renamed = directory("update_user", "<UserID>zhangsan</UserID><Name>张三丰</Name>");
+    let renamed = directory(
+        "update_user",
+        "<UserID>zhangsan</UserID><Name>张三丰</Name>",
+    );
     assert!(unhandled_reason(plan(&renamed)).contains("no Department"));
     let new_id = directory(
         "update_user",

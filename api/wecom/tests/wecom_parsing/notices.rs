@@ -849,9 +849,15 @@ fn a_directory_notice_without_its_ids_is_an_error() {
         Notice::parse(xml.as_bytes()),
         Err(ParseError::MissingField { field: "Id", .. })
     ));
-    let xml = xml.replace("delete_party</ChangeType>", "create_user</ChangeType><Department>a</Department><UserID>u</UserID>");
+    let xml = xml.replace(
+        "delete_party</ChangeType>",
+        "create_user</ChangeType><Department>a</Department><UserID>u</UserID>",
+    );
     assert!(matches!(
         Notice::parse(xml.as_bytes()),
-        Err(ParseError::InvalidField { field: "Department", .. })
+        Err(ParseError::InvalidField {
+            field: "Department",
+            ..
+        })
     ));
 }
