@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 use domain::staff::{Staff, StaffCommand};
 use domain::values::StoreId;
 
+use crate::client::DirectoryUser;
+
 pub use departments::{
     delete_department, map_department, mapping, replace_departments, upsert_department,
     DirectoryError,
@@ -38,6 +40,43 @@ pub enum Listed {
     },
     /// Exited (status 5), deleted, or absent from a full listing.
     Gone,
+}
+
+impl Listed {
+    /// In `department`'s store, under `name` (the userid when WeCom gives none) with
+    /// `title`.
+    pub fn present(
+        userid: &str,
+        name: Option<&str>,
+        department: i64,
+        title: Option<&str>,
+        mapped: &BTreeMap<i64, StoreId>,
+    ) -> Self {
+        Self::Present {
+            name: name
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(userid)
+                .to_owned(),
+            store: store_of(department, mapped),
+            title: title.unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+/// What a full listing says about `user`: present in their main department, or gone
+/// when they exited (or WeCom names no department for them).
+pub fn listed(user: &DirectoryUser, mapped: &BTreeMap<i64, StoreId>) -> Listed {
+    match user.main_department() {
+        Some(department) if user.status != DirectoryUser::EXITED => Listed::present(
+            &user.userid,
+            Some(&user.name),
+            department,
+            Some(&user.position),
+            mapped,
+        ),
+        _ => Listed::Gone,
+    }
 }
 
 /// The store of `department`: the one operations mapped it to, else `dept-<id>`, so

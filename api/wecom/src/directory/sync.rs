@@ -17,8 +17,8 @@ use engine::jobs::{JobKind, Jobs};
 use engine::reads::{JobRecord, JobStatus};
 
 use super::departments::{mapping, replace_departments, DirectoryError};
-use super::{change, key, store_of, Listed};
-use crate::client::{DirectoryUser, WecomApi};
+use super::{change, key, listed, Listed};
+use crate::client::WecomApi;
 use crate::inbox;
 
 /// The `jobs.kind` of a directory sync.
@@ -72,22 +72,6 @@ pub async fn apply(
     }
 }
 
-/// What the directory says about `user`, given the department mapping.
-fn listed(user: &DirectoryUser, mapped: &BTreeMap<i64, domain::values::StoreId>) -> Listed {
-    match user.main_department() {
-        Some(department) if user.status != DirectoryUser::EXITED => Listed::Present {
-            name: if user.name.trim().is_empty() {
-                user.userid.clone()
-            } else {
-                user.name.clone()
-            },
-            store: store_of(department, mapped),
-            title: user.position.clone(),
-        },
-        _ => Listed::Gone,
-    }
-}
-
 /// Every member of staff the tenant's log has a stream for.
 async fn known_staff(engine: &Engine, tenant: &TenantId) -> Result<Vec<String>, DirectoryError> {
     // A range on the primary key (aggregate_type, aggregate_id): one tenant's staff
@@ -109,7 +93,9 @@ async fn known_staff(engine: &Engine, tenant: &TenantId) -> Result<Vec<String>, 
         .collect())
 }
 
-/// The directory sync as a kind of job; started by the `syncWecomDirectory` mutation.
+/// The directory sync as a kind of job; started by the `syncWecomDirectory` mutation. A
+/// resumed sync starts over: every change it makes is keyed, so what it applied before
+/// is not applied again.
 #[derive(Debug, Clone)]
 pub struct DirectorySync {
     pub api: WecomApi,

@@ -8,7 +8,8 @@ use cqrs_es::Aggregate;
 use domain::staff::{Staff, StaffCommand, StaffEvent};
 use domain::values::StoreId;
 
-use super::{change, key, store_of, Listed};
+use super::{change, key, listed, store_of, Listed};
+use crate::client::DirectoryUser;
 
 fn at() -> DateTime<Utc> {
     DateTime::from_timestamp(1_772_323_200, 0).unwrap()
@@ -108,5 +109,44 @@ fn keys_name_the_change_and_a_move_its_version() {
     assert_eq!(
         key("li", &StaffCommand::MarkDeparted, 4),
         "wecom-directory:li:depart"
+    );
+}
+
+fn directory_user(name: &str, main: Option<i64>, status: i64) -> DirectoryUser {
+    DirectoryUser {
+        userid: "li".into(),
+        name: name.into(),
+        department: vec![1, 9],
+        main_department: main,
+        position: "guide".into(),
+        status,
+        gender: String::new(),
+        avatar: String::new(),
+    }
+}
+
+#[test]
+fn a_listing_places_staff_in_their_main_department_and_exits_them() {
+    let mapped = BTreeMap::from([(2, store("s1"))]);
+    assert_eq!(
+        listed(&directory_user("Li", Some(2), 1), &mapped),
+        present("s1")
+    );
+    // Disabled and not activated are still employed; without a main department, the
+    // first one; without a name, the userid.
+    assert_eq!(
+        listed(&directory_user(" ", None, DirectoryUser::DISABLED), &mapped),
+        Listed::Present {
+            name: "li".into(),
+            store: store("dept-1"),
+            title: "guide".into()
+        }
+    );
+    assert_eq!(
+        listed(
+            &directory_user("Li", Some(2), DirectoryUser::EXITED),
+            &mapped
+        ),
+        Listed::Gone
     );
 }

@@ -3,7 +3,7 @@
 //! never apply one change twice), or a department stored.
 
 use crate::directory::{
-    apply, delete_department, mapping, store_of, upsert_department, Applied, DirectoryError, Listed,
+    apply, delete_department, mapping, upsert_department, Applied, DirectoryError, Listed,
 };
 use crate::inbox::InboxError;
 
@@ -42,13 +42,13 @@ impl Run<'_> {
                 title,
             } => {
                 let mapped = mapping(db, tenant).await.map_err(failed)?;
-                let listed = Listed::Present {
-                    name: name
-                        .filter(|n| !n.trim().is_empty())
-                        .unwrap_or_else(|| staff.to_string()),
-                    store: store_of(department, &mapped),
-                    title: title.unwrap_or_default(),
-                };
+                let listed = Listed::present(
+                    staff.as_str(),
+                    name.as_deref(),
+                    department,
+                    title.as_deref(),
+                    &mapped,
+                );
                 (staff, listed)
             }
         };
