@@ -15,12 +15,12 @@
 mod departments;
 mod sync;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use domain::staff::{Staff, StaffCommand};
 use domain::values::StoreId;
 
-use crate::client::DirectoryUser;
+use crate::client::{Department, DirectoryUser};
 
 pub use departments::{
     delete_department, map_department, mapping, replace_departments, upsert_department,
@@ -77,6 +77,32 @@ pub fn listed(user: &DirectoryUser, mapped: &BTreeMap<i64, StoreId>) -> Listed {
         ),
         _ => Listed::Gone,
     }
+}
+
+/// The directory's root among a full department listing: the department whose parent
+/// is not listed (WeCom's is 1, under 0).
+pub fn root(departments: &[Department]) -> Option<i64> {
+    let ids: BTreeSet<i64> = departments.iter().map(|d| d.id).collect();
+    departments
+        .iter()
+        .filter(|d| !ids.contains(&d.parentid))
+        .map(|d| d.id)
+        .min()
+}
+
+/// What a full listing of `users` says about everyone: the staff the engine `known`
+/// and WeCom no longer lists are gone.
+pub fn full_listing(
+    known: Vec<String>,
+    users: &[DirectoryUser],
+    mapped: &BTreeMap<i64, StoreId>,
+) -> BTreeMap<String, Listed> {
+    let mut everyone: BTreeMap<String, Listed> =
+        known.into_iter().map(|id| (id, Listed::Gone)).collect();
+    for user in users {
+        everyone.insert(user.userid.clone(), listed(user, mapped));
+    }
+    everyone
 }
 
 /// The store of `department`: the one operations mapped it to, else `dept-<id>`, so

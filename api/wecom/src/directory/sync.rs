@@ -3,8 +3,6 @@
 //! lists the whole directory, so staff the engine knows and WeCom no longer lists have
 //! left.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use chrono::{DateTime, Utc};
 use domain::stamp::{stream_id, Stamped};
 use domain::values::{StaffId, TenantId};
@@ -17,7 +15,7 @@ use engine::jobs::{JobKind, Jobs};
 use engine::reads::{JobRecord, JobStatus};
 
 use super::departments::{mapping, replace_departments, DirectoryError};
-use super::{change, key, listed, Listed};
+use super::{change, full_listing, key, root, Listed};
 use crate::client::WecomApi;
 use crate::inbox;
 
@@ -124,27 +122,13 @@ impl DirectorySync {
             .ok_or(DirectoryError::NoCredentials)?;
         let api = self.api.for_tenant(tenant, &credentials);
         let departments = api.departments(None).await?;
-        // The root is the department without a parent listed: WeCom's is 1, under 0.
-        let listed_ids: BTreeSet<i64> = departments.iter().map(|d| d.id).collect();
-        let root = departments
-            .iter()
-            .filter(|d| !listed_ids.contains(&d.parentid))
-            .map(|d| d.id)
-            .min()
-            .ok_or(DirectoryError::NoDepartments)?;
+        let root = root(&departments).ok_or(DirectoryError::NoDepartments)?;
         let users = api.users(root).await?;
         let now = jobs.clock().now();
         replace_departments(&engine.db, &tenant_id, &departments, now).await?;
         let mapped = mapping(&engine.db, &tenant_id).await?;
 
-        let mut everyone: BTreeMap<String, Listed> = known_staff(engine, &tenant_id)
-            .await?
-            .into_iter()
-            .map(|id| (id, Listed::Gone))
-            .collect();
-        for user in &users {
-            everyone.insert(user.userid.clone(), listed(user, &mapped));
-        }
+        let everyone = full_listing(known_staff(engine, &tenant_id).await?, &users, &mapped);
         let total = everyone.len() as i64;
         let progress =
             |done: usize, status| jobs.set(tenant, &job.job_id, status, None, done as i64, total);

@@ -8,8 +8,8 @@ use cqrs_es::Aggregate;
 use domain::staff::{Staff, StaffCommand, StaffEvent};
 use domain::values::StoreId;
 
-use super::{change, key, listed, store_of, Listed};
-use crate::client::DirectoryUser;
+use super::{change, full_listing, key, listed, root, store_of, Listed};
+use crate::client::{Department, DirectoryUser};
 
 fn at() -> DateTime<Utc> {
     DateTime::from_timestamp(1_772_323_200, 0).unwrap()
@@ -149,4 +149,31 @@ fn a_listing_places_staff_in_their_main_department_and_exits_them() {
         ),
         Listed::Gone
     );
+}
+
+#[test]
+fn the_root_is_the_department_whose_parent_is_not_listed() {
+    let department = |id, parentid| Department {
+        id,
+        name: String::new(),
+        name_en: String::new(),
+        parentid,
+        order: 0,
+    };
+    assert_eq!(root(&[department(2, 1), department(1, 0)]), Some(1));
+    // A listing below the corp's root (an app with a narrower range).
+    assert_eq!(root(&[department(3, 2), department(4, 3)]), Some(3));
+    assert_eq!(root(&[]), None);
+}
+
+#[test]
+fn staff_the_engine_knows_and_a_full_listing_lacks_are_gone() {
+    let everyone = full_listing(
+        vec!["li".into(), "wang".into()],
+        &[directory_user("Li", Some(2), 1)],
+        &BTreeMap::new(),
+    );
+    assert_eq!(everyone["li"], present("dept-2"));
+    assert_eq!(everyone["wang"], Listed::Gone);
+    assert_eq!(everyone.len(), 2);
 }
