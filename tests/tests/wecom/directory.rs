@@ -332,3 +332,42 @@ on_both_backends! {
         api.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reads_a_subtree_of_departments_and_its_staff() {
+    use wecom::client::{ClientError, Credentials, Secret, WecomApi};
+    let fake = FakeWecom::start(CORP).await;
+    fake.set_departments(departments());
+    fake.set_users(json!(users(6)));
+    let credentials = Credentials {
+        corp_id: CORP.into(),
+        secret: Secret::new(fake_wecom::CORP_SECRET),
+        base_url: Some(fake.base.clone()),
+    };
+    let client = WecomApi::default();
+    let api = client.for_tenant(T, &credentials);
+
+    let south: Vec<i64> = api
+        .departments(Some(3))
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(south, [3, 4]);
+    assert_eq!(api.departments(None).await.unwrap().len(), 4);
+    // South and, with fetch_child, South mall: guides 1, 2, 4 and 5.
+    let staff = api.users(3).await.unwrap();
+    let ids: Vec<&str> = staff.iter().map(|u| u.userid.as_str()).collect();
+    assert_eq!(ids, ["guide01", "guide02", "guide04", "guide05"]);
+    assert_eq!(
+        (staff[0].main_department(), staff[0].position.as_str()),
+        (Some(3), "导购")
+    );
+    assert!(matches!(
+        api.departments(Some(99)).await,
+        Err(ClientError::Api { errcode: 60123, .. })
+    ));
+    // One token for all of it.
+    assert_eq!(fake.tokens_issued(), 1);
+}
