@@ -187,7 +187,9 @@ impl Jobs {
         })
     }
 
-    async fn set(
+    /// Writes a job's status and progress (done of total); kinds of other crates
+    /// report through it.
+    pub async fn set(
         &self,
         tenant: &str,
         job_id: &str,

@@ -24,6 +24,7 @@ mod subscription;
 mod timeline;
 mod types;
 mod user_error;
+mod wecom_directory;
 mod wecom_inbox;
 mod wecom_unassigned;
 

@@ -9,6 +9,7 @@ use super::guard::{caller, RoleGuard, ANALYSTS, ANYONE, OPERATIONS, OPS_AND_ANAL
 use super::ids;
 use super::paging::{key_cursor, page_vec, Page, Paging};
 use super::types::*;
+use super::wecom_directory::WecomDepartment;
 use super::wecom_inbox::{WecomNotice, WecomNoticeStatus};
 use super::{reads, state};
 use ::wecom::inbox::Status;
@@ -334,6 +335,28 @@ impl Query {
         after: Option<String>,
     ) -> ApiResult<Page<super::wecom_unassigned::UnassignedCustomer>> {
         super::wecom_unassigned::page(ctx, first, after).await
+    }
+
+    /// The corp's WeCom departments by id, each with the store its staff work in.
+    #[graphql(
+        guard = "RoleGuard(OPERATIONS)",
+        complexity = "(first.max(0) as usize) * child_complexity"
+    )]
+    async fn wecom_departments(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Page<WecomDepartment>> {
+        let (paging, after) = Paging::keyed(first, after.as_deref())?;
+        let after = after
+            .map(|a| a.parse::<i64>())
+            .transpose()
+            .map_err(|_| super::errors::ApiError::BadInput("invalid cursor".into()))?;
+        let rows = reads(ctx)?.wecom_departments(after, paging.fetch()).await?;
+        Ok(paging.page(rows, WecomDepartment, |d| {
+            key_cursor(&d.0.department_id.to_string())
+        }))
     }
 
     /// A job of the caller's tenant: visible to whoever started it, operations and

@@ -29,6 +29,7 @@ use graphql::in_flight::{InFlight, InFlightLimits};
 use graphql::rate_limit::{RateLimiter, RateLimits};
 use graphql::{build_schema, ApiState};
 use wecom::client::WecomApi;
+use wecom::directory::DirectorySync;
 use wecom::{InboxTick, OutboundSettings, OutboxTick};
 
 /// How the server runs, beyond the engine it serves.
@@ -92,6 +93,7 @@ impl App {
         let wecom = WecomApi::default();
         let jobs = Jobs::new(engine.clone(), settings.clock.clone())
             .with_kind(Arc::new(HandoverJobs))
+            .with_kind(Arc::new(DirectorySync { api: wecom.clone() }))
             .with_periodic(Arc::new(HandoverTick {
                 auto_accept: settings.auto_accept_handovers,
             }))

@@ -16,7 +16,8 @@
 //! [`intake`] (what the endpoint stores for a plaintext), the endpoint in the server
 //! crate (`callback`, which stores each notice before answering), [`client`] (WeCom's
 //! server API, with a per-tenant token cache) and [`process::process_pending`] (the API
-//! reads and the commands, run after the reply and on every job tick). See docs/adr/0008-wecom-inbox.md
+//! reads and the commands, run after the reply and on every job tick). [`directory`]: the
+//! corp's departments and staff as the engine's staff (the sync job, the store mapping). See docs/adr/0008-wecom-inbox.md
 //! and docs/adr/0009-wecom-api-reads.md.
 //!
 //! # How the endpoint uses it
@@ -34,6 +35,7 @@
 
 pub mod client;
 pub mod crypto;
+pub mod directory;
 pub mod inbox;
 pub mod intake;
 pub mod notice;

@@ -7,6 +7,8 @@ pub mod library;
 pub mod transfer;
 pub mod writes;
 
+mod directory;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +25,7 @@ pub const GETTOKEN: &str = "/cgi-bin/gettoken";
 pub const CONTACT: &str = "/cgi-bin/externalcontact/get";
 pub const GROUP_CHAT: &str = "/cgi-bin/externalcontact/groupchat/get";
 pub const TAG_LIST: &str = "/cgi-bin/externalcontact/get_corp_tag_list";
+pub use directory::{DEPARTMENT_LIST, USER_LIST};
 
 /// How the reads (not `gettoken`) fail while failing is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,7 @@ struct Fake {
     contacts: BTreeMap<String, Value>,
     chats: BTreeMap<String, Value>,
     tag_groups: Vec<Value>,
+    directory: directory::Directory,
     calls: BTreeMap<String, usize>,
     tokens_issued: usize,
     /// The token reads accept; `None` until one is issued.
@@ -217,6 +221,7 @@ impl FakeWecom {
             .merge(transfer::routes())
             .merge(writes::routes())
             .merge(library::routes())
+            .merge(directory::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -247,6 +252,19 @@ impl FakeWecom {
     pub fn set_tags(&self, tag_groups: Value) {
         let mut s = self.state.lock().unwrap();
         s.tag_groups = tag_groups.as_array().unwrap().clone();
+    }
+
+    /// The corp's departments (`department/list` entries: id, name, parentid, order).
+    pub fn set_departments(&self, departments: Value) {
+        let mut s = self.state.lock().unwrap();
+        s.directory.departments = departments.as_array().unwrap().clone();
+    }
+
+    /// The corp's staff (`user/list` entries: userid, name, department, main_department,
+    /// position, status).
+    pub fn set_users(&self, users: Value) {
+        let mut s = self.state.lock().unwrap();
+        s.directory.users = users.as_array().unwrap().clone();
     }
 
     pub fn fail(&self, failure: Option<Failure>) {

@@ -160,6 +160,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS,
         ),
         (
+            "wecomDepartments",
+            "{ wecomDepartments(first: 5) { edges { node { departmentId storeId } } } }".into(),
+            json!({}),
+            OPS,
+        ),
+        (
             "tagGroups",
             "{ tagGroups(first: 5) { edges { node { groupId } } } }".into(),
             json!({}),
@@ -314,6 +320,26 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             m("startRebuild", "StartRebuildInput", "userErrors { code }"),
             json!({ "i": { "projection": "no_such_projection", "idempotencyKey": key() } }),
             ANALYSTS,
+        ),
+        (
+            "mapWecomDepartment",
+            m(
+                "mapWecomDepartment",
+                "MapWecomDepartmentInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "departmentId": 2, "storeId": "north-1", "idempotencyKey": key() } }),
+            OPS,
+        ),
+        (
+            "syncWecomDirectory",
+            m(
+                "syncWecomDirectory",
+                "SyncWecomDirectoryInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "idempotencyKey": key() } }),
+            OPS,
         ),
         (
             "startHandover",

@@ -183,7 +183,9 @@ async fn assert_all_processed(api: &TestApi) {
 }
 
 /// `(kind, status, error)` per inbox row, keyed by dedup key.
-async fn inbox_rows(api: &TestApi) -> BTreeMap<String, (String, String, Option<String>)> {
+pub(crate) async fn inbox_rows(
+    api: &TestApi,
+) -> BTreeMap<String, (String, String, Option<String>)> {
     let rows: Vec<(String, String, String, Option<String>)> = on_pool!(&api.engine.db, |pool| {
         sqlx::query_as(
             "SELECT dedup_key, kind, status, error FROM wecom_inbox WHERE tenant_id = $1",

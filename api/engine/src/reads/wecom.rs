@@ -86,3 +86,41 @@ impl Reads {
         Ok(crate::outbox::enabled(&self.db, &self.tenant).await?)
     }
 }
+
+/// A department of the tenant's WeCom directory and the store operations mapped it to.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DepartmentRecord {
+    pub department_id: i64,
+    pub name: String,
+    pub parent_id: i64,
+    pub sort_order: i64,
+    /// `None`: unmapped, its staff are in the store `dept-<id>`.
+    pub store_id: Option<String>,
+}
+
+impl Reads {
+    /// The tenant's WeCom departments by id after `after`, each with its mapped store.
+    pub async fn wecom_departments(
+        &self,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<DepartmentRecord>, ReadError> {
+        let mut sql = Sql::new(
+            "SELECT d.department_id, d.name, d.parent_id, d.sort_order, m.store_id \
+             FROM wecom_departments d LEFT JOIN wecom_department_stores m \
+             ON m.tenant_id = d.tenant_id AND m.department_id = d.department_id \
+             WHERE d.tenant_id = ",
+        );
+        sql.bind(Arg::Text(self.tenant.to_string()));
+        if let Some(after) = after {
+            sql.push(" AND d.department_id > ").bind(Arg::Int(after));
+        }
+        sql.push(" ORDER BY d.department_id LIMIT ")
+            .bind(Arg::Int(limit));
+        Ok(scoped!(self, |conn| fetch_all!(
+            sql,
+            DepartmentRecord,
+            &mut *conn
+        )))
+    }
+}

@@ -7,6 +7,7 @@
 //! The SDL lists fields sorted by name, so merging does not change `schema.graphql`.
 
 mod customer;
+mod directory;
 mod group;
 mod handover;
 mod jobs;
@@ -25,4 +26,5 @@ pub struct Mutation(
     staff::StaffMutation,
     handover::HandoverMutation,
     jobs::JobMutation,
+    directory::DirectoryMutation,
 );

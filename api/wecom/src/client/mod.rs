@@ -9,6 +9,10 @@
 //!
 //! Every other `errcode` other than 0 is a [`ClientError::Api`]. The processor treats any
 //! error as "try later" and bounds the attempts (see [`super::process`]).
+//!
+//! `directory`: the corp's departments and staff, for the directory sync.
+
+mod directory;
 
 mod outbound;
 pub mod unassigned;
@@ -22,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+
+pub use directory::{Department, DirectoryUser};
 
 /// Where WeCom's server API lives.
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";

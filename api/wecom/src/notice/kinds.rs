@@ -1,4 +1,5 @@
-//! From the fields of a customer-contact, group or tag event to its [`NoticeKind`].
+//! From the fields of a customer-contact, group, tag or directory event to its
+//! [`NoticeKind`].
 
 use super::{ChatUpdate, Fields, NoticeKind, ParseError, TagType, TransferFailReason};
 
@@ -148,6 +149,50 @@ pub(super) fn tag_kind(f: &Fields, event: &str) -> Result<NoticeKind, ParseError
         "shuffle" => NoticeKind::TagShuffled {
             group_id: f.optional("Id")?,
             strategy_id,
+        },
+        _ => NoticeKind::Unknown {
+            event: event.to_owned(),
+            change_type: Some(change_type),
+        },
+    })
+}
+
+/// `change_contact`: the corp's directory, staff (`*_user`) and departments (`*_party`).
+pub(super) fn directory_kind(f: &Fields, event: &str) -> Result<NoticeKind, ParseError> {
+    let change_type = f.required("ChangeType", event)?;
+    let ctx = format!("{event}/{change_type}");
+    Ok(match change_type.as_str() {
+        "create_user" | "update_user" => NoticeKind::StaffChanged {
+            user_id: f.required("UserID", &ctx)?,
+            new_user_id: f.optional("NewUserID")?,
+            name: f.optional("Name")?,
+            departments: f
+                .list("Department")?
+                .iter()
+                .map(|d| {
+                    d.parse().map_err(|_| ParseError::InvalidField {
+                        field: "Department",
+                        reason: format!("`{d}` is not a department id"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            main_department: f.optional_number("MainDepartment")?,
+            position: f.optional("Position")?,
+            status: f.optional_number("Status")?,
+            created: change_type == "create_user",
+        },
+        "delete_user" => NoticeKind::StaffDeleted {
+            user_id: f.required("UserID", &ctx)?,
+        },
+        "create_party" | "update_party" => NoticeKind::DepartmentChanged {
+            id: f.required_number("Id", &ctx)?,
+            name: f.optional("Name")?,
+            parent_id: f.optional_number("ParentId")?,
+            order: f.optional_number("Order")?,
+            created: change_type == "create_party",
+        },
+        "delete_party" => NoticeKind::DepartmentDeleted {
+            id: f.required_number("Id", &ctx)?,
         },
         _ => NoticeKind::Unknown {
             event: event.to_owned(),

@@ -25,7 +25,8 @@
 //!
 //! - `fields`: the flat field map both formats parse into, its typed getters and the
 //!   canonical form the dedup key hashes; `xml` and `json` fill it.
-//! - `kinds`: from the fields of a customer-contact, group or tag event to a [`NoticeKind`].
+//! - `kinds`: from the fields of a customer-contact, group, tag or directory
+//!   (`change_contact`) event to a [`NoticeKind`].
 
 mod fields;
 mod json;
@@ -35,7 +36,7 @@ mod xml;
 use sha2::{Digest, Sha256};
 
 pub(crate) use fields::Fields;
-use kinds::{chat_kind, contact_kind, tag_kind};
+use kinds::{chat_kind, contact_kind, directory_kind, tag_kind};
 
 /// Why a body could not be read as a notice (or as an outer encrypted envelope).
 ///
@@ -238,6 +239,50 @@ pub enum NoticeKind {
         /// `StrategyId`.
         strategy_id: Option<String>,
     },
+    /// `change_contact/create_user` or `update_user`: a member of staff, with the fields
+    /// the notice carries (an update carries only what changed).
+    StaffChanged {
+        /// `UserID`.
+        user_id: String,
+        /// `NewUserID`: the member's userid was changed to this.
+        new_user_id: Option<String>,
+        /// `Name`.
+        name: Option<String>,
+        /// `Department`: every department the member is in.
+        departments: Vec<i64>,
+        /// `MainDepartment`.
+        main_department: Option<i64>,
+        /// `Position`.
+        position: Option<String>,
+        /// `Status`: 1 active, 2 disabled, 4 not activated, 5 exited.
+        status: Option<i64>,
+        /// True for `create_user`.
+        created: bool,
+    },
+    /// `change_contact/delete_user`: the member left the corp.
+    StaffDeleted {
+        /// `UserID`.
+        user_id: String,
+    },
+    /// `change_contact/create_party` or `update_party`: a department, with the fields the
+    /// notice carries.
+    DepartmentChanged {
+        /// `Id`.
+        id: i64,
+        /// `Name`.
+        name: Option<String>,
+        /// `ParentId`.
+        parent_id: Option<i64>,
+        /// `Order`.
+        order: Option<i64>,
+        /// True for `create_party`.
+        created: bool,
+    },
+    /// `change_contact/delete_party`.
+    DepartmentDeleted {
+        /// `Id`.
+        id: i64,
+    },
     /// Any other event, change type or message. For a message that is not an event (`MsgType`
     /// other than `event`), `event` holds the `MsgType`.
     Unknown {
@@ -421,6 +466,7 @@ impl Notice {
             "change_external_contact" => contact_kind(f, &event)?,
             "change_external_chat" => chat_kind(f, &event)?,
             "change_external_tag" => tag_kind(f, &event)?,
+            "change_contact" => directory_kind(f, &event)?,
             _ => NoticeKind::Unknown {
                 event,
                 change_type: f.optional("ChangeType")?,

@@ -149,6 +149,7 @@ impl Run<'_> {
                     other => Ok(other),
                 }
             }
+            Step::Directory(step) => self.directory(step).await,
             Step::TransferCompleted { customer, staff } => {
                 self.conclude(&customer, Handover::Completed { staff })
                     .await

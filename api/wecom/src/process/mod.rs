@@ -15,10 +15,12 @@
 //! - `contact`, `chat`, `tags`: the pure steps per aggregate from what WeCom answered.
 //! - `reads`: the API reads a notice needs or is completed by, kept on the row.
 //! - `execute`: one step through the engine's command services.
+//! - `directory`: a `change_contact` step (staff through [`crate::directory`]).
 //! - `pending`: the inbox loop ([`process_pending`], [`InboxTick`]) and retries.
 
 mod chat;
 mod contact;
+mod directory;
 mod execute;
 mod pending;
 mod plan;
@@ -86,6 +88,36 @@ pub enum Step {
         /// Distinguishes several commands on the library stream from one notice.
         part: Option<String>,
         command: TagLibraryCommand,
+    },
+    /// A `change_contact` notice: a member of staff or a department of the directory.
+    Directory(DirectoryStep),
+}
+
+/// What a `change_contact` notice changes. A member of staff is brought in line the way
+/// the directory sync does it, with the same idempotency keys (crate::directory).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirectoryStep {
+    /// In the directory, in `department` (their main one): registered or moved to its
+    /// store.
+    Staff {
+        staff: StaffId,
+        name: Option<String>,
+        department: i64,
+        title: Option<String>,
+    },
+    /// Deleted or exited: departs.
+    Gone {
+        staff: StaffId,
+    },
+    /// Created or changed: the fields the notice carries.
+    Department {
+        id: i64,
+        name: Option<String>,
+        parent: Option<i64>,
+        order: Option<i64>,
+    },
+    DepartmentDeleted {
+        id: i64,
     },
 }
 

@@ -8,8 +8,8 @@ use domain::stamp::TAG_LIBRARY_LOCAL_ID;
 use domain::tags::TagLibraryCommand;
 use domain::values::{ExternalUserId, GroupId, StaffId, TagGroupId, TagId};
 
-use super::{ChatChange, Plan, Read, Step};
-use crate::client::TagFilter;
+use super::{ChatChange, DirectoryStep, Plan, Read, Step};
+use crate::client::{DirectoryUser, TagFilter};
 use crate::notice::{ChatUpdate, Notice, NoticeKind, TagType, TransferFailReason};
 
 /// The `kind` column: event, change type and update detail, joined by `/`.
@@ -42,6 +42,12 @@ pub fn kind_name(kind: &NoticeKind) -> String {
         NoticeKind::TagUpdated { .. } => ("change_external_tag", "update"),
         NoticeKind::TagDeleted { .. } => ("change_external_tag", "delete"),
         NoticeKind::TagShuffled { .. } => ("change_external_tag", "shuffle"),
+        NoticeKind::StaffChanged { created: true, .. } => ("change_contact", "create_user"),
+        NoticeKind::StaffChanged { created: false, .. } => ("change_contact", "update_user"),
+        NoticeKind::StaffDeleted { .. } => ("change_contact", "delete_user"),
+        NoticeKind::DepartmentChanged { created: true, .. } => ("change_contact", "create_party"),
+        NoticeKind::DepartmentChanged { created: false, .. } => ("change_contact", "update_party"),
+        NoticeKind::DepartmentDeleted { .. } => ("change_contact", "delete_party"),
         NoticeKind::Unknown { event, change_type } => {
             return match change_type {
                 Some(change) => format!("{event}/{change}"),
@@ -83,9 +89,14 @@ pub fn subject(kind: &NoticeKind) -> Option<&str> {
         | K::TagUpdated { .. }
         | K::TagDeleted { .. }
         | K::TagShuffled { .. } => Some(TAG_LIBRARY_LOCAL_ID),
+        K::StaffChanged { user_id, .. } | K::StaffDeleted { user_id } => Some(user_id),
+        K::DepartmentChanged { .. } | K::DepartmentDeleted { .. } => Some(DEPARTMENTS_SUBJECT),
         K::Unknown { .. } => None,
     }
 }
+
+/// The subject of department notices: one order for the whole department tree.
+const DEPARTMENTS_SUBJECT: &str = "wecom-departments";
 
 /// WeCom's external user ids start with `wo` (WeCom users) or `wm` (WeChat users); a
 /// group's member list mixes them with staff user ids.
@@ -285,7 +296,79 @@ fn map(kind: &NoticeKind) -> Result<Mapped, Plan> {
                 "change_external_tag/delete: unknown TagType `{other}`"
             )),
         },
+        K::StaffChanged { .. } | K::StaffDeleted { .. } => staff_change(kind).map(Mapped::Steps),
+        K::DepartmentChanged {
+            id,
+            name,
+            parent_id,
+            order,
+            ..
+        } => Ok(Mapped::Steps(vec![Step::Directory(
+            DirectoryStep::Department {
+                id: *id,
+                name: name.clone(),
+                parent: *parent_id,
+                order: *order,
+            },
+        )])),
+        K::DepartmentDeleted { id } => Ok(Mapped::Steps(vec![Step::Directory(
+            DirectoryStep::DepartmentDeleted { id: *id },
+        )])),
         K::Unknown { .. } => unhandled("unknown event type"),
+    }
+}
+
+/// A member of staff created, updated or deleted in the directory. The engine keeps of
+/// them only their store (their main department's), title at registration and
+/// departure: an update that changes none of those maps to no command.
+fn staff_change(kind: &NoticeKind) -> Result<Vec<Step>, Plan> {
+    let step = |staff| Ok(vec![Step::Directory(staff)]);
+    match kind {
+        NoticeKind::StaffDeleted { user_id } => step(DirectoryStep::Gone {
+            staff: parse(StaffId::parse(user_id.as_str()))?,
+        }),
+        NoticeKind::StaffChanged {
+            user_id,
+            new_user_id,
+            name,
+            departments,
+            main_department,
+            position,
+            status,
+            created,
+        } => {
+            let staff = parse(StaffId::parse(user_id.as_str()))?;
+            if new_user_id.as_deref().is_some_and(|new| new != user_id) {
+                return unhandled(
+                    "change_contact/update_user: NewUserID; the engine's staff ids are WeCom \
+                     userids, and a member's streams are not renamed",
+                );
+            }
+            if *status == Some(DirectoryUser::EXITED) {
+                return step(DirectoryStep::Gone { staff });
+            }
+            let change = if *created {
+                "create_user"
+            } else {
+                "update_user"
+            };
+            match main_department
+                .filter(|d| *d != 0)
+                .or(departments.first().copied())
+            {
+                Some(department) => step(DirectoryStep::Staff {
+                    staff,
+                    name: name.clone(),
+                    department,
+                    title: position.clone(),
+                }),
+                None => unhandled(&format!(
+                    "change_contact/{change}: no Department; the engine keeps a member's \
+                     store (their main department's), and nothing else this notice changes"
+                )),
+            }
+        }
+        _ => unhandled("not a staff notice"),
     }
 }
 

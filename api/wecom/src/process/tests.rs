@@ -583,3 +583,106 @@ fn kind_names_follow_wecom_names() {
         "change_contact/create_user"
     );
 }
+
+fn directory(change: &str, extra: &str) -> Notice {
+    notice(&format!(
+        "<xml><ToUserName>corp</ToUserName><FromUserName>sys</FromUserName>\
+         <CreateTime>1700000000</CreateTime><MsgType>event</MsgType>\
+         <Event>change_contact</Event><ChangeType>{change}</ChangeType>{extra}</xml>"
+    ))
+}
+
+fn unhandled_reason(p: Plan) -> String {
+    match p {
+        Plan::Unhandled(reason) => reason,
+        other => panic!("expected unhandled, got {other:?}"),
+    }
+}
+
+#[test]
+fn staff_notices_map_to_their_main_departments_store_or_a_departure() {
+    let created = directory(
+        "create_user",
+        "<UserID>zhangsan</UserID><Name>张三</Name><Department>1,2</Department>\
+         <MainDepartment>2</MainDepartment><Position>导购</Position>",
+    );
+    assert_eq!(subject(&created.kind), Some("zhangsan"));
+    assert_eq!(
+        steps_of(plan(&created)),
+        vec![Step::Directory(DirectoryStep::Staff {
+            staff: staff_id("zhangsan"),
+            name: Some("张三".into()),
+            department: 2,
+            title: Some("导购".into()),
+        })]
+    );
+    // Without MainDepartment: the first department.
+    let moved = directory(
+        "update_user",
+        "<UserID>zhangsan</UserID><Department>3,2</Department>",
+    );
+    assert!(matches!(
+        &steps_of(plan(&moved))[0],
+        Step::Directory(DirectoryStep::Staff { department: 3, .. })
+    ));
+    for gone in [
+        directory("delete_user", "<UserID>zhangsan</UserID>"),
+        directory("update_user", "<UserID>zhangsan</UserID><Status>5</Status>"),
+    ] {
+        assert_eq!(
+            steps_of(plan(&gone)),
+            vec![Step::Directory(DirectoryStep::Gone {
+                staff: staff_id("zhangsan")
+            })]
+        );
+    }
+}
+
+#[test]
+fn staff_notices_the_engine_keeps_nothing_of_say_why() {
+    let renamed = directory(
+        "update_user",
+        "<UserID>zhangsan</UserID><Name>张三丰</Name>",
+    );
+    assert!(unhandled_reason(plan(&renamed)).contains("no Department"));
+    let new_id = directory(
+        "update_user",
+        "<UserID>zhangsan</UserID><NewUserID>zhangsan2</NewUserID><Department>2</Department>",
+    );
+    assert!(unhandled_reason(plan(&new_id)).contains("NewUserID"));
+    assert_eq!(kind_name(&new_id.kind), "change_contact/update_user");
+}
+
+#[test]
+fn department_notices_keep_the_fields_they_carry() {
+    let created = directory(
+        "create_party",
+        "<Id>5</Id><Name>East</Name><ParentId>1</ParentId><Order>3</Order>",
+    );
+    assert_eq!(kind_name(&created.kind), "change_contact/create_party");
+    assert_eq!(
+        steps_of(plan(&created)),
+        vec![Step::Directory(DirectoryStep::Department {
+            id: 5,
+            name: Some("East".into()),
+            parent: Some(1),
+            order: Some(3),
+        })]
+    );
+    let updated = directory("update_party", "<Id>5</Id><ParentId>2</ParentId>");
+    assert_eq!(
+        steps_of(plan(&updated)),
+        vec![Step::Directory(DirectoryStep::Department {
+            id: 5,
+            name: None,
+            parent: Some(2),
+            order: None,
+        })]
+    );
+    let deleted = directory("delete_party", "<Id>5</Id>");
+    assert_eq!(subject(&deleted.kind), subject(&created.kind));
+    assert_eq!(
+        steps_of(plan(&deleted)),
+        vec![Step::Directory(DirectoryStep::DepartmentDeleted { id: 5 })]
+    );
+}

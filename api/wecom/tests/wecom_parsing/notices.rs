@@ -177,6 +177,18 @@ fn expected_from_xml(name: &str, xml: &str) -> NoticeKind {
             group_id: opt_field(xml, "Id"),
             strategy_id: opt_field(xml, "StrategyId"),
         },
+        ("change_contact", "create_user" | "update_user") => NoticeKind::StaffChanged {
+            user_id: field(xml, "UserID"),
+            new_user_id: opt_field(xml, "NewUserID"),
+            name: opt_field(xml, "Name"),
+            departments: opt_field(xml, "Department")
+                .map(|d| d.split(',').map(|d| d.trim().parse().unwrap()).collect())
+                .unwrap_or_default(),
+            main_department: opt_field(xml, "MainDepartment").map(|d| d.parse().unwrap()),
+            position: opt_field(xml, "Position"),
+            status: opt_field(xml, "Status").map(|d| d.parse().unwrap()),
+            created: change_type == "create_user",
+        },
         (event, change_type) => NoticeKind::Unknown {
             event: event.to_owned(),
             change_type: Some(change_type.to_owned()),
@@ -399,9 +411,15 @@ fn own_payloads_spot_checks() {
     );
     assert_eq!(
         kind("change_contact.create_user.xml"),
-        NoticeKind::Unknown {
-            event: "change_contact".into(),
-            change_type: Some("create_user".into()),
+        NoticeKind::StaffChanged {
+            user_id: "zhangsan".into(),
+            new_user_id: None,
+            name: Some("张三".into()),
+            departments: vec![],
+            main_department: None,
+            position: None,
+            status: None,
+            created: true,
         }
     );
     assert_eq!(
@@ -740,4 +758,106 @@ fn dedup_key_separates_distinct_notices_and_merges_redeliveries() {
     );
     // Unparseable bodies still get a key, by their bytes.
     assert_ne!(Notice::dedup_key(b"<xml"), Notice::dedup_key(b"<xml "));
+}
+
+/// A `change_contact` notice of `change` with `fields`, as WeCom's directory callbacks
+/// document them.
+fn directory_notice(change: &str, fields: &str) -> NoticeKind {
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[toUser]]></ToUserName>\
+         <FromUserName><![CDATA[sys]]></FromUserName><CreateTime>1403610513</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_contact]]></Event>\
+         <ChangeType>{change}</ChangeType>{fields}</xml>"
+    );
+    Notice::parse(xml.as_bytes()).unwrap().kind
+}
+
+#[test]
+fn every_directory_change_type_parses() {
+    assert_eq!(
+        directory_notice(
+            "update_user",
+            "<UserID><![CDATA[zhangsan]]></UserID><NewUserID><![CDATA[zhangsan001]]></NewUserID>\
+             <Name><![CDATA[张三]]></Name><Department><![CDATA[1,2,3]]></Department>\
+             <MainDepartment>1</MainDepartment><IsLeaderInDept><![CDATA[1,0,0]]></IsLeaderInDept>\
+             <Position><![CDATA[产品经理]]></Position><Mobile>13800000000</Mobile>\
+             <Gender>1</Gender><Email><![CDATA[zhangsan@gzdev.com]]></Email><Status>1</Status>\
+             <Avatar><![CDATA[http://wx.qlogo.cn/mmopen/ajNVdqHZLLA3WJ6DSZUfiakYe37PKnQhBIeOQBO4czqrnZDS79FH5Wm5m4X69TBicnHFlhiafvDwklOpZeXYQQ2icg/0]]></Avatar>\
+             <Alias><![CDATA[zhangsan]]></Alias><Telephone><![CDATA[020-123456]]></Telephone>\
+             <ExtAttr><Item><Name><![CDATA[爱好]]></Name><Type>0</Type><Text>\
+             <Value><![CDATA[旅游]]></Value></Text></Item></ExtAttr>"
+        ),
+        NoticeKind::StaffChanged {
+            user_id: "zhangsan".into(),
+            new_user_id: Some("zhangsan001".into()),
+            name: Some("张三".into()),
+            departments: vec![1, 2, 3],
+            main_department: Some(1),
+            position: Some("产品经理".into()),
+            status: Some(1),
+            created: false,
+        }
+    );
+    assert_eq!(
+        directory_notice("delete_user", "<UserID><![CDATA[zhangsan]]></UserID>"),
+        NoticeKind::StaffDeleted {
+            user_id: "zhangsan".into()
+        }
+    );
+    assert_eq!(
+        directory_notice(
+            "create_party",
+            "<Id>2</Id><Name><![CDATA[张三]]></Name><ParentId><![CDATA[1]]></ParentId><Order>1</Order>"
+        ),
+        NoticeKind::DepartmentChanged {
+            id: 2,
+            name: Some("张三".into()),
+            parent_id: Some(1),
+            order: Some(1),
+            created: true,
+        }
+    );
+    assert_eq!(
+        directory_notice("update_party", "<Id>2</Id><Name><![CDATA[张三]]></Name>"),
+        NoticeKind::DepartmentChanged {
+            id: 2,
+            name: Some("张三".into()),
+            parent_id: None,
+            order: None,
+            created: false,
+        }
+    );
+    assert_eq!(
+        directory_notice("delete_party", "<Id>2</Id>"),
+        NoticeKind::DepartmentDeleted { id: 2 }
+    );
+    assert_eq!(
+        directory_notice("update_tag", "<TagId>1</TagId>"),
+        NoticeKind::Unknown {
+            event: "change_contact".into(),
+            change_type: Some("update_tag".into()),
+        }
+    );
+}
+
+#[test]
+fn a_directory_notice_without_its_ids_is_an_error() {
+    let xml = "<xml><ToUserName>c</ToUserName><FromUserName>sys</FromUserName>\
+        <CreateTime>1</CreateTime><MsgType>event</MsgType><Event>change_contact</Event>\
+        <ChangeType>delete_party</ChangeType></xml>";
+    assert!(matches!(
+        Notice::parse(xml.as_bytes()),
+        Err(ParseError::MissingField { field: "Id", .. })
+    ));
+    let xml = xml.replace(
+        "delete_party</ChangeType>",
+        "create_user</ChangeType><Department>a</Department><UserID>u</UserID>",
+    );
+    assert!(matches!(
+        Notice::parse(xml.as_bytes()),
+        Err(ParseError::InvalidField {
+            field: "Department",
+            ..
+        })
+    ));
 }
