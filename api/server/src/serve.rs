@@ -29,6 +29,7 @@ use graphql::in_flight::{InFlight, InFlightLimits};
 use graphql::rate_limit::{RateLimiter, RateLimits};
 use graphql::{build_schema, ApiState};
 use wecom::client::WecomApi;
+use wecom::import::{ImportSettings, WecomImportJobs};
 use wecom::InboxTick;
 
 /// How the server runs, beyond the engine it serves.
@@ -51,6 +52,8 @@ pub struct ServerSettings {
     /// Requests running at once per caller and per tenant; derived from the pool size
     /// when not set.
     pub in_flight: Option<InFlightLimits>,
+    /// Page sizes and patience of WeCom imports.
+    pub wecom_import: ImportSettings,
 }
 
 impl ServerSettings {
@@ -66,6 +69,7 @@ impl ServerSettings {
             tick_every: std::time::Duration::from_secs(30),
             auto_accept_handovers: false,
             in_flight: None,
+            wecom_import: ImportSettings::default(),
         }
     }
 }
@@ -89,6 +93,10 @@ impl App {
         let wecom = WecomApi::default();
         let jobs = Jobs::new(engine.clone(), settings.clock.clone())
             .with_kind(Arc::new(HandoverJobs))
+            .with_kind(Arc::new(WecomImportJobs {
+                api: wecom.clone(),
+                settings: settings.wecom_import.clone(),
+            }))
             .with_periodic(Arc::new(HandoverTick {
                 auto_accept: settings.auto_accept_handovers,
             }))

@@ -34,6 +34,7 @@
 
 pub mod client;
 pub mod crypto;
+pub mod import;
 pub mod inbox;
 pub mod intake;
 pub mod notice;

@@ -12,6 +12,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+pub mod import;
+
+pub use import::{Corp, Scheduled};
+
 pub const CORP_SECRET: &str = "fake-corp-secret-0123456789";
 
 pub const GETTOKEN: &str = "/cgi-bin/gettoken";
@@ -39,6 +43,7 @@ struct Fake {
     /// The token reads accept; `None` until one is issued.
     valid: Option<String>,
     failure: Option<Failure>,
+    import: import::ImportState,
 }
 
 /// A running fake, stopped when dropped.
@@ -204,6 +209,7 @@ impl FakeWecom {
             .route(CONTACT, get(contact))
             .route(GROUP_CHAT, post(group_chat))
             .route(TAG_LIST, post(tag_list))
+            .merge(import::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -234,6 +240,22 @@ impl FakeWecom {
     pub fn set_tags(&self, tag_groups: Value) {
         let mut s = self.state.lock().unwrap();
         s.tag_groups = tag_groups.as_array().unwrap().clone();
+    }
+
+    /// A generated corp for the first import: its staff, customers and groups, and its
+    /// tag library and group chats as `get_corp_tag_list` and `groupchat/get` answer.
+    pub fn set_corp(&self, corp: Corp) {
+        let mut s = self.state.lock().unwrap();
+        s.tag_groups = corp.tag_groups().as_array().unwrap().clone();
+        for g in 0..corp.groups {
+            s.chats.insert(Corp::chat_id(g), corp.chat(g));
+        }
+        s.import.corp = Some(corp);
+    }
+
+    /// Makes calls to an import path fail by number (see [`Scheduled`]).
+    pub fn schedule(&self, failure: Scheduled) {
+        self.state.lock().unwrap().import.scheduled.push(failure);
     }
 
     pub fn fail(&self, failure: Option<Failure>) {

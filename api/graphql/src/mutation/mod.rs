@@ -14,6 +14,7 @@ mod payload;
 mod run;
 mod staff;
 mod tags;
+mod wecom;
 
 use async_graphql::MergedObject;
 
@@ -25,4 +26,5 @@ pub struct Mutation(
     staff::StaffMutation,
     handover::HandoverMutation,
     jobs::JobMutation,
+    wecom::WecomMutation,
 );

@@ -20,6 +20,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+mod import;
+
+pub use import::{ChatListed, ChatPage, ContactPage, FollowInfo, ImportedContact, RATE_LIMITED};
+
 /// Where WeCom's server API lives.
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
 
@@ -388,6 +392,11 @@ pub struct ExternalContact {
     /// 1 a WeChat user, 2 a WeCom user.
     #[serde(default, rename = "type")]
     pub kind: i64,
+    /// 0 unknown, 1 male, 2 female.
+    #[serde(default)]
+    pub gender: i64,
+    #[serde(default)]
+    pub avatar: String,
 }
 
 /// One staff member's relation with the customer.
