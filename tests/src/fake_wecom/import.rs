@@ -145,6 +145,7 @@ impl Corp {
         if k % 7 == 0 {
             tag_id.push(RULE_TAG);
         }
+        let add_way = [1, 2, 3, 4, 202][k % 5];
         let mut follow = json!({
             "userid": Self::staff_id(i),
             "remark": Self::remark(k),
@@ -152,7 +153,7 @@ impl Corp {
             "createtime": Self::createtime(r),
             "tag_id": tag_id,
             "oper_userid": Self::staff_id(i),
-            "add_way": [1, 2, 3, 4, 202][k % 5],
+            "add_way": add_way,
         });
         if k % 3 == 0 {
             follow["state"] = json!(format!("store-{}", k % 10));
@@ -232,14 +233,14 @@ pub struct Scheduled {
 
 /// The import's part of the fake.
 #[derive(Debug, Default)]
-pub struct ImportState {
-    pub corp: Option<Corp>,
-    pub scheduled: Vec<Scheduled>,
+pub(super) struct ImportState {
+    pub(super) corp: Option<Corp>,
+    pub(super) scheduled: Vec<Scheduled>,
     /// Calls per path that passed the token check.
     calls: BTreeMap<&'static str, usize>,
 }
 
-pub fn routes() -> Router<Shared> {
+pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route(FOLLOW_USERS, get(follow_users))
         .route(BY_USER, post(by_user))

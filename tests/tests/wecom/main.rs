@@ -6,3 +6,4 @@
 //! `cargo test -p scrm-tests --test wecom`.
 
 mod callbacks;
+mod import;
