@@ -6,21 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use engine::auth::Role;
 use engine::db::Database;
 use harness::fake_wecom::{self, import, Corp, Failure, FakeWecom, Scheduled};
-use harness::ids::tenant;
-use harness::live::{token, TestApi};
+use harness::live::TestApi;
+use harness::wecom_import::{configure, job, ops, start, CORP};
 use harness::{on_both_backends, TestDb};
 use projections::on_pool;
 use serde_json::{json, Value};
-use uuid::Uuid;
-use wecom::client::Secret;
 use wecom::import::ImportSettings;
-use wecom::inbox;
-
-const T: &str = "wecom-co";
-const CORP: &str = "wwimport0000001";
 
 /// Short waits, so a storm or an outage is waited out in well under a second.
 fn patient() -> ImportSettings {
@@ -39,71 +32,12 @@ async fn server(db: &TestDb, fake: &FakeWecom) -> TestApi {
         s.wecom_import = patient();
     })
     .await;
-    inbox::configure_all(
-        &api.engine.db,
-        &tenant(T),
-        &inbox::Setup {
-            token: "QDG6eK".into(),
-            encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
-            receive_id: CORP.into(),
-            corp_id: Some(CORP.into()),
-            corp_secret: Some(Secret::new(fake_wecom::CORP_SECRET)),
-            api_base_url: Some(fake.base.clone()),
-        },
-    )
-    .await
-    .unwrap();
+    configure(&api, fake).await;
     api
 }
 
-fn ops() -> String {
-    token(T, Role::Operations, None, &[])
-}
-
-const JOB: &str = "id status progressDone progressTotal errorCode ratePerSecond etaSeconds \
-    wecomImport { phase relationsSeen relationsImported events groups rejected throttled \
-    relationsPerSecond eventsPerSecond }";
-
-/// Starts an import; returns the job's id.
-async fn start(api: &TestApi) -> String {
-    let body = api
-        .gql(
-            Some(&ops()),
-            &format!(
-                "mutation($i: StartWecomImportInput!) {{ startWecomImport(input: $i) {{ \
-                 userErrors {{ code message }} job {{ {JOB} }} }} }}"
-            ),
-            json!({ "i": { "idempotencyKey": Uuid::new_v4().to_string() } }),
-        )
-        .await;
-    let payload = &body["data"]["startWecomImport"];
-    assert_eq!(payload["userErrors"], json!([]), "{body}");
-    payload["job"]["id"].as_str().unwrap().to_string()
-}
-
-async fn job(api: &TestApi, id: &str) -> Value {
-    let body = api
-        .gql(
-            Some(&ops()),
-            &format!("query($id: ID!) {{ job(id: $id) {{ {JOB} }} }}"),
-            json!({ "id": id }),
-        )
-        .await;
-    body["data"]["job"].clone()
-}
-
-/// The job once it has succeeded (it may wait for WeCom on the way).
 async fn finished(api: &TestApi, id: &str, within: Duration) -> Value {
-    let started = Instant::now();
-    loop {
-        let job = job(api, id).await;
-        match job["status"].as_str() {
-            Some("SUCCEEDED") => return job,
-            Some("FAILED") => panic!("import failed: {job}"),
-            _ if started.elapsed() > within => panic!("import not done in {within:?}: {job}"),
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
+    harness::wecom_import::finished(api, id, within, Duration::from_millis(100), |_| {}).await
 }
 
 async fn count(db: &Database, sql: &str) -> i64 {
