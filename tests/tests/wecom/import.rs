@@ -166,6 +166,17 @@ on_both_backends! {
             .map(|e| e["node"]["name"].as_str().unwrap_or("")).collect();
         assert!(tags.contains(&"Tag 2") && tags.contains(&"Tag 3"), "{shared}");
 
+        // The last guide's customer 19,600 also follows guide 0, whose later relation
+        // is imported first: acquisition is still the earliest friend-add.
+        let wrapped = portrait(&api, 19_600).await;
+        let earliest = rfc3339(fake_wecom::import::EPOCH + 19_600 * 37);
+        assert_eq!(wrapped["firstAddedAt"], earliest, "{wrapped}");
+        assert_eq!(wrapped["staff"]["edges"].as_array().unwrap().len(), 2, "{wrapped}");
+        let acquired_by: String = on_pool!(db, |pool| sqlx::query_scalar(
+            "SELECT staff_id FROM rm_funnel_customer WHERE customer_id = 'wmimp00019600'"
+        ).fetch_one(pool).await).unwrap();
+        assert_eq!(acquired_by, Corp::staff_id(49));
+
         let before = all_events(db).await;
         let second = start(&api).await;
         assert_ne!(second, first);
