@@ -37,7 +37,8 @@ pub struct ImportedContact {
     pub follow_info: FollowInfo,
 }
 
-/// A relation in `batch/get_by_user`: its tags are ids only.
+/// A relation in `batch/get_by_user`: its tags are ids only (`externalcontact/get`
+/// names them instead, see [`super::FollowUser`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowInfo {
     pub userid: String,

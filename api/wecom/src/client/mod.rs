@@ -399,22 +399,14 @@ pub struct ExternalContact {
     pub avatar: String,
 }
 
-/// One staff member's relation with the customer.
+/// One staff member's relation with the customer, as `externalcontact/get` describes
+/// it: `batch/get_by_user`'s relation, with its tags named.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUser {
-    pub userid: String,
-    #[serde(default)]
-    pub remark: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub createtime: i64,
+    #[serde(flatten)]
+    pub relation: FollowInfo,
     #[serde(default)]
     pub tags: Vec<FollowTag>,
-    #[serde(default)]
-    pub add_way: Option<i64>,
-    #[serde(default)]
-    pub state: Option<String>,
 }
 
 /// A tag on a relation: `type` 1 an enterprise tag of the library, 2 the staff

@@ -165,65 +165,40 @@ pub async fn save(
     })
 }
 
-/// The job runs now: no wait, no error of an earlier wait.
-pub async fn running(
+/// Where the job row stands after a run (or at its start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Runs now: no wait, no error of an earlier wait.
+    Running,
+    /// Waits for WeCom until then (a storm of slow-downs, an outage), saying so in its
+    /// error code while it stays running.
+    Waiting(DateTime<Utc>),
+    Succeeded,
+}
+
+/// Writes `state` on the job's row at `now`.
+pub async fn mark(
     db: &Database,
     tenant: &TenantId,
     job_id: &str,
+    state: JobState,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    job_update(
-        db,
-        tenant,
-        job_id,
-        "status = 'running', next_run_at = NULL, error_code = NULL, \
-         started_at = COALESCE(started_at, $3)",
-        now,
-    )
-    .await
-}
-
-/// The job waits until `until` for WeCom (a storm of slow-downs, an outage), saying
-/// why in its error code while it stays running.
-pub async fn wait(
-    db: &Database,
-    tenant: &TenantId,
-    job_id: &str,
-    until: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    job_update(
-        db,
-        tenant,
-        job_id,
-        "status = 'running', next_run_at = $3, error_code = 'WAITING_FOR_WECOM'",
-        until,
-    )
-    .await
-}
-
-pub async fn succeed(
-    db: &Database,
-    tenant: &TenantId,
-    job_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    job_update(
-        db,
-        tenant,
-        job_id,
-        "status = 'succeeded', next_run_at = NULL, error_code = NULL, finished_at = $3",
-        now,
-    )
-    .await
-}
-
-async fn job_update(
-    db: &Database,
-    tenant: &TenantId,
-    job_id: &str,
-    set: &str,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+    let (set, at) = match state {
+        JobState::Running => (
+            "status = 'running', next_run_at = NULL, error_code = NULL, \
+             started_at = COALESCE(started_at, $3)",
+            now,
+        ),
+        JobState::Waiting(until) => (
+            "status = 'running', next_run_at = $3, error_code = 'WAITING_FOR_WECOM'",
+            until,
+        ),
+        JobState::Succeeded => (
+            "status = 'succeeded', next_run_at = NULL, error_code = NULL, finished_at = $3",
+            now,
+        ),
+    };
     let sql = format!("UPDATE jobs SET {set} WHERE tenant_id = $1 AND job_id = $2");
     on_pool!(db, |pool| {
         sqlx::query(&sql)

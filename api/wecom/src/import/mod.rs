@@ -41,7 +41,7 @@ use crate::client::{ClientError, ImportedContact, TagFilter, TenantApi, WecomApi
 use crate::inbox::{self, InboxError};
 use crate::process::{chat_steps, tag_steps, ChatChange, Run, Step, StepResult};
 
-pub use checkpoint::{Checkpoint, Phase};
+pub use checkpoint::{Checkpoint, JobState, Phase};
 pub use page::{instant, planned, rounds, step_time, Planned};
 
 /// The `jobs.kind` of an import.
@@ -173,7 +173,7 @@ pub async fn run(
     let api = api.for_tenant(tenant.as_str(), &credentials);
     let now = jobs.clock().now();
     let mut cp = checkpoint::load_or_start(db, &tenant, &job.job_id, now).await?;
-    checkpoint::running(db, &tenant, &job.job_id, now).await?;
+    checkpoint::mark(db, &tenant, &job.job_id, JobState::Running, now).await?;
     let import = Import {
         jobs,
         api: &api,
@@ -188,12 +188,16 @@ pub async fn run(
         job_id: job.job_id.clone(),
     };
     match import.phases(&mut cp).await {
-        Ok(()) => Ok(checkpoint::succeed(db, &import.tenant, &import.job_id, import.now()).await?),
+        Ok(()) => {
+            let done = JobState::Succeeded;
+            Ok(checkpoint::mark(db, &import.tenant, &import.job_id, done, import.now()).await?)
+        }
         Err(ImportError::Wecom(error)) if error.is_transient() => {
             let until = import.now() + settings.wait;
             tracing::warn!(job = %import.job_id, %error, %until, "wecom import waits for WeCom");
             import.save(&cp).await?;
-            Ok(checkpoint::wait(db, &import.tenant, &import.job_id, until).await?)
+            let waiting = JobState::Waiting(until);
+            Ok(checkpoint::mark(db, &import.tenant, &import.job_id, waiting, import.now()).await?)
         }
         Err(other) => {
             // The tallies so far stay visible next to the failed job.
