@@ -17,7 +17,10 @@ use crate::portrait::fold::LOYAL_ORDERS;
 use crate::table::{table_row, Table};
 
 pub const NAME: &str = "repurchase_funnel";
-pub const VERSION: i64 = 1;
+/// Bump when the fold or the tables change: the projection is then rebuilt.
+/// 2: the acquisition is the earliest friend-add, whatever order they arrive in (the
+/// first import brings relations in WeCom's order, not in time order).
+pub const VERSION: i64 = 2;
 
 table_row! {
     /// One acquired customer's way down the funnel.
@@ -118,14 +121,16 @@ impl ReadModel for Funnel {
                 channel_state,
                 at,
             }) => {
-                if self.customers.contains_key(&key) {
-                    return;
+                if let Some(known) = self.customers.get(&key) {
+                    if known.acquired_at <= *at {
+                        return;
+                    }
                 }
                 let store_id = self
                     .staff
                     .get(&(e.tenant.clone(), staff.to_string()))
                     .map(|s| s.store_id.clone());
-                let row = FunnelRow {
+                let acquired = FunnelRow {
                     tenant_id: key.0.clone(),
                     customer_id: key.1.clone(),
                     acquired_at: *at,
@@ -138,6 +143,18 @@ impl ReadModel for Funnel {
                     first_purchase_at: None,
                     repurchase_at: None,
                     loyal_at: None,
+                };
+                // An earlier friend-add applied late keeps the purchases made so far.
+                let row = match self.customers.remove(&key) {
+                    Some(known) => FunnelRow {
+                        orders: known.orders,
+                        total_fen: known.total_fen,
+                        first_purchase_at: known.first_purchase_at,
+                        repurchase_at: known.repurchase_at,
+                        loyal_at: known.loyal_at,
+                        ..acquired
+                    },
+                    None => acquired,
                 };
                 self.customers.insert(key, row);
             }

@@ -11,6 +11,7 @@ pub mod departure;
 pub mod fake_wecom;
 pub mod ids;
 pub mod live;
+pub mod wecom_import;
 pub mod world;
 pub mod ws;
 

@@ -119,6 +119,8 @@ mod tests {
             name: "王女士".into(),
             phone: Some("13800138000".into()),
             at: DateTime::UNIX_EPOCH,
+            gender: None,
+            avatar: None,
         };
         let (_, summary) = describe(&event);
         assert!(summary.contains("王女士"));

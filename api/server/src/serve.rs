@@ -30,6 +30,7 @@ use graphql::rate_limit::{RateLimiter, RateLimits};
 use graphql::{build_schema, ApiState};
 use wecom::client::WecomApi;
 use wecom::directory::DirectorySync;
+use wecom::import::{ImportSettings, WecomImportJobs};
 use wecom::{InboxTick, OutboundSettings, OutboxTick};
 
 /// How the server runs, beyond the engine it serves.
@@ -54,6 +55,8 @@ pub struct ServerSettings {
     /// Requests running at once per caller and per tenant; derived from the pool size
     /// when not set.
     pub in_flight: Option<InFlightLimits>,
+    /// Page sizes and patience of WeCom imports.
+    pub wecom_import: ImportSettings,
 }
 
 impl ServerSettings {
@@ -70,6 +73,7 @@ impl ServerSettings {
             auto_accept_handovers: false,
             outbound: OutboundSettings::default(),
             in_flight: None,
+            wecom_import: ImportSettings::default(),
         }
     }
 }
@@ -94,6 +98,10 @@ impl App {
         let jobs = Jobs::new(engine.clone(), settings.clock.clone())
             .with_kind(Arc::new(HandoverJobs))
             .with_kind(Arc::new(DirectorySync { api: wecom.clone() }))
+            .with_kind(Arc::new(WecomImportJobs {
+                api: wecom.clone(),
+                settings: settings.wecom_import.clone(),
+            }))
             .with_periodic(Arc::new(HandoverTick {
                 auto_accept: settings.auto_accept_handovers,
             }))

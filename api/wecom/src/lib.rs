@@ -36,6 +36,7 @@
 pub mod client;
 pub mod crypto;
 pub mod directory;
+pub mod import;
 pub mod inbox;
 pub mod intake;
 pub mod notice;

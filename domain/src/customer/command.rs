@@ -29,6 +29,30 @@ pub enum AcceptTrigger {
     WindowElapsed,
 }
 
+/// Who the customer is, as WeCom's `external_contact` describes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    /// 0 unknown, 1 male, 2 female.
+    pub gender: Option<u8>,
+    pub avatar: Option<String>,
+}
+
+/// One relation as WeCom had it before the engine ran (the first import, issue 16):
+/// everything the engine lacks of it is brought in at once, stamped with the
+/// relation's own `createtime`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedRelation {
+    pub staff: StaffId,
+    pub add_way: AddWay,
+    pub channel_state: Option<String>,
+    pub profile: Option<Profile>,
+    pub remark: String,
+    pub description: String,
+    /// Enterprise tags the library holds as active (the caller looked them up).
+    pub tags: Vec<TagId>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CustomerCommand {
     AddFriend {
@@ -40,6 +64,9 @@ pub enum CustomerCommand {
         staff: StaffId,
         by: RemovedBy,
     },
+    /// Brings in a relation that existed in WeCom before the engine: only what the
+    /// stream lacks, never a rejection for what it already has.
+    ImportRelation(ImportedRelation),
     UpdateProfile {
         name: String,
         phone: Option<String>,

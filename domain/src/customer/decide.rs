@@ -23,7 +23,7 @@ impl Customer {
     /// Decides what `command`, arriving at `at`, makes happen. Pure: no clock, no I/O.
     pub fn decide(&self, command: CustomerCommand, at: DateTime<Utc>) -> Decision {
         use CustomerCommand as C;
-        if !self.known && !matches!(command, C::AddFriend { .. }) {
+        if !self.known && !matches!(command, C::AddFriend { .. } | C::ImportRelation(_)) {
             return Err(CustomerError::UnknownCustomer);
         }
         match command {
@@ -43,12 +43,19 @@ impl Customer {
                 }])
             }
             C::RemoveFriend { staff, by } => self.remove_friend(staff, by, at),
+            C::ImportRelation(relation) => Ok(self.import_relation(relation, at)),
             C::UpdateProfile { name, phone } => {
                 if name.trim().is_empty() {
                     return Err(CustomerError::EmptyName);
                 }
                 check_len("name", &name, rules::CUSTOMER_NAME_MAX_CHARS)?;
-                Ok(vec![CustomerEvent::ProfileUpdated { name, phone, at }])
+                Ok(vec![CustomerEvent::ProfileUpdated {
+                    name,
+                    phone,
+                    at,
+                    gender: None,
+                    avatar: None,
+                }])
             }
             C::Tag {
                 staff,

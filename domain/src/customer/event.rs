@@ -107,6 +107,14 @@ pub enum CustomerEvent {
         name: String,
         phone: Option<String>,
         at: DateTime<Utc>,
+        /// WeCom's `gender`: 0 unknown, 1 male, 2 female. Absent in events older than
+        /// the first import (issue 16), and left out when unknown so their payloads and
+        /// hashes stay as they were.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gender: Option<u8>,
+        /// The WeChat avatar's URL, as WeCom gives it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        avatar: Option<String>,
     },
     Tagged {
         staff: StaffId,

@@ -6,6 +6,7 @@ mod command;
 mod decide;
 mod error;
 mod event;
+mod import;
 #[cfg(test)]
 mod tests;
 
@@ -17,7 +18,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use command::{AcceptTrigger, CustomerCommand, TagState};
+pub use command::{AcceptTrigger, CustomerCommand, ImportedRelation, Profile, TagState};
 pub use decide::check_handover_kind;
 pub use error::CustomerError;
 pub use event::{AddWay, CustomerEvent, HandoverKind, RefusalReason, RemovedBy};
@@ -93,6 +94,12 @@ impl Deliveries {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
     known: bool,
+    /// The last profile recorded, so an import through a second relation does not
+    /// record the same one again.
+    #[serde(default)]
+    profile: Option<Profile>,
+    #[serde(default)]
+    phone: Option<String>,
     relations: BTreeMap<StaffId, Relation>,
     coupons: BTreeMap<CouponId, Coupon>,
     groups: BTreeSet<GroupId>,
@@ -107,6 +114,10 @@ pub struct Customer {
 impl Customer {
     pub fn is_known(&self) -> bool {
         self.known
+    }
+
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
     }
 
     pub fn relation(&self, staff: &StaffId) -> Option<&Relation> {
@@ -167,7 +178,20 @@ impl Aggregate for Customer {
             CustomerEvent::FriendRemoved { staff, .. } => {
                 self.relations.remove(&staff);
             }
-            CustomerEvent::ProfileUpdated { .. } => {}
+            CustomerEvent::ProfileUpdated {
+                name,
+                phone,
+                gender,
+                avatar,
+                ..
+            } => {
+                self.phone = phone;
+                self.profile = Some(Profile {
+                    name,
+                    gender,
+                    avatar,
+                });
+            }
             CustomerEvent::Tagged { staff, tag, .. } => {
                 if let Some(relation) = self.relations.get_mut(&staff) {
                     relation.tags.insert(tag);

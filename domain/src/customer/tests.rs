@@ -486,6 +486,8 @@ fn a_profile_name_of_64_characters_is_accepted() {
             name,
             phone: Some("13800000000".to_string()),
             at: t(1, 10),
+            gender: None,
+            avatar: None,
         }]);
 }
 
@@ -2127,4 +2129,127 @@ fn the_handover_kind_rule_alone_answers_as_the_command_does() {
         check(HandoverKind::Resigned, Some(now - Duration::days(366))),
         Err(CustomerError::DepartureTooOld(staff(ZHANG)))
     );
+}
+
+// ---------------------------------------------------------------- first import (issue 16)
+
+fn imported(s: &str, name: &str, remark: &str, tags: &[&str]) -> C {
+    C::ImportRelation(ImportedRelation {
+        staff: staff(s),
+        add_way: AddWay::BUSINESS_CARD,
+        channel_state: Some("store-7".into()),
+        profile: Some(Profile {
+            name: name.into(),
+            gender: Some(2),
+            avatar: Some("http://p.qlogo.cn/a/0".into()),
+        }),
+        remark: remark.into(),
+        description: String::new(),
+        tags: tags.iter().map(|t| tag(t)).collect(),
+    })
+}
+
+#[test]
+fn an_imported_relation_of_a_new_customer_records_every_fact_at_wecoms_time() {
+    given(vec![])
+        .when(Stamped::new(
+            t(1, 9),
+            imported(ZHANG, "王女士", "VIP", &["gold", "gold", "silk"]),
+        ))
+        .then_expect_events(vec![
+            E::FriendAdded {
+                staff: staff(ZHANG),
+                add_way: AddWay::BUSINESS_CARD,
+                channel_state: Some("store-7".into()),
+                at: t(1, 9),
+            },
+            E::ProfileUpdated {
+                name: "王女士".into(),
+                phone: None,
+                at: t(1, 9),
+                gender: Some(2),
+                avatar: Some("http://p.qlogo.cn/a/0".into()),
+            },
+            E::RemarkChanged {
+                staff: staff(ZHANG),
+                remark: "VIP".into(),
+                description: String::new(),
+                at: t(1, 9),
+            },
+            tagged(ZHANG, "gold", t(1, 9)),
+            tagged(ZHANG, "silk", t(1, 9)),
+        ]);
+}
+
+#[test]
+fn a_second_relation_of_the_same_customer_records_the_profile_once() {
+    let first = vec![
+        friend_added(ZHANG, t(1, 9)),
+        E::ProfileUpdated {
+            name: "王女士".into(),
+            phone: Some("13800000000".into()),
+            at: t(1, 9),
+            gender: Some(2),
+            avatar: Some("http://p.qlogo.cn/a/0".into()),
+        },
+    ];
+    given(first)
+        .when(Stamped::new(t(2, 9), imported(LI, "王女士", "", &[])))
+        .then_expect_events(vec![E::FriendAdded {
+            staff: staff(LI),
+            add_way: AddWay::BUSINESS_CARD,
+            channel_state: Some("store-7".into()),
+            at: t(2, 9),
+        }]);
+}
+
+#[test]
+fn importing_what_the_stream_already_holds_records_nothing_and_erases_nothing() {
+    let live = vec![
+        friend_added(ZHANG, t(1, 9)),
+        E::RemarkChanged {
+            staff: staff(ZHANG),
+            remark: "set since".into(),
+            description: String::new(),
+            at: t(3, 9),
+        },
+        tagged(ZHANG, "gold", t(3, 9)),
+    ];
+    let mut command = imported(ZHANG, " ", "", &["gold"]);
+    if let C::ImportRelation(r) = &mut command {
+        r.profile = None;
+    }
+    given(live)
+        .when(Stamped::new(t(1, 9), command))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn imported_text_longer_than_the_engine_keeps_is_cut_not_refused() {
+    let customer = replay(vec![]);
+    let events = customer
+        .decide(
+            imported(ZHANG, &"金".repeat(70), &"备".repeat(30), &[]),
+            t(1, 9),
+        )
+        .unwrap();
+    assert!(events.iter().any(|e| matches!(e,
+        E::ProfileUpdated { name, .. } if name.chars().count() == rules::CUSTOMER_NAME_MAX_CHARS)));
+    assert!(events.iter().any(|e| matches!(e,
+        E::RemarkChanged { remark, .. } if remark.chars().count() == rules::REMARK_MAX_CHARS)));
+}
+
+#[test]
+fn old_profile_events_without_gender_or_avatar_still_decode_and_encode_the_same() {
+    let old = r#"{"ProfileUpdated":{"name":"王","phone":null,"at":"2026-03-01T09:00:00Z"}}"#;
+    let event: CustomerEvent = serde_json::from_str(old).unwrap();
+    assert!(matches!(
+        &event,
+        E::ProfileUpdated {
+            gender: None,
+            avatar: None,
+            ..
+        }
+    ));
+    assert_eq!(serde_json::to_string(&event).unwrap(), old);
 }

@@ -90,7 +90,8 @@ impl Portrait {
                 channel_state,
                 at,
             } => {
-                if c.first_added_at.is_none() {
+                // The first import applies relations in WeCom's order, not in time order.
+                if c.first_added_at.is_none_or(|first| *at < first) {
                     c.first_added_at = Some(*at);
                     c.first_staff_id = Some(staff.to_string());
                     c.add_way = Some(i64::from(add_way.0));

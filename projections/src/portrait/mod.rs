@@ -10,5 +10,6 @@ pub mod rows;
 /// Bump when the fold or the tables change: the projection is then rebuilt.
 /// 2: the tag library's display order (`sort_order`).
 /// 3: an index for the coupon expiry's scan of each tenant's due coupons.
-pub const VERSION: i64 = 3;
+/// 4: the first friend-add is the earliest, whatever order they arrive in (issue 16).
+pub const VERSION: i64 = 4;
 pub const NAME: &str = "customer_portrait";

@@ -19,6 +19,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+pub mod import;
+
+pub use import::{Corp, Scheduled};
+
 pub const CORP_SECRET: &str = "fake-corp-secret-0123456789";
 
 pub const GETTOKEN: &str = "/cgi-bin/gettoken";
@@ -51,6 +55,7 @@ struct Fake {
     transfers: transfer::Transfers,
     refused_tags: std::collections::BTreeSet<String>,
     tags_created: usize,
+    import: import::ImportState,
 }
 
 /// A running fake, stopped when dropped.
@@ -222,6 +227,7 @@ impl FakeWecom {
             .merge(writes::routes())
             .merge(library::routes())
             .merge(directory::routes())
+            .merge(import::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -265,6 +271,22 @@ impl FakeWecom {
     pub fn set_users(&self, users: Value) {
         let mut s = self.state.lock().unwrap();
         s.directory.users = users.as_array().unwrap().clone();
+    }
+
+    /// A generated corp for the first import: its staff, customers and groups, and its
+    /// tag library and group chats as `get_corp_tag_list` and `groupchat/get` answer.
+    pub fn set_corp(&self, corp: Corp) {
+        let mut s = self.state.lock().unwrap();
+        s.tag_groups = corp.tag_groups().as_array().unwrap().clone();
+        for g in 0..corp.groups {
+            s.chats.insert(Corp::chat_id(g), corp.chat(g));
+        }
+        s.import.corp = Some(corp);
+    }
+
+    /// Makes calls to an import path fail by number (see [`Scheduled`]).
+    pub fn schedule(&self, failure: Scheduled) {
+        self.state.lock().unwrap().import.scheduled.push(failure);
     }
 
     pub fn fail(&self, failure: Option<Failure>) {

@@ -7,4 +7,5 @@
 
 mod callbacks;
 mod directory;
+mod import;
 mod write_back;

@@ -29,7 +29,7 @@ pub use sql::{Arg, Sql};
 pub use staff::{
     DepartureRecord, HandoverRecord, LibraryTagRecord, StaffFilter, StaffRecord, TagGroupRecord,
 };
-pub use wecom::{DepartmentRecord, WecomNoticeRecord};
+pub use wecom::{DepartmentRecord, WecomImportRecord, WecomNoticeRecord};
 
 use crate::db::Database;
 

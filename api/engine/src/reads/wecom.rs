@@ -124,3 +124,31 @@ impl Reads {
         )))
     }
 }
+
+/// How far a WeCom import job got, and what it brought in (`wecom_import`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WecomImportRecord {
+    pub phase: String,
+    pub relations_seen: i64,
+    pub relations_imported: i64,
+    pub events: i64,
+    pub groups: i64,
+    pub rejected: i64,
+    pub throttled: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Reads {
+    /// The tallies of import job `job_id`, `None` before its first run.
+    pub async fn wecom_import(&self, job_id: &str) -> Result<Option<WecomImportRecord>, ReadError> {
+        let mut sql = Sql::new(
+            "SELECT phase, relations_seen, relations_imported, events, groups, rejected, \
+             throttled, updated_at FROM wecom_import WHERE tenant_id = ",
+        );
+        sql.bind(Arg::Text(self.tenant.to_string()))
+            .push(" AND job_id = ")
+            .bind(Arg::Text(job_id.to_string()));
+        let rows = scoped!(self, |conn| fetch_all!(sql, WecomImportRecord, &mut *conn));
+        Ok(rows.into_iter().next())
+    }
+}

@@ -15,6 +15,7 @@ mod payload;
 mod run;
 mod staff;
 mod tags;
+mod wecom;
 
 use async_graphql::MergedObject;
 
@@ -27,4 +28,5 @@ pub struct Mutation(
     handover::HandoverMutation,
     jobs::JobMutation,
     directory::DirectoryMutation,
+    wecom::WecomMutation,
 );

@@ -28,6 +28,9 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 pub use directory::{Department, DirectoryUser};
+mod import;
+
+pub use import::{ChatListed, ChatPage, ContactPage, FollowInfo, ImportedContact, RATE_LIMITED};
 
 /// Where WeCom's server API lives.
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
@@ -397,24 +400,21 @@ pub struct ExternalContact {
     /// 1 a WeChat user, 2 a WeCom user.
     #[serde(default, rename = "type")]
     pub kind: i64,
+    /// 0 unknown, 1 male, 2 female.
+    #[serde(default)]
+    pub gender: i64,
+    #[serde(default)]
+    pub avatar: String,
 }
 
-/// One staff member's relation with the customer.
+/// One staff member's relation with the customer, as `externalcontact/get` describes
+/// it: `batch/get_by_user`'s relation, with its tags named.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUser {
-    pub userid: String,
-    #[serde(default)]
-    pub remark: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub createtime: i64,
+    #[serde(flatten)]
+    pub relation: FollowInfo,
     #[serde(default)]
     pub tags: Vec<FollowTag>,
-    #[serde(default)]
-    pub add_way: Option<i64>,
-    #[serde(default)]
-    pub state: Option<String>,
 }
 
 /// A tag on a relation: `type` 1 an enterprise tag of the library, 2 the staff

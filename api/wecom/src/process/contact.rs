@@ -24,7 +24,7 @@ pub fn contact_steps(
     let Some(follow) = contact
         .follow_user
         .iter()
-        .find(|f| f.userid == staff.as_str())
+        .find(|f| f.relation.userid == staff.as_str())
     else {
         return Err(Plan::Unhandled(format!(
             "edit_external_contact: WeCom lists no relation of {staff} with the customer any more"
@@ -38,13 +38,15 @@ pub fn contact_steps(
     let mut steps = Vec::new();
     // Without a relation the remark step still goes, so the domain's rejection
     // (UNKNOWN_CUSTOMER, NOT_A_FRIEND) is what the row records.
-    if relation.is_none_or(|r| r.remark != follow.remark || r.description != follow.description) {
+    if relation.is_none_or(|r| {
+        r.remark != follow.relation.remark || r.description != follow.relation.description
+    }) {
         steps.push(step(
             "remark".into(),
             CustomerCommand::ChangeRemark {
                 staff: staff.clone(),
-                remark: follow.remark.clone(),
-                description: follow.description.clone(),
+                remark: follow.relation.remark.clone(),
+                description: follow.relation.description.clone(),
             },
         ));
     }
@@ -97,12 +99,13 @@ pub fn with_add_way(steps: Vec<Step>, contact: &Contact) -> Vec<Step> {
                 let follow = contact
                     .follow_user
                     .iter()
-                    .find(|f| f.userid == staff.as_str());
+                    .find(|f| f.relation.userid == staff.as_str());
                 let add_way = follow
-                    .and_then(|f| f.add_way)
+                    .and_then(|f| f.relation.add_way)
                     .and_then(|w| u16::try_from(w).ok())
                     .map_or(AddWay::UNKNOWN, AddWay);
-                let channel_state = channel_state.or_else(|| follow.and_then(|f| f.state.clone()));
+                let channel_state =
+                    channel_state.or_else(|| follow.and_then(|f| f.relation.state.clone()));
                 Step::Customer {
                     customer,
                     part,

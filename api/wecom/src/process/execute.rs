@@ -22,7 +22,7 @@ use super::Step;
 use crate::inbox::{self, InboxError};
 
 /// How one step ended.
-pub(super) enum StepResult {
+pub(crate) enum StepResult {
     Done,
     /// A business rejection: its stable code and message.
     Rejected(&'static str, String),
@@ -94,7 +94,7 @@ impl Handover {
 
 /// The steps of one notice: its tenant, time and request, and the idempotency key
 /// every command derives its own from.
-pub(super) struct Run<'a> {
+pub(crate) struct Run<'a> {
     pub engine: &'a Engine,
     pub tenant: &'a TenantId,
     pub at: DateTime<Utc>,

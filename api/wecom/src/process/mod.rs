@@ -40,6 +40,7 @@ use super::client::{Contact, CorpTagGroup, GroupChat, TagFilter};
 
 pub use chat::chat_steps;
 pub use contact::{contact_steps, with_add_way};
+pub(crate) use execute::{Run, StepResult};
 pub use pending::{process_pending, retry_delay, InboxTick, Processed, MAX_ATTEMPTS};
 pub use plan::{kind_name, plan, subject};
 pub use tags::tag_steps;

@@ -222,8 +222,8 @@ fn a_friend_add_takes_its_way_and_channel_from_wecoms_answer() {
         other => panic!("{other:?}"),
     };
     let mut wecom = answer("zhangsan", "", &[]);
-    wecom.follow_user[0].add_way = Some(1);
-    wecom.follow_user[0].state = Some("store-qr".into());
+    wecom.follow_user[0].relation.add_way = Some(1);
+    wecom.follow_user[0].relation.state = Some("store-qr".into());
 
     // Given an add without a state, WeCom's way and state are taken
     let steps = with_add_way(add(""), &wecom);
