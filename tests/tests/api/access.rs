@@ -342,6 +342,16 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS,
         ),
         (
+            "startWecomImport",
+            m(
+                "startWecomImport",
+                "StartWecomImportInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "idempotencyKey": key() } }),
+            OPS,
+        ),
+        (
             "startHandover",
             m("startHandover", "StartHandoverInput", "userErrors { code }"),
             json!({ "i": { "staffId": "nobody", "idempotencyKey": key() } }),

@@ -6,6 +6,7 @@
 //! `cargo test -p scrm-tests --test wecom`.
 
 mod callbacks;
+mod corp_handover;
 mod directory;
 mod import;
 mod write_back;
