@@ -4,6 +4,7 @@
 //! is read from the portrait's coupon table.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::Datelike;
 use domain::customer::CustomerEvent;
@@ -11,7 +12,7 @@ use domain::staff::StaffEvent;
 
 use crate::db::Database;
 use crate::error::ProjectionError;
-use crate::log::{AnyEvent, LoggedEvent};
+use crate::log::{AnyEvent, Checkpoint, LoggedEvent};
 use crate::model::{touch, ReadModel, Rows, Touched};
 use crate::portrait::fold::LOYAL_ORDERS;
 use crate::table::{table_row, Table};
@@ -61,6 +62,61 @@ type Key = (String, String);
 pub struct Funnel {
     customers: HashMap<Key, FunnelRow>,
     staff: HashMap<Key, FunnelStaffRow>,
+    /// In a partitioned rebuild a customer's events arrive without the staff events
+    /// around them: each guide's stores over time, read before the customers.
+    stores: Option<Arc<StaffStores>>,
+}
+
+/// Each guide's store over time, in log order: where a guide worked when a customer was
+/// acquired, for a fold that sees one customer's events at a time.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StaffStores(HashMap<Key, Vec<(Checkpoint, String)>>);
+
+impl StaffStores {
+    /// Records what a staff event says of the guide's store.
+    pub fn apply(&mut self, e: &LoggedEvent) {
+        let store = match &e.event {
+            AnyEvent::Staff(StaffEvent::StaffRegistered { store, .. }) => store,
+            AnyEvent::Staff(StaffEvent::StaffMovedToStore { to, .. }) => to,
+            _ => return,
+        };
+        let key = (e.tenant.clone(), e.local_id.clone());
+        let history = self.0.entry(key).or_default();
+        // As the incremental fold: a move of a guide never registered changes nothing.
+        if history.is_empty()
+            && matches!(
+                e.event,
+                AnyEvent::Staff(StaffEvent::StaffMovedToStore { .. })
+            )
+        {
+            return;
+        }
+        history.push((e.checkpoint, store.to_string()));
+    }
+
+    /// Sorts each history by log order (a partition reads streams, not the log).
+    pub fn seal(&mut self) {
+        for history in self.0.values_mut() {
+            history.sort();
+        }
+    }
+
+    /// The guide's store just before `at`.
+    pub fn store_at(&self, tenant: &str, staff: &str, at: Checkpoint) -> Option<String> {
+        let history = self.0.get(&(tenant.to_string(), staff.to_string()))?;
+        let before = history.partition_point(|(when, _)| *when < at);
+        before.checked_sub(1).map(|i| history[i].1.clone())
+    }
+}
+
+impl Funnel {
+    /// A funnel for one partition's customers, finding stores in `stores`.
+    pub fn with_stores(stores: Arc<StaffStores>) -> Self {
+        Self {
+            stores: Some(stores),
+            ..Self::default()
+        }
+    }
 }
 
 /// The acquisition channel: the WeCom `state` code when the add carried one, else the
@@ -126,10 +182,13 @@ impl ReadModel for Funnel {
                         return;
                     }
                 }
-                let store_id = self
-                    .staff
-                    .get(&(e.tenant.clone(), staff.to_string()))
-                    .map(|s| s.store_id.clone());
+                let store_id = match &self.stores {
+                    Some(stores) => stores.store_at(&e.tenant, staff.as_str(), e.checkpoint),
+                    None => self
+                        .staff
+                        .get(&(e.tenant.clone(), staff.to_string()))
+                        .map(|s| s.store_id.clone()),
+                };
                 let acquired = FunnelRow {
                     tenant_id: key.0.clone(),
                     customer_id: key.1.clone(),
@@ -192,6 +251,10 @@ impl ReadModel for Funnel {
         rows.put(self.customers.values());
         rows.put(self.staff.values());
         rows
+    }
+
+    fn for_customers(context: &crate::rebuild::Context) -> Self {
+        Self::with_stores(context.staff_stores.clone())
     }
 }
 
@@ -286,4 +349,97 @@ pub async fn coupon_redemption(
     Ok(crate::on_pool!(db, |pool| {
         sqlx::query_as(sql).bind(tenant).fetch_all(pool).await
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use domain::customer::AddWay;
+    use domain::values::{StaffId, StoreId};
+
+    use super::*;
+
+    fn logged(position: i64, id: &str, event: AnyEvent) -> LoggedEvent {
+        LoggedEvent {
+            checkpoint: Checkpoint { txid: 1, position },
+            tenant: "acme".into(),
+            local_id: id.into(),
+            sequence: position,
+            event,
+        }
+    }
+
+    fn added(position: i64, customer: &str) -> LoggedEvent {
+        logged(
+            position,
+            customer,
+            AnyEvent::Customer(CustomerEvent::FriendAdded {
+                staff: StaffId::parse("guide-1").unwrap(),
+                add_way: AddWay::QR_CODE,
+                channel_state: None,
+                at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+                    + chrono::Duration::hours(position),
+            }),
+        )
+    }
+
+    #[test]
+    fn given_a_guide_who_moved_when_customers_are_folded_apart_then_each_keeps_the_store_of_its_day(
+    ) {
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
+        let staff = |position, event| logged(position, "guide-1", AnyEvent::Staff(event));
+        let log = vec![
+            staff(
+                1,
+                StaffEvent::StaffRegistered {
+                    name: "王芳".into(),
+                    store: StoreId::parse("store-1").unwrap(),
+                    title: "导购".into(),
+                    customer_limit: 100,
+                    at,
+                },
+            ),
+            added(2, "wm-a"),
+            staff(
+                3,
+                StaffEvent::StaffMovedToStore {
+                    from: StoreId::parse("store-1").unwrap(),
+                    to: StoreId::parse("store-2").unwrap(),
+                    at,
+                },
+            ),
+            added(4, "wm-b"),
+        ];
+        // Given the log folded in its order (the incremental projector)
+        let mut in_order = Funnel::default();
+        for e in &log {
+            in_order.apply(e);
+        }
+        // when the staff are folded first and each customer alone (a rebuild partition)
+        let mut stores = StaffStores::default();
+        let mut staff_only = Funnel::default();
+        for e in log.iter().filter(|e| matches!(e.event, AnyEvent::Staff(_))) {
+            stores.apply(e);
+            staff_only.apply(e);
+        }
+        stores.seal();
+        let stores = Arc::new(stores);
+        let mut customers = Vec::new();
+        for e in log
+            .iter()
+            .filter(|e| matches!(e.event, AnyEvent::Customer(_)))
+        {
+            let mut alone = Funnel::with_stores(stores.clone());
+            alone.apply(e);
+            customers.extend(alone.customers.into_values());
+        }
+        // then the rows are the same: each customer in the store of the day it was won.
+        let mut expected: Vec<_> = in_order.customers.values().cloned().collect();
+        expected.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        assert_eq!(customers, expected);
+        let stores: Vec<_> = customers.iter().map(|c| c.store_id.as_deref()).collect();
+        assert_eq!(stores, vec![Some("store-1"), Some("store-2")]);
+        assert_eq!(staff_only.staff, in_order.staff);
+    }
 }

@@ -49,6 +49,18 @@ pub enum AnyEvent {
     TagLibrary(TagLibraryEvent),
 }
 
+impl AnyEvent {
+    /// The aggregate type it is stored under.
+    pub fn aggregate_type(&self) -> &'static str {
+        match self {
+            AnyEvent::Customer(_) => "Customer",
+            AnyEvent::Group(_) => "CustomerGroup",
+            AnyEvent::Staff(_) => "Staff",
+            AnyEvent::TagLibrary(_) => "TagLibrary",
+        }
+    }
+}
+
 /// One event as read from the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedEvent {

@@ -109,6 +109,14 @@ pub trait ReadModel: Default + Send + Sync + 'static {
     fn apply(&mut self, event: &LoggedEvent);
     /// The rows held, per table.
     fn rows(&self) -> Rows;
+
+    /// An empty model for a rebuild partition that folds customers' streams one
+    /// customer at a time, without the other aggregates' events between them. A model
+    /// whose customer rows depend on another aggregate reads it from `context`.
+    fn for_customers(context: &crate::rebuild::Context) -> Self {
+        let _ = context;
+        Self::default()
+    }
 }
 
 macro_rules! model_store {
@@ -190,6 +198,27 @@ macro_rules! model_store {
                 let mut model = M::default();
                 model.load(rows);
                 Ok(model)
+            }
+
+            /// Applies `events` (of the types `M` reads) to `M`'s live rows.
+            pub async fn apply_events<M: ReadModel>(
+                conn: &mut Conn,
+                events: &[crate::log::LoggedEvent],
+            ) -> Result<(), sqlx::Error> {
+                let events: Vec<_> = events
+                    .iter()
+                    .filter(|e| M::READS.contains(&e.event.aggregate_type()))
+                    .cloned()
+                    .collect();
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let touched = M::touched(&events);
+                let mut model: M = load(conn, &touched).await?;
+                for e in &events {
+                    model.apply(e);
+                }
+                replace(conn, &model, &touched).await
             }
 
             /// Replaces the rows of every key in `touched` with those `model` holds.

@@ -192,6 +192,25 @@ async fn catch_up_one(
     }
 }
 
+/// Steps `p` until its checkpoint is at or past `at` (a tenant's rebuild read up to
+/// `at`, and its rows replace the tenant's only once the projector is there too).
+pub async fn catch_up_to(
+    db: &Database,
+    p: &Projection,
+    at: Checkpoint,
+) -> Result<(), ProjectionError> {
+    let started = std::time::Instant::now();
+    while checkpoint(db, p).await? < at {
+        if step(db, p, BATCH).await? == 0 {
+            if started.elapsed() > CATCH_UP_DEADLINE {
+                return Err(ProjectionError::Stalled(p.name));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
+}
+
 async fn checkpoint(db: &Database, p: &Projection) -> Result<Checkpoint, ProjectionError> {
     let row: Option<(i64, i64)> = on_pool!(db, |pool| {
         sqlx::query_as("SELECT txid, position FROM projection_checkpoints WHERE name = $1")

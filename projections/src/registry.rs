@@ -11,6 +11,7 @@ use crate::funnel::Funnel;
 use crate::log::LoggedEvent;
 use crate::model::{ReadModel, Rows};
 use crate::portrait::fold::PortraitSet;
+use crate::rebuild::Context;
 use crate::table::Table;
 
 /// Every projection. Adding one is adding its read model here.
@@ -30,7 +31,13 @@ pub struct Projection {
     pub reads: &'static [&'static str],
     step: for<'a> fn(&'a Database, i64) -> BoxFuture<'a, Result<usize, ProjectionError>>,
     empty: fn() -> Box<dyn Fold>,
+    for_customers: fn(&Context) -> Box<dyn Fold>,
+    replay_pg: Replay<sqlx::PgConnection>,
+    replay_lite: Replay<sqlx::SqliteConnection>,
 }
+
+/// Applies events to a read model's live rows on a connection.
+type Replay<C> = for<'a> fn(&'a mut C, &'a [LoggedEvent]) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 
 impl std::fmt::Debug for Projection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,6 +57,9 @@ impl Projection {
             reads: M::READS,
             step: step_of::<M>,
             empty: empty_of::<M>,
+            for_customers: for_customers_of::<M>,
+            replay_pg: replay_pg_of::<M>,
+            replay_lite: replay_lite_of::<M>,
         }
     }
 
@@ -66,6 +76,28 @@ impl Projection {
     pub(crate) fn empty(&self) -> Box<dyn Fold> {
         (self.empty)()
     }
+
+    /// Applies `events` to the live rows (inside the caller's transaction).
+    pub(crate) fn replay_pg<'a>(
+        &self,
+        conn: &'a mut sqlx::PgConnection,
+        events: &'a [LoggedEvent],
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        (self.replay_pg)(conn, events)
+    }
+
+    pub(crate) fn replay_lite<'a>(
+        &self,
+        conn: &'a mut sqlx::SqliteConnection,
+        events: &'a [LoggedEvent],
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        (self.replay_lite)(conn, events)
+    }
+
+    /// A model for a rebuild partition of customer streams (see `ReadModel::for_customers`).
+    pub(crate) fn for_customers(&self, context: &Context) -> Box<dyn Fold> {
+        (self.for_customers)(context)
+    }
 }
 
 fn step_of<M: ReadModel>(
@@ -77,6 +109,24 @@ fn step_of<M: ReadModel>(
 
 fn empty_of<M: ReadModel>() -> Box<dyn Fold> {
     Box::new(M::default())
+}
+
+fn replay_pg_of<'a, M: ReadModel>(
+    conn: &'a mut sqlx::PgConnection,
+    events: &'a [LoggedEvent],
+) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(crate::model::pg::apply_events::<M>(conn, events))
+}
+
+fn replay_lite_of<'a, M: ReadModel>(
+    conn: &'a mut sqlx::SqliteConnection,
+    events: &'a [LoggedEvent],
+) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(crate::model::lite::apply_events::<M>(conn, events))
+}
+
+fn for_customers_of<M: ReadModel>(context: &Context) -> Box<dyn Fold> {
+    Box::new(M::for_customers(context))
 }
 
 /// What a rebuild needs of a read model.

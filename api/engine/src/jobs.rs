@@ -273,21 +273,15 @@ impl Jobs {
         self.set(tenant, &job.job_id, JobStatus::Running, None, 0, total)
             .await
             .map_err(|e| format!("STORE {e}"))?;
-        for (done, projection) in targets.into_iter().enumerate() {
-            rebuild::rebuild(&self.db, projection, false)
-                .await
-                .map_err(|e| format!("REBUILD_FAILED {e}"))?;
-            self.set(
-                tenant,
-                &job.job_id,
-                JobStatus::Running,
-                None,
-                done as i64 + 1,
-                total,
-            )
+        // A tenant's job rebuilds that tenant's rows only; the deployment's are rebuilt
+        // from the command line.
+        let options = rebuild::Options {
+            scope: rebuild::Scope::Tenant(tenant.to_string()),
+            ..rebuild::Options::default()
+        };
+        rebuild::rebuild_with(&self.db, &targets, &options)
             .await
-            .map_err(|e| format!("STORE {e}"))?;
-        }
+            .map_err(|e| format!("REBUILD_FAILED {e}"))?;
         self.set(
             tenant,
             &job.job_id,

@@ -28,7 +28,7 @@ const KILLS: usize = 6;
 /// The `scrm` binary next to this test's executable, brought up to date first: cargo
 /// does not rebuild another package's binary for an integration test, and a stale one
 /// would test yesterday's server.
-fn scrm_binary() -> PathBuf {
+pub(crate) fn scrm_binary() -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();

@@ -7,6 +7,7 @@
 
 mod handover_crash;
 mod projections;
+mod rebuild_crash;
 mod seed;
 mod store;
 mod wecom_crash;

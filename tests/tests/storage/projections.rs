@@ -13,7 +13,7 @@ use fixtures::{Options, Params, Scale};
 use harness::ids::tenant;
 use harness::{on_both_backends, read_models, TestDb};
 use projections::projector::{self, catch_up, step};
-use projections::rebuild::rebuild;
+use projections::rebuild::{self, rebuild};
 use projections::registry::ALL;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{watch, Notify};
@@ -49,20 +49,38 @@ async fn assert_equal_to_rebuild(db: &Database, expected_events: u64) {
     }
 }
 
-/// The one-pass `rebuild_all` gives the same tables as the caught-up projections.
-async fn assert_equal_to_rebuild_all(db: &Database, expected_events: u64) {
+/// One pass over the log for every projection, split into 1, 2 and 7 partitions, gives
+/// the same tables as the caught-up projections, row for row.
+async fn assert_equal_to_partitioned_rebuilds(db: &Database, expected_events: u64) {
     let mut before = Vec::new();
     for p in ALL {
         before.push(read_models(db, p).await);
     }
-    let reports = projections::rebuild::rebuild_all(db, false)
-        .await
-        .expect("rebuild all");
-    assert_eq!(reports.len(), ALL.len());
-    for (p, (report, incremental)) in ALL.iter().zip(reports.iter().zip(before)) {
-        assert_eq!(report.name, p.name);
-        assert_eq!(report.events, expected_events);
-        assert_eq!(read_models(db, p).await, incremental, "{}", p.name);
+    for jobs in [1, 2, 7] {
+        let options = rebuild::Options {
+            jobs,
+            ..Default::default()
+        };
+        let reports = rebuild::rebuild_with(db, &rebuild::all(), &options)
+            .await
+            .expect("rebuild all");
+        assert_eq!(reports.len(), ALL.len());
+        let partitions = if matches!(db, Database::Postgres(_)) {
+            jobs
+        } else {
+            1
+        };
+        for (p, (report, incremental)) in ALL.iter().zip(reports.iter().zip(&before)) {
+            assert_eq!(report.name, p.name);
+            assert_eq!(report.partitions, partitions, "{jobs} jobs");
+            assert_eq!(report.events, expected_events);
+            assert_eq!(
+                &read_models(db, p).await,
+                incremental,
+                "{} with {jobs} jobs",
+                p.name
+            );
+        }
     }
 }
 
@@ -111,7 +129,7 @@ on_both_backends! {
         catch_up(&engine.db).await.expect("catch up");
         let total = event_count(&engine.db).await;
         assert_equal_to_rebuild(&engine.db, total).await;
-        assert_equal_to_rebuild_all(&engine.db, total).await;
+        assert_equal_to_partitioned_rebuilds(&engine.db, total).await;
     }
 }
 
@@ -161,7 +179,112 @@ async fn concurrent_writers_committing_out_of_order_are_neither_missed_nor_doubl
     };
     let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
 
-    // One guide for the customers to befriend.
+    register_guide(&pool, t0).await;
+    let (stop_tx, stop) = watch::channel(false);
+    let projector_task = tokio::spawn(projector::run(
+        engine.db.clone(),
+        Arc::new(Notify::new()),
+        stop,
+    ));
+    let writers = spawn_writers(&pool, 8, 50, t0);
+    let mut expected = Vec::new();
+    for w in writers {
+        expected.extend(w.await.unwrap());
+    }
+    let total = event_count(&engine.db).await;
+    assert!(total >= 20_000, "{total} events");
+
+    stop_tx.send(true).unwrap();
+    projector_task.await.unwrap().unwrap();
+    catch_up(&engine.db).await.unwrap();
+
+    assert_counted_once(&engine.db, expected, total).await;
+    assert_equal_to_rebuild(&engine.db, total).await;
+}
+
+/// Writers appending purchases straight to the store, several events per transaction,
+/// each transaction held open a random time: commits land out of position order. Each
+/// returns (customer, purchases, total) of what it wrote.
+fn spawn_writers(
+    pool: &sqlx::PgPool,
+    writers: usize,
+    customers_per_writer: usize,
+    t0: chrono::DateTime<Utc>,
+) -> Vec<tokio::task::JoinHandle<Vec<(String, i64, i64)>>> {
+    const PURCHASES: usize = 49; // + 1 FriendAdded = 50 events per customer
+    (0..writers)
+        .map(|w| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
+                let mut expected = Vec::new();
+                for c in 0..customers_per_writer {
+                    let stream = format!("acme:wm-{w}-{c}");
+                    let mut events = vec![CustomerEvent::FriendAdded {
+                        staff: StaffId::parse("guide-1").unwrap(),
+                        add_way: AddWay::QR_CODE,
+                        channel_state: None,
+                        at: t0,
+                    }];
+                    let mut total = 0;
+                    for p in 0..PURCHASES {
+                        let fen = rng.random_range(100..100_000);
+                        total += fen;
+                        events.push(CustomerEvent::PurchaseRecorded {
+                            order: OrderId::parse(format!("o{w}-{c}-{p}")).unwrap(),
+                            amount: Money::from_fen(fen).unwrap(),
+                            store: StoreId::parse("store-1").unwrap(),
+                            staff: None,
+                            at: t0 + chrono::Duration::minutes(p as i64),
+                        });
+                    }
+                    let mut seq = 1;
+                    for chunk in events.chunks(rng.random_range(1..8)) {
+                        let mut tx = pool.begin().await.unwrap();
+                        for e in chunk {
+                            sqlx::query(
+                                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                                 VALUES ('Customer', $1, $2, $3, '1.0', $4::json, '{}')",
+                            )
+                            .bind(&stream)
+                            .bind(seq)
+                            .bind(e.name())
+                            .bind(serde_json::to_string(e).unwrap())
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                            seq += 1;
+                        }
+                        let delay = rng.random_range(0.0..0.006);
+                        sqlx::query("SELECT pg_sleep($1)").bind(delay).execute(&mut *tx).await.unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                    expected.push((format!("wm-{w}-{c}"), PURCHASES as i64, total));
+                }
+                expected
+            })
+        })
+        .collect()
+}
+
+/// Each writer's customer holds exactly its purchases, and every projection applied
+/// every event once.
+async fn assert_counted_once(db: &Database, mut expected: Vec<(String, i64, i64)>, total: u64) {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT customer_id, purchases, total_fen FROM rm_customer ORDER BY customer_id",
+    )
+    .fetch_all(harness::pg(db))
+    .await
+    .unwrap();
+    expected.sort();
+    assert_eq!(rows, expected, "every purchase counted exactly once");
+    for status in projector::status(db).await.unwrap() {
+        assert_eq!(status.events_applied as u64, total, "{}", status.name);
+    }
+}
+
+/// Registers the guide the writers' customers befriend.
+async fn register_guide(pool: &sqlx::PgPool, t0: chrono::DateTime<Utc>) {
     let registered = StaffEvent::StaffRegistered {
         name: "导购".into(),
         store: StoreId::parse("store-1").unwrap(),
@@ -174,95 +297,57 @@ async fn concurrent_writers_committing_out_of_order_are_neither_missed_nor_doubl
          VALUES ('Staff', 'acme:guide-1', 1, 'StaffRegistered', '1.0', $1::json, '{}')",
     )
     .bind(serde_json::to_string(&registered).unwrap())
-    .execute(&pool)
+    .execute(pool)
     .await
     .unwrap();
+}
 
-    const WRITERS: usize = 8;
-    const CUSTOMERS_PER_WRITER: usize = 50;
-    const PURCHASES: usize = 49; // + 1 FriendAdded = 50 events per customer
+/// A rebuild runs while eight writers commit out of order and the projector runs: the
+/// rebuild reads one snapshot, the projector goes on from the rebuild's checkpoint
+/// after the swap, and every purchase is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_committing_during_a_partitioned_rebuild_are_neither_missed_nor_doubled() {
+    let test_db = TestDb::postgres().await;
+    let engine = test_db.engine().await;
+    let Database::Postgres(pool) = engine.db.clone() else {
+        unreachable!()
+    };
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    register_guide(&pool, t0).await;
     let (stop_tx, stop) = watch::channel(false);
     let projector_task = tokio::spawn(projector::run(
         engine.db.clone(),
         Arc::new(Notify::new()),
         stop,
     ));
-
-    let mut writers = Vec::new();
-    for w in 0..WRITERS {
-        let pool = pool.clone();
-        writers.push(tokio::spawn(async move {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
-            let mut expected = Vec::new();
-            for c in 0..CUSTOMERS_PER_WRITER {
-                let stream = format!("acme:wm-{w}-{c}");
-                let mut events = vec![CustomerEvent::FriendAdded {
-                    staff: StaffId::parse("guide-1").unwrap(),
-                    add_way: AddWay::QR_CODE,
-                    channel_state: None,
-                    at: t0,
-                }];
-                let mut total = 0;
-                for p in 0..PURCHASES {
-                    let fen = rng.random_range(100..100_000);
-                    total += fen;
-                    events.push(CustomerEvent::PurchaseRecorded {
-                        order: OrderId::parse(format!("o{w}-{c}-{p}")).unwrap(),
-                        amount: Money::from_fen(fen).unwrap(),
-                        store: StoreId::parse("store-1").unwrap(),
-                        staff: None,
-                        at: t0 + chrono::Duration::minutes(p as i64),
-                    });
-                }
-                let mut seq = 1;
-                for chunk in events.chunks(rng.random_range(1..8)) {
-                    let mut tx = pool.begin().await.unwrap();
-                    for e in chunk {
-                        sqlx::query(
-                            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                             VALUES ('Customer', $1, $2, $3, '1.0', $4::json, '{}')",
-                        )
-                        .bind(&stream)
-                        .bind(seq)
-                        .bind(e.name())
-                        .bind(serde_json::to_string(e).unwrap())
-                        .execute(&mut *tx)
-                        .await
-                        .unwrap();
-                        seq += 1;
-                    }
-                    let delay = rng.random_range(0.0..0.006);
-                    sqlx::query("SELECT pg_sleep($1)").bind(delay).execute(&mut *tx).await.unwrap();
-                    tx.commit().await.unwrap();
-                }
-                expected.push((format!("wm-{w}-{c}"), PURCHASES as i64, total));
-            }
-            expected
-        }));
+    let writers = spawn_writers(&pool, 8, 50, t0);
+    // Rebuilds while the writers write, each reading a different part of the log.
+    let mut rebuilt_at = Vec::new();
+    for jobs in [2, 3, 2] {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let options = rebuild::Options {
+            jobs,
+            ..Default::default()
+        };
+        let reports = rebuild::rebuild_with(&engine.db, &rebuild::all(), &options)
+            .await
+            .expect("rebuild during writes");
+        rebuilt_at.push(reports[0].events);
     }
     let mut expected = Vec::new();
     for w in writers {
         expected.extend(w.await.unwrap());
     }
     let total = event_count(&engine.db).await;
-    assert!(total >= 20_000, "{total} events");
-
+    assert!(
+        rebuilt_at.iter().any(|n| *n > 1 && *n < total),
+        "a rebuild ran while the writers wrote: {rebuilt_at:?} of {total}"
+    );
     stop_tx.send(true).unwrap();
     projector_task.await.unwrap().unwrap();
     catch_up(&engine.db).await.unwrap();
-
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT customer_id, purchases, total_fen FROM rm_customer ORDER BY customer_id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    expected.sort();
-    assert_eq!(rows, expected, "every purchase counted exactly once");
-    for status in projector::status(&engine.db).await.unwrap() {
-        assert_eq!(status.events_applied as u64, total, "{}", status.name);
-    }
-    assert_equal_to_rebuild(&engine.db, total).await;
+    assert_counted_once(&engine.db, expected, total).await;
+    assert_equal_to_partitioned_rebuilds(&engine.db, total).await;
 }
 
 async fn scalar(db: &Database, sql: &str) -> i64 {
@@ -457,5 +542,77 @@ on_both_backends! {
         assert_eq!(failures::of(db, funnel.name).await.unwrap(), None);
         catch_up(db).await.unwrap();
         assert_eq!(scalar(db, "SELECT count(*) FROM rm_funnel_customer WHERE customer_id = 'woLATER'").await, 1);
+    }
+}
+
+/// The rows of `tenant` in each table of a projection's read models.
+fn of_tenant(
+    models: &std::collections::BTreeMap<&'static str, Vec<Vec<Option<String>>>>,
+    tenant: &str,
+) -> std::collections::BTreeMap<&'static str, Vec<Vec<Option<String>>>> {
+    models
+        .iter()
+        .map(|(table, rows)| {
+            let mine = rows
+                .iter()
+                .filter(|r| r[0].as_deref() == Some(tenant))
+                .cloned()
+                .collect();
+            (*table, mine)
+        })
+        .collect()
+}
+
+on_both_backends! {
+    async fn a_tenants_rebuild_replaces_that_tenants_rows_and_leaves_the_others_alone(db: TestDb) {
+        let engine = db.engine().await;
+        for (seed, name) in [(3, "north"), (4, "south")] {
+            let params = tiny(name, seed, 80);
+            let mut commands = Vec::new();
+            fixtures::generate(&params, Options::default(), &mut |e| commands.push(e));
+            for e in commands {
+                harness::replay(&engine, &params.tenant, e).await;
+            }
+        }
+        catch_up(&engine.db).await.expect("catch up");
+        let db = &engine.db;
+        let mut before = Vec::new();
+        for p in ALL {
+            before.push(read_models(db, p).await);
+        }
+        let north_events = scalar(db, "SELECT count(*) FROM events WHERE tenant_id = 'north'").await;
+
+        // Given both tenants' rows damaged, as a fold with a bug would leave them
+        exec(db, "UPDATE rm_customer SET purchases = purchases + 1000").await;
+        exec(db, "DELETE FROM rm_funnel_customer").await;
+        exec(db, "DELETE FROM rm_tag").await;
+        // when north's analyst rebuilds north
+        let options = rebuild::Options {
+            jobs: 2,
+            scope: rebuild::Scope::Tenant("north".into()),
+            progress: false,
+        };
+        let reports = rebuild::rebuild_with(db, &rebuild::all(), &options).await.expect("tenant rebuild");
+        assert_eq!(reports[0].events as i64, north_events, "read north's events only");
+
+        // then north's rows are whole again
+        for (p, was) in ALL.iter().zip(&before) {
+            let now = read_models(db, p).await;
+            assert_eq!(of_tenant(&now, "north"), of_tenant(was, "north"), "{}", p.name);
+        }
+        // and south's are exactly as the damage left them.
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer WHERE tenant_id = 'south' AND purchases < 1000").await, 0);
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_funnel_customer WHERE tenant_id = 'south'").await, 0);
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_tag WHERE tenant_id = 'south'").await, 0);
+        // North's own figures still count each of its events once.
+        for status in projector::tenant_status(db, "north").await.expect("status") {
+            assert_eq!(status.events_applied, north_events, "{}", status.name);
+        }
+        // The projector goes on as before, and a deployment rebuild mends south.
+        catch_up(db).await.expect("catch up");
+        rebuild::rebuild_all(db, false).await.expect("rebuild all");
+        for (p, was) in ALL.iter().zip(&before) {
+            assert_eq!(&read_models(db, p).await, was, "{}", p.name);
+        }
     }
 }

@@ -25,8 +25,10 @@ keyed!(StartRebuildInput);
 
 #[Object]
 impl JobMutation {
-    /// Rebuilds projections from the whole log, as a job (blue/green: reads keep being
-    /// served from the old tables until the swap).
+    /// Rebuilds the caller's tenant's rows of projections from the log, as a job: the
+    /// tenant's rows are replaced in one transaction when the job ends, and until then
+    /// reads are served from the current ones. Other tenants' rows are not touched (the
+    /// whole deployment is rebuilt with `scrm rebuild --all`).
     #[graphql(guard = "RoleGuard(ANALYSTS)")]
     async fn start_rebuild(
         &self,

@@ -127,18 +127,37 @@ pub async fn rebuild_benchmark(
     let db = connect(&url).await?;
     projections::projector::prepare(&db).await?;
     let raw = raw_read_rate(&db).await?;
-    let reports = projections::rebuild::rebuild_all(&db, true).await?;
-    let all = &reports[0];
-    let ours = all.events_per_second();
-    let rows: u64 = reports.iter().map(|r| r.rows).sum();
-    println!(
-        "full log ({events} events): raw read {raw:.0} rows/s; rebuild of all {} projections \
-         {ours:.0} events/s (read+fold {:.1}s, write {:.1}s, {rows} rows); ratio to raw read {:.2}",
-        reports.len(),
-        all.read_and_fold.as_secs_f64(),
-        all.write.as_secs_f64(),
-        ours / raw
-    );
+    let cores = projections::rebuild::default_jobs();
+    let mut ours = 0.0;
+    // Each width on the same log, the parallel one first; the peak RSS of each is read
+    // from /proc after its own reset, so the first does not hide the second.
+    for jobs in [cores, 1] {
+        reset_peak_rss();
+        let options = projections::rebuild::Options {
+            jobs,
+            progress: true,
+            ..Default::default()
+        };
+        let reports =
+            projections::rebuild::rebuild_with(&db, &projections::rebuild::all(), &options).await?;
+        let all = &reports[0];
+        let rate = all.events_per_second();
+        let rows: u64 = reports.iter().map(|r| r.rows).sum();
+        println!(
+            "full log ({events} events): raw read {raw:.0} rows/s; rebuild of all {} projections \
+             with {} partition(s) {rate:.0} events/s (read+fold {:.1}s, keys and swap {:.1}s, \
+             {rows} rows); ratio to raw read {:.2}; peak RSS {} MiB",
+            reports.len(),
+            all.partitions,
+            all.read_and_fold.as_secs_f64(),
+            all.write.as_secs_f64(),
+            rate / raw,
+            peak_rss_kib().map_or("?".to_string(), |k| (k / 1024).to_string()),
+        );
+        if jobs == cores {
+            ours = rate;
+        }
+    }
     db.close().await;
     drop_database(server_url, &big).await?;
 
@@ -170,6 +189,18 @@ pub async fn rebuild_benchmark(
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     Ok(())
+}
+
+/// Starts the kernel's peak-RSS count of this process afresh (Linux `clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak resident set since the last reset, from /proc (KiB).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// One round's figures.

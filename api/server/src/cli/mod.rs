@@ -97,6 +97,13 @@ pub enum Command {
         /// Every projection.
         #[arg(long)]
         all: bool,
+        /// Workers reading customer streams at once, each on its own connection
+        /// (default: one per core; SQLite always reads with one).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Only this tenant's rows; every other tenant's stay as they are.
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Benchmarks that print figures next to a ceiling measured in the same run.
     #[command(subcommand)]
@@ -352,27 +359,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bench::rebuild_benchmark(&url, &seed.to_args(), subset_customers).await?;
             Ok(())
         }
-        Command::Rebuild { projection, all } => {
+        Command::Rebuild {
+            projection,
+            all,
+            jobs,
+            tenant,
+        } => {
             let (db, _) = cli.database.open_migrated().await?;
             projector::prepare(&db).await?;
-            let reports = match (all, projection) {
-                (true, _) => rebuild::rebuild_all(&db, true).await?,
+            let set = match (all, projection) {
+                (true, _) => rebuild::all(),
                 (false, Some(name)) => {
-                    let p =
-                        registry::find(&name).ok_or(ProjectionError::UnknownProjection(name))?;
-                    vec![rebuild::rebuild(&db, p, true).await?]
+                    vec![registry::find(&name).ok_or(ProjectionError::UnknownProjection(name))?]
                 }
                 (false, None) => unreachable!("clap requires --projection or --all"),
             };
+            let options = rebuild::Options {
+                jobs: jobs.unwrap_or_else(rebuild::default_jobs),
+                scope: tenant.map_or(rebuild::Scope::All, rebuild::Scope::Tenant),
+                progress: true,
+            };
+            let reports = rebuild::rebuild_with(&db, &set, &options).await?;
             for report in &reports {
                 println!("rebuilt {}: {} rows", report.name, report.rows);
             }
             if let Some(r) = reports.first() {
                 println!(
-                    "{} events in {:.1}s ({:.0} events/s; read+fold {:.1}s, write {:.1}s)",
+                    "{} events in {:.1}s ({:.0} events/s, {} partitions; read+fold {:.1}s, \
+                     keys and swap {:.1}s)",
                     r.events,
                     r.total.as_secs_f64(),
                     r.events_per_second(),
+                    r.partitions,
                     r.read_and_fold.as_secs_f64(),
                     r.write.as_secs_f64(),
                 );

@@ -1,0 +1,243 @@
+//! Reading the log for a rebuild: one consistent snapshot shared by every worker (as
+//! `pg_dump --jobs` does), each worker streaming its streams in primary-key order so a
+//! customer's events arrive together.
+
+use futures::TryStreamExt;
+use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
+use tokio::sync::mpsc;
+
+use super::plan::{Bound, Scope, Slice};
+use crate::error::ProjectionError;
+use crate::log::Row;
+
+/// Rows per batch handed to the fold; a batch is cut only between streams.
+const BATCH_ROWS: usize = 8_192;
+
+/// A reader's connection, inside a read-only transaction on the rebuild's snapshot.
+pub enum Reader {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+    /// Moved out to a worker.
+    Closed,
+}
+
+/// The snapshot every worker reads: exported by one PostgreSQL transaction and adopted
+/// by the others; on SQLite one reader's transaction (one worker).
+pub struct Snapshot {
+    /// The exporting (or only) reader; it must stay open until every worker adopted it.
+    pub first: Reader,
+    /// PostgreSQL's snapshot id, to adopt.
+    pub id: Option<String>,
+    /// Everything of transactions older than this has ended (PostgreSQL), or the last
+    /// position (SQLite).
+    pub bound: Bound,
+    /// Whether text compares bytewise, so a tenant's byte range can narrow the scans.
+    pub bytewise: bool,
+}
+
+const BEGIN_PG: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+impl Snapshot {
+    pub async fn take(db: &crate::db::Database) -> Result<Self, ProjectionError> {
+        match db {
+            crate::db::Database::Postgres(pool) => {
+                let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+                conn.execute(BEGIN_PG).await?;
+                let (id, xmin, collation): (String, i64, String) = sqlx::query_as(
+                    "SELECT pg_export_snapshot(), \
+                            pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
+                            datcollate::text \
+                       FROM pg_database WHERE datname = current_database()",
+                )
+                .fetch_one(&mut conn)
+                .await?;
+                let bytewise =
+                    collation == "C" || collation == "POSIX" || collation.starts_with("C.");
+                Ok(Self {
+                    first: Reader::Postgres(conn),
+                    id: Some(id),
+                    bound: Bound::below_xmin(xmin),
+                    bytewise,
+                })
+            }
+            crate::db::Database::Sqlite(pool) => {
+                let mut conn = SqliteConnection::connect_with(&pool.connect_options()).await?;
+                conn.execute("BEGIN").await?;
+                // The first read fixes what this transaction sees (WAL).
+                let last: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+                    .fetch_one(&mut conn)
+                    .await?;
+                Ok(Self {
+                    first: Reader::Sqlite(conn),
+                    id: None,
+                    bound: Bound::up_to(crate::log::Checkpoint {
+                        txid: 0,
+                        position: last,
+                    }),
+                    bytewise: true,
+                })
+            }
+        }
+    }
+
+    /// Another reader on the same snapshot (PostgreSQL).
+    pub async fn adopt(&self, db: &crate::db::Database) -> Result<Reader, ProjectionError> {
+        let (crate::db::Database::Postgres(pool), Some(id)) = (db, &self.id) else {
+            unreachable!("only PostgreSQL rebuilds in parallel");
+        };
+        let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+        conn.execute(BEGIN_PG).await?;
+        conn.execute(format!("SET TRANSACTION SNAPSHOT '{id}'").as_str())
+            .await?;
+        Ok(Reader::Postgres(conn))
+    }
+
+    /// A sample of the scope's customer stream ids, in the database's order, to cut the
+    /// key space at. About 20,000 ids, whatever the log's size.
+    pub async fn sample(&mut self, scope: &Scope) -> Result<Vec<String>, ProjectionError> {
+        let bytewise = self.bytewise;
+        match &mut self.first {
+            Reader::Postgres(conn) => {
+                let estimate: f64 = sqlx::query_scalar(
+                    "SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'events'::regclass",
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                let percent = if estimate < 20_000.0 {
+                    100.0
+                } else {
+                    (2_000_000.0 / estimate).clamp(0.01, 100.0)
+                };
+                let (filter, binds) = scope_filter(scope, bytewise, 2);
+                let sql = format!(
+                    "SELECT aggregate_id FROM events TABLESAMPLE SYSTEM ($1) \
+                      WHERE aggregate_type = 'Customer' {filter} ORDER BY aggregate_id"
+                );
+                let mut q = sqlx::query_scalar(&sql).bind(percent);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                let mut ids: Vec<String> = q.fetch_all(&mut *conn).await?;
+                // Few pages sampled from a big log: keep every stream once.
+                ids.dedup();
+                Ok(ids)
+            }
+            Reader::Sqlite(_) | Reader::Closed => Ok(Vec::new()),
+        }
+    }
+}
+
+/// `AND ...` conditions keeping `scope`'s streams, with their binds numbered from
+/// `first`.
+fn scope_filter(scope: &Scope, bytewise: bool, first: usize) -> (String, Vec<String>) {
+    let Some(tenant) = scope.tenant() else {
+        return (String::new(), Vec::new());
+    };
+    let mut sql = format!(" AND tenant_id = ${first}");
+    let mut binds = vec![tenant.to_string()];
+    if let (true, Some((from, to))) = (bytewise, scope.byte_range()) {
+        sql.push_str(&format!(
+            " AND aggregate_id >= ${} AND aggregate_id < ${}",
+            first + 1,
+            first + 2
+        ));
+        binds.extend([from, to]);
+    }
+    (sql, binds)
+}
+
+/// The SELECT of one slice, with its binds after the first three (type, bound).
+fn slice_sql(
+    postgres: bool,
+    slice: &Slice,
+    scope: &Scope,
+    bytewise: bool,
+) -> (String, Vec<String>) {
+    let (mut filter, mut binds) = scope_filter(scope, bytewise, 4);
+    let mut next = 4 + binds.len();
+    if let Some(from) = &slice.range.from {
+        filter.push_str(&format!(" AND aggregate_id >= ${next}"));
+        binds.push(from.clone());
+        next += 1;
+    }
+    if let Some(to) = &slice.range.to {
+        filter.push_str(&format!(" AND aggregate_id < ${next}"));
+        binds.push(to.clone());
+    }
+    let sql = if postgres {
+        format!(
+            "SELECT txid::text::bigint, position, aggregate_type, aggregate_id, sequence, payload::text \
+               FROM events \
+              WHERE aggregate_type = $1 AND (txid, position) <= ($2::bigint::text::xid8, $3){filter} \
+              ORDER BY aggregate_type, aggregate_id, sequence"
+        )
+    } else {
+        format!(
+            "SELECT 0, position, aggregate_type, aggregate_id, sequence, payload \
+               FROM events \
+              WHERE aggregate_type = $1 AND $2 = $2 AND position <= $3{filter} \
+              ORDER BY aggregate_type, aggregate_id, sequence"
+        )
+    };
+    (sql, binds)
+}
+
+impl Reader {
+    /// Streams `slice` to `out` in batches cut between streams.
+    pub async fn read(
+        &mut self,
+        slice: &Slice,
+        scope: &Scope,
+        snapshot: (Bound, bool),
+        out: &mpsc::Sender<Vec<Row>>,
+    ) -> Result<(), ProjectionError> {
+        let (bound, bytewise) = snapshot;
+        macro_rules! stream {
+            ($conn:expr, $postgres:expr) => {{
+                let (sql, binds) = slice_sql($postgres, slice, scope, bytewise);
+                let mut q = sqlx::query_as::<_, Row>(&sql)
+                    .bind(slice.aggregate_type)
+                    .bind(bound.last.txid)
+                    .bind(bound.last.position);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                batches(q.fetch(&mut *$conn), out).await
+            }};
+        }
+        match self {
+            Reader::Postgres(conn) => stream!(conn, true),
+            Reader::Sqlite(conn) => stream!(conn, false),
+            Reader::Closed => unreachable!("a closed reader is never given a slice"),
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = match self {
+            Reader::Postgres(conn) => conn.close().await,
+            Reader::Sqlite(conn) => conn.close().await,
+            Reader::Closed => Ok(()),
+        };
+    }
+}
+
+async fn batches(
+    mut rows: impl futures::Stream<Item = Result<Row, sqlx::Error>> + Unpin,
+    out: &mpsc::Sender<Vec<Row>>,
+) -> Result<(), ProjectionError> {
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
+    while let Some(row) = rows.try_next().await? {
+        if batch.len() >= BATCH_ROWS && batch.last().is_some_and(|last| last.3 != row.3) {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            if out.send(full).await.is_err() {
+                // The fold stopped; it reports why.
+                return Ok(());
+            }
+        }
+        batch.push(row);
+    }
+    if !batch.is_empty() {
+        let _ = out.send(batch).await;
+    }
+    Ok(())
+}
