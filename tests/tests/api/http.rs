@@ -5,8 +5,8 @@ use engine::auth::{ApiKeys, Role};
 use graphql::ids;
 use harness::ids::tenant;
 use harness::live::{error_code, jwt, token, token_with_scopes, TestApi, SECRET};
-use harness::world::{served, ONE_TENANT};
-use harness::TestDb;
+use harness::world::{busiest_guides, served, ONE_TENANT, TWO_TENANTS};
+use harness::{on_both_backends, TestDb};
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -631,4 +631,64 @@ fn the_committed_schema_matches_the_code() {
         committed == sdl,
         "schema.graphql is stale: run `cargo run --bin scrm -- schema > schema.graphql` and review the diff"
     );
+}
+
+/// `status` of the tenant's rows damaged by `damage` (an UPDATE), per tenant.
+async fn damaged(db: &engine::db::Database) -> Vec<(String, i64)> {
+    on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT tenant_id, count(*) FROM rm_customer WHERE purchases >= 1000 \
+             GROUP BY tenant_id ORDER BY tenant_id",
+        )
+        .fetch_all(pool)
+        .await
+    })
+    .unwrap()
+}
+
+on_both_backends! {
+    async fn an_analysts_rebuild_replaces_their_tenants_rows_while_guides_keep_reading(db: TestDb) {
+        let (_db, api) = served(db, TWO_TENANTS).await;
+        let store = &api.engine.db;
+        // Both tenants' portraits damaged, as a fold with a bug would leave them.
+        on_pool!(store, |pool| sqlx::query("UPDATE rm_customer SET purchases = purchases + 1000")
+            .execute(pool)
+            .await
+            .map(drop))
+        .unwrap();
+        let before = damaged(store).await;
+        assert_eq!(before.len(), 2, "{before:?}");
+        let (guide, store_id) = busiest_guides(store, T).await.remove(0);
+        let guide = token(T, Role::Guide, Some(&guide), &[&store_id]);
+        let analyst = token(T, Role::Analyst, None, &[]);
+        let start = "mutation($i: StartRebuildInput!) { startRebuild(input: $i) { job { id } } }";
+        let vars = json!({ "i": { "idempotencyKey": Uuid::new_v4().to_string() } });
+        let started = api.gql(Some(&analyst), start, vars).await;
+        let job = started["data"]["startRebuild"]["job"]["id"].as_str().unwrap().to_string();
+        // The guide reads all the while, and every read is answered in full.
+        let mut answered = 0;
+        let began = std::time::Instant::now();
+        loop {
+            let read = api
+                .gql(Some(&guide), "{ customers(first: 5) { edges { node { name } } } }", json!({}))
+                .await;
+            assert!(read["errors"].is_null(), "{read}");
+            assert_eq!(read["data"]["customers"]["edges"].as_array().map(Vec::len), Some(5), "{read}");
+            answered += 1;
+            let body = api
+                .gql(Some(&analyst), "query($id: ID!) { job(id: $id) { status } }", json!({ "id": job }))
+                .await;
+            match body["data"]["job"]["status"].as_str() {
+                Some("SUCCEEDED") => break,
+                Some("FAILED") => panic!("{body}"),
+                _ => {}
+            }
+            assert!(began.elapsed().as_secs() < 120, "{body}");
+        }
+        assert!(answered > 1, "reads answered while the rebuild ran: {answered}");
+        // Only the analyst's tenant was rebuilt; the other's rows are as they were.
+        let after = damaged(store).await;
+        assert_eq!(after, vec![before[1].clone()], "{after:?}");
+        api.stop().await;
+    }
 }
