@@ -12,7 +12,7 @@ use crate::error::ProjectionError;
 use crate::funnel::StaffStores;
 use crate::log::{page_of, AnyEvent, Checkpoint, Row};
 use crate::registry::{Fold, Projection};
-use crate::table::{copy_row, Table, Val};
+use crate::table::{copy_row_binary, Table, Val, COPY_BINARY_HEADER, COPY_BINARY_TRAILER};
 use crate::tally::TenantTally;
 
 /// Bytes of COPY text (or rows, on SQLite) gathered per table before they are sent.
@@ -21,15 +21,15 @@ const CHUNK_ROWS: usize = 10_000;
 
 /// Rows for one `__next` table, ready for the writer.
 pub enum Chunk {
-    /// COPY text (PostgreSQL).
-    Text(&'static Table, Vec<u8>),
+    /// One whole binary COPY (PostgreSQL), and its row count.
+    Copy(&'static Table, Vec<u8>, u64),
     /// Values for multi-row INSERTs (SQLite).
     Rows(&'static Table, Vec<Vec<Val>>),
 }
 
 /// Where one table's rows gather until a chunk is full.
 enum Pending {
-    Text(Vec<u8>),
+    Copy(Vec<u8>, u64),
     Rows(Vec<Vec<Val>>),
 }
 
@@ -155,7 +155,9 @@ impl Folder {
             Some(at) => at,
             None => {
                 let empty = if self.postgres {
-                    Pending::Text(Vec::with_capacity(CHUNK_BYTES + (64 << 10)))
+                    let mut buf = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
+                    buf.extend_from_slice(COPY_BINARY_HEADER);
+                    Pending::Copy(buf, 0)
                 } else {
                     Pending::Rows(Vec::new())
                 };
@@ -164,8 +166,9 @@ impl Folder {
             }
         };
         let full = match &mut self.pending[at].1 {
-            Pending::Text(buf) => {
-                copy_row(buf, &row);
+            Pending::Copy(buf, rows) => {
+                copy_row_binary(buf, &row);
+                *rows += 1;
                 buf.len() >= CHUNK_BYTES
             }
             Pending::Rows(rows) => {
@@ -182,9 +185,12 @@ impl Folder {
 
     fn send(&self, table: &'static Table, pending: Pending) -> Result<(), ProjectionError> {
         let chunk = match pending {
-            Pending::Text(buf) if buf.is_empty() => return Ok(()),
+            Pending::Copy(_, 0) => return Ok(()),
             Pending::Rows(rows) if rows.is_empty() => return Ok(()),
-            Pending::Text(buf) => Chunk::Text(table, buf),
+            Pending::Copy(mut buf, rows) => {
+                buf.extend_from_slice(COPY_BINARY_TRAILER);
+                Chunk::Copy(table, buf, rows)
+            }
             Pending::Rows(rows) => Chunk::Rows(table, rows),
         };
         // The writer went away: it failed, and says why through its own result.

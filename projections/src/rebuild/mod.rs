@@ -155,57 +155,71 @@ pub async fn rebuild_with(
         bound: (snapshot.bound, snapshot.bytewise),
     };
 
-    // The small aggregates first: the customer folds read the guides' stores.
+    // The staff first: the customer folds read the guides' stores.
+    let sampled = started.elapsed();
+    let whole = || Models::Whole(set.iter().map(|p| p.empty()).collect());
+    let everything = || KeyRange {
+        from: None,
+        to: None,
+    };
+    let staff = vec![Slice {
+        aggregate_type: "Staff",
+        range: everything(),
+    }];
+    let first = std::mem::replace(&mut snapshot.first, Reader::Closed);
+    let (first, staff) = job.run(first, staff, whole(), &counters[0]).await?;
+    let context = Context {
+        staff_stores: Arc::new(staff.folded.stores.clone()),
+    };
+    let staff_done = started.elapsed();
+
+    // Then the customers, one worker per key range, and the groups and the tag library
+    // beside them, all on the snapshot.
     let others: Vec<Slice> = AGGREGATE_TYPES
         .iter()
-        .filter(|t| **t != "Customer")
+        .filter(|t| !["Customer", "Staff"].contains(t))
         .map(|t| Slice {
             aggregate_type: t,
-            range: KeyRange {
-                from: None,
-                to: None,
-            },
+            range: everything(),
         })
         .collect();
-    let whole = Models::Whole(set.iter().map(|p| p.empty()).collect());
-    let (first, other) = job
-        .run(
-            std::mem::replace(&mut snapshot.first, Reader::Closed),
-            others,
-            whole,
-            &counters[0],
-        )
-        .await?;
-    let context = Context {
-        staff_stores: Arc::new(other.folded.stores.clone()),
+    let customers = |range| {
+        vec![Slice {
+            aggregate_type: "Customer",
+            range,
+        }]
     };
-
-    // Then the customers, one worker per key range, all on the snapshot.
-    let mut readers = vec![first];
-    while readers.len() < ranges.len() {
-        readers.push(snapshot.adopt(db).await?);
-    }
-    let workers: Vec<_> = readers
-        .into_iter()
-        .zip(ranges.iter().cloned())
-        .zip(&counters[1..])
-        .map(|((reader, range), counter)| {
-            let slice = Slice {
-                aggregate_type: "Customer",
-                range,
-            };
-            job.run(
-                reader,
-                vec![slice],
-                Models::PerBatch(context.clone()),
-                counter,
-            )
-        })
-        .collect();
-    let done = futures::future::try_join_all(workers).await?;
-    let mut tally = other.folded.tally;
-    let mut events = other.folded.events;
-    let mut rows = other.rows;
+    let done = if snapshot.id.is_none() {
+        // One reader (SQLite): the customers, then the rest, on its one snapshot.
+        let per_batch = Models::PerBatch(context.clone());
+        let range = everything();
+        let (first, c) = job
+            .run(first, customers(range), per_batch, &counters[1])
+            .await?;
+        let (first, o) = job.run(first, others, whole(), &counters[0]).await?;
+        first.close().await;
+        vec![(Reader::Closed, c), (Reader::Closed, o)]
+    } else {
+        let mut readers = vec![first];
+        while readers.len() < ranges.len() + 1 {
+            readers.push(snapshot.adopt(db).await?);
+        }
+        let others_reader = readers.pop().expect("one reader per worker");
+        let mut workers: Vec<_> = readers
+            .into_iter()
+            .zip(ranges.iter().cloned())
+            .zip(&counters[1..])
+            .map(|((reader, range), counter)| {
+                let per_batch = Models::PerBatch(context.clone());
+                job.run(reader, customers(range), per_batch, counter)
+            })
+            .collect();
+        workers.push(job.run(others_reader, others, whole(), &counters[0]));
+        futures::future::try_join_all(workers).await?
+    };
+    let mut tally = staff.folded.tally;
+    let mut events = staff.folded.events;
+    let mut rows = staff.rows;
     for (reader, w) in done {
         reader.close().await;
         tally.merge(w.folded.tally);
@@ -237,6 +251,10 @@ pub async fn rebuild_with(
         label,
         events,
         partitions = ranges.len(),
+        plan_seconds = sampled.as_secs_f64(),
+        staff_seconds = (staff_done - sampled).as_secs_f64(),
+        customers_groups_and_tags_seconds = (read_and_fold - staff_done).as_secs_f64(),
+        keys_and_swap_seconds = (total - read_and_fold).as_secs_f64(),
         seconds = total.as_secs_f64(),
         rate = (events as f64 / total.as_secs_f64().max(1e-9)) as u64,
         "rebuilt"

@@ -35,7 +35,17 @@ pub async fn known_total(db: &Database, scope: &Scope) -> u64 {
             }
         }
     });
-    counted.ok().flatten().unwrap_or(0).max(0) as u64
+    let counted = counted.ok().flatten().unwrap_or(0).max(0) as u64;
+    match (counted, db, scope) {
+        // Nothing projected yet (a fresh load): the planner's estimate of the log.
+        (0, Database::Postgres(pool), Scope::All) => sqlx::query_scalar::<_, f32>(
+            "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'events'::regclass",
+        )
+        .fetch_one(pool)
+        .await
+        .map_or(0, |n| n as u64),
+        _ => counted,
+    }
 }
 
 /// Shows the workers' counters until [`Progress::finish`].

@@ -53,13 +53,15 @@ pub async fn write_chunks(
         Database::Postgres(pool) => {
             let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
             while let Some(chunk) = chunks.recv().await {
-                let Chunk::Text(table, text) = chunk else {
-                    unreachable!("PostgreSQL gets COPY text");
+                let Chunk::Copy(table, text, n) = chunk else {
+                    unreachable!("PostgreSQL gets binary COPY");
                 };
-                *rows.entry(table.name).or_default() +=
-                    text.iter().filter(|b| **b == b'\n').count() as u64;
-                let statement =
-                    format!("COPY {} ({}) FROM STDIN", next(table), table.column_list());
+                *rows.entry(table.name).or_default() += n;
+                let statement = format!(
+                    "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                    next(table),
+                    table.column_list()
+                );
                 let mut copy = conn.copy_in_raw(&statement).await?;
                 for piece in text.chunks(1 << 20) {
                     copy.send(piece).await?;
@@ -103,15 +105,21 @@ pub async fn finish_tables(
         .into_iter()
         .map(|table| async move {
             let physical = next(table);
+            let mut tx = pool.begin().await?;
+            // Sorting for a key in memory rather than in temporary files.
+            sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(&table.add_key_sql(&physical))
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
             for sql in table.index_sql(&physical) {
-                sqlx::query(&sql).execute(pool).await?;
+                sqlx::query(&sql).execute(&mut *tx).await?;
             }
             for sql in table.isolation_sql(&physical) {
-                sqlx::query(&sql).execute(pool).await?;
+                sqlx::query(&sql).execute(&mut *tx).await?;
             }
+            tx.commit().await?;
             sqlx::query(&format!("ANALYZE {physical}"))
                 .execute(pool)
                 .await?;

@@ -2,7 +2,6 @@
 //! the next rebuild starts over and ends with the same rows.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use harness::ids::tenant;
 use harness::{read_models, TestDb};
@@ -46,17 +45,25 @@ async fn a_rebuild_killed_part_way_leaves_the_old_tables_and_the_next_one_finish
     let seed: u64 = rand::random();
     eprintln!("random seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut killed_mid_way = 0;
-    for _ in 0..3 {
-        let mut child = Command::new(scrm_binary())
+    let scrm = scrm_binary();
+    let rebuild = || {
+        Command::new(&scrm)
             .args(["rebuild", "--all", "--jobs", "2"])
             .env("DATABASE_URL", url)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(rng.random_range(300..2_500))).await;
+            .unwrap()
+    };
+    // How long a whole one takes here, to kill the others within it.
+    let timed = std::time::Instant::now();
+    assert!(rebuild().wait().unwrap().success());
+    let whole = timed.elapsed();
+    let mut killed_mid_way = 0;
+    for _ in 0..3 {
+        let mut child = rebuild();
+        tokio::time::sleep(whole.mul_f64(rng.random_range(0.05..0.9))).await;
         if child.try_wait().unwrap().is_none() {
             killed_mid_way += 1;
         }
