@@ -139,12 +139,16 @@ pub async fn rebuild_with(
 
     write::create_next(db, set).await?;
     let mut snapshot = Snapshot::take(db).await?;
-    let ranges = plan::split(&snapshot.sample(scope).await?, jobs);
+    let (sample, estimate) = snapshot.sample(scope).await?;
+    let ranges = plan::split(&sample, jobs);
     let label = match scope {
         Scope::All => format!("{} projection(s)", set.len()),
         Scope::Tenant(t) => format!("{} projection(s) of tenant {t}", set.len()),
     };
-    let total = progress::known_total(db, scope).await;
+    let total = match progress::known_total(db, scope).await {
+        0 => estimate,
+        known => known,
+    };
     let counters: Vec<Arc<AtomicU64>> = (0..=ranges.len()).map(|_| Arc::default()).collect();
     let shown = progress::Progress::start(&label, total, counters.clone(), options.progress);
     let job = Job {

@@ -16,7 +16,8 @@ use crate::db::Database;
 const LOG_EVERY: Duration = Duration::from_secs(15);
 
 /// The events a rebuild of `scope` will read, as far as the projections know (they
-/// count every event they pass); 0 when nothing is known yet.
+/// count every event they pass); 0 when nothing is known yet (a fresh load: the caller
+/// then estimates from its sample).
 pub async fn known_total(db: &Database, scope: &Scope) -> u64 {
     let counted: Result<Option<i64>, sqlx::Error> = crate::on_pool!(db, |pool| {
         match scope {
@@ -35,17 +36,7 @@ pub async fn known_total(db: &Database, scope: &Scope) -> u64 {
             }
         }
     });
-    let counted = counted.ok().flatten().unwrap_or(0).max(0) as u64;
-    match (counted, db, scope) {
-        // Nothing projected yet (a fresh load): the planner's estimate of the log.
-        (0, Database::Postgres(pool), Scope::All) => sqlx::query_scalar::<_, f32>(
-            "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'events'::regclass",
-        )
-        .fetch_one(pool)
-        .await
-        .map_or(0, |n| n as u64),
-        _ => counted,
-    }
+    counted.ok().flatten().unwrap_or(0).max(0) as u64
 }
 
 /// Shows the workers' counters until [`Progress::finish`].

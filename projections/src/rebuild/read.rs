@@ -101,8 +101,9 @@ impl Snapshot {
     }
 
     /// A sample of the scope's customer stream ids, in the database's order, to cut the
-    /// key space at. About 20,000 ids, whatever the log's size.
-    pub async fn sample(&mut self, scope: &Scope) -> Result<Vec<String>, ProjectionError> {
+    /// key space at (about 20,000 ids, whatever the log's size), and the number of
+    /// customer events it stands for.
+    pub async fn sample(&mut self, scope: &Scope) -> Result<(Vec<String>, u64), ProjectionError> {
         let bytewise = self.bytewise;
         match &mut self.first {
             Reader::Postgres(conn) => {
@@ -124,11 +125,12 @@ impl Snapshot {
                     q = q.bind(b);
                 }
                 let mut ids: Vec<String> = q.fetch_all(&mut *conn).await?;
+                let stands_for = (ids.len() as f64 * 100.0 / percent) as u64;
                 // Few pages sampled from a big log: keep every stream once.
                 ids.dedup();
-                Ok(ids)
+                Ok((ids, stands_for))
             }
-            Reader::Sqlite(_) | Reader::Closed => Ok(Vec::new()),
+            Reader::Sqlite(_) | Reader::Closed => Ok((Vec::new(), 0)),
         }
     }
 }
