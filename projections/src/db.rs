@@ -160,7 +160,23 @@ impl Database {
             Self::Postgres(pool) => (&POSTGRES_MIGRATOR, POSTGRES_MIGRATOR.run(pool).await),
             Self::Sqlite(pool) => (&SQLITE_MIGRATOR, SQLITE_MIGRATOR.run(pool).await),
         };
-        result.map_err(|e| migrate_error(migrator, e))
+        result.map_err(|e| migrate_error(migrator, e))?;
+        if let Self::Postgres(pool) = self {
+            if crate::citus::is_citus(pool).await? {
+                // One statement at a time on one session: Citus refuses DDL after a
+                // parallel operation in the same transaction.
+                let mut conn = pool.acquire().await?;
+                for statement in crate::citus::statements(crate::citus::DISTRIBUTE_SQL) {
+                    sqlx::raw_sql(statement)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| {
+                            DbError::Migration(format!("distributing on Citus: {}", one_line(&e)))
+                        })?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {

@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`db`]: backends, connecting, migrations.
+//! - [`citus`]: the log's per-worker order when it is distributed.
 //! - [`log`]: reading the log in global order.
 //! - [`model`]: what a read model is, and its generic load/replace.
 //! - [`registry`]: every projection, its tables and version.
@@ -21,6 +22,7 @@
 //! - [`tally`]: each tenant's own progress in each projection.
 //! - `table`, `sql`: table descriptions and per-backend SQL.
 
+pub mod citus;
 pub mod db;
 pub mod departures;
 mod error;

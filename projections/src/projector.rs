@@ -118,9 +118,53 @@ pub(crate) async fn step_model<M: ReadModel>(
     limit: i64,
 ) -> Result<usize, ProjectionError> {
     match db {
-        Database::Postgres(pool) => step_impl!(pg, M, pool, limit),
+        Database::Postgres(pool) => match crate::citus::cluster(pool).await? {
+            Some(cluster) => step_lanes::<M>(pool, &cluster, limit).await,
+            None => step_impl!(pg, M, pool, limit),
+        },
         Database::Sqlite(pool) => step_impl!(lite, M, pool, limit),
     }
+}
+
+/// [`step_model`] on Citus: a page from each worker's lane, applied in one transaction
+/// with each lane's new mark. The lock on the projection's checkpoint row keeps a second
+/// projector from reading the same pages. The deployment-wide checkpoint stays where it
+/// is: on Citus there is no single position in the log.
+async fn step_lanes<M: ReadModel>(
+    pool: &sqlx::PgPool,
+    cluster: &crate::citus::Cluster,
+    limit: i64,
+) -> Result<usize, ProjectionError> {
+    use crate::sql::pg::{add_tenant_progress, lock_checkpoint, save_checkpoint};
+    let mut tx = pool.begin().await?;
+    let name = M::NAME;
+    let Some((version, at, applied)) = lock_checkpoint(&mut tx, name).await? else {
+        return Err(ProjectionError::NotPrepared(name));
+    };
+    if version != M::VERSION {
+        return Err(ProjectionError::NeedsRebuild(name));
+    }
+    let marks = crate::citus::marks(&mut tx, name).await?;
+    let (page, moved) = crate::citus::read_lanes(cluster, &marks, limit, M::READS).await?;
+    if moved.is_empty() {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    if !page.events.is_empty() {
+        let touched = M::touched(&page.events);
+        let mut model: M = crate::model::pg::load(&mut tx, &touched).await?;
+        for e in &page.events {
+            model.apply(e);
+        }
+        crate::model::pg::replace(&mut tx, &model, &touched).await?;
+    }
+    for (lane, last) in moved {
+        crate::citus::save_mark(&mut tx, name, lane, last).await?;
+    }
+    save_checkpoint(&mut tx, name, version, at, applied + page.rows()).await?;
+    add_tenant_progress(&mut tx, name, &page.tally).await?;
+    tx.commit().await?;
+    Ok(page.rows() as usize)
 }
 
 /// Applies at most `limit` events to `p` in one transaction. Returns how many.
@@ -250,6 +294,20 @@ pub async fn wait_for(
         }
     };
     let started = std::time::Instant::now();
+    if let Database::Postgres(pool) = db {
+        if crate::citus::cluster(pool).await?.is_some() {
+            loop {
+                if crate::citus::applied(pool, name, aggregate_type, aggregate_id, sequence).await?
+                {
+                    return Ok(true);
+                }
+                if started.elapsed() >= timeout {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        }
+    }
     loop {
         let done: i64 = on_pool!(db, |pool| {
             sqlx::query_scalar(sql)
@@ -274,6 +332,11 @@ pub async fn wait_for(
 /// to the checkpoint table this was a sequential scan of the whole log, which on the
 /// bench scale (11.8 M events) kept one core busy while the server was otherwise idle.
 async fn behind(db: &Database, p: &Projection) -> Result<bool, ProjectionError> {
+    if let Database::Postgres(pool) = db {
+        if let Some(cluster) = crate::citus::cluster(pool).await? {
+            return Ok(crate::citus::lag(pool, &cluster, p.name, None).await?.0 > 0);
+        }
+    }
     let checkpoint: Option<(i64, i64)> = on_pool!(db, |pool| {
         sqlx::query_as("SELECT txid, position FROM projection_checkpoints WHERE name = $1")
             .bind(p.name)
@@ -354,7 +417,7 @@ pub async fn status(db: &Database) -> Result<Vec<Status>, ProjectionError> {
             Some((v, txid, position, events)) => (Some(v), Checkpoint { txid, position }, events),
             None => (None, Checkpoint::START, 0),
         };
-        let (behind, oldest) = lag(db, checkpoint, None).await?;
+        let (behind, oldest) = lag(db, p.name, checkpoint, None).await?;
         out.push(Status {
             name: p.name,
             code_version: p.version,
@@ -400,7 +463,7 @@ pub async fn tenant_status(db: &Database, tenant: &str) -> Result<Vec<Status>, P
             Some((txid, position, events)) => (Checkpoint { txid, position }, events),
             None => (Checkpoint::START, 0),
         };
-        let (behind, oldest) = lag(db, global, Some(tenant)).await?;
+        let (behind, oldest) = lag(db, p.name, global, Some(tenant)).await?;
         out.push(Status {
             name: p.name,
             code_version: p.version,
@@ -424,9 +487,15 @@ fn age(oldest: Option<DateTime<Utc>>) -> f64 {
 /// costs an index probe, not a scan of the log.
 async fn lag(
     db: &Database,
+    name: &str,
     checkpoint: Checkpoint,
     tenant: Option<&str>,
 ) -> Result<(i64, Option<DateTime<Utc>>), ProjectionError> {
+    if let Database::Postgres(pool) = db {
+        if let Some(cluster) = crate::citus::cluster(pool).await? {
+            return crate::citus::lag(pool, &cluster, name, tenant).await;
+        }
+    }
     Ok(match db {
         Database::Postgres(pool) => sqlx::query_as(
             "SELECT count(*), min(recorded_at) FROM (SELECT tenant_id, recorded_at FROM events \

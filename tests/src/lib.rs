@@ -37,8 +37,18 @@ fn admin_url() -> String {
 }
 
 enum Cleanup {
-    Postgres { admin_url: String, name: String },
-    Sqlite { dir: PathBuf },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// The same database on every node of the Citus cluster.
+    Citus {
+        node_urls: Vec<String>,
+        name: String,
+    },
+    Sqlite {
+        dir: PathBuf,
+    },
 }
 
 /// Storage that exists for one test only.
@@ -81,6 +91,72 @@ impl TestDb {
                 admin_url: admin,
                 name,
             },
+        }
+    }
+
+    /// A new, empty database on the local Citus cluster (not migrated): created on the
+    /// coordinator and each worker, with the extension, and the workers registered. The
+    /// cluster is found at `SCRM_TEST_CITUS_URL`, else started by `.ci/citus.sh`.
+    pub async fn citus() -> Self {
+        // Registering nodes of two new databases at once fails on the workers' side
+        // ("failure on connection marked as essential"): one at a time.
+        static SETTING_UP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one_at_a_time = SETTING_UP.lock().await;
+        let admin = citus_admin_url();
+        let name = format!("scrm_test_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("Citus tests need the cluster at {admin}: {e}"));
+        let workers: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid > 0 ORDER BY groupid",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("the admin database knows the workers (cluster.sh registers them)");
+        assert!(!workers.is_empty(), "the Citus cluster has no workers");
+        let mut node_urls = vec![admin.clone()];
+        for (host, port) in &workers {
+            node_urls.push(node_url(&admin, host, *port));
+        }
+        for url in &node_urls {
+            let mut node = PgConnection::connect(url).await.expect("connect to node");
+            node.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create test database");
+            node.close().await.ok();
+            let mut node = PgConnection::connect(&with_database(url, &name))
+                .await
+                .expect("connect to node");
+            node.execute("CREATE EXTENSION citus").await.expect("citus");
+            node.close().await.ok();
+        }
+        conn.close().await.ok();
+        let url = with_database(&admin, &name);
+        let mut coordinator = PgConnection::connect(&url).await.expect("coordinator");
+        let (host, port) = host_port(&admin);
+        sqlx::query("SELECT citus_set_coordinator_host($1, $2)")
+            .bind(&host)
+            .bind(port)
+            .execute(&mut coordinator)
+            .await
+            .expect("register the coordinator");
+        for (host, port) in &workers {
+            sqlx::query("SELECT citus_add_node($1, $2)")
+                .bind(host)
+                .bind(port)
+                .execute(&mut coordinator)
+                .await
+                .expect("register a worker");
+        }
+        coordinator.close().await.ok();
+        let backend = Backend::Postgres { url };
+        let db = Database::connect_to(&backend, 16)
+            .await
+            .expect("connect to test database");
+        Self {
+            db,
+            backend,
+            cleanup: Cleanup::Citus { node_urls, name },
         }
     }
 
@@ -142,28 +218,80 @@ impl Drop for TestDb {
             Cleanup::Sqlite { dir } => {
                 let _ = std::fs::remove_dir_all(dir);
             }
+            Cleanup::Citus { node_urls, name } => {
+                // The coordinator first: it holds connections to the workers' copies.
+                for url in node_urls {
+                    drop_database(url.clone(), name.clone());
+                }
+            }
             Cleanup::Postgres { admin_url, name } => {
-                let (admin_url, name) = (admin_url.clone(), name.clone());
-                // Drop runs inside the test's runtime; a thread of its own with its own
-                // runtime can still wait for the database to go. The pool is not closed
-                // first: that would wait on the test's runtime, which is blocked here;
-                // `WITH (FORCE)` ends its sessions instead.
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime");
-                    rt.block_on(async move {
-                        if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
-                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = conn.execute(sql.as_str()).await;
-                        }
-                    });
-                })
-                .join();
+                drop_database(admin_url.clone(), name.clone());
             }
         }
     }
+}
+
+fn drop_database(admin_url: String, name: String) {
+    // Drop runs inside the test's runtime; a thread of its own with its own runtime can
+    // still wait for the database to go. The pool is not closed first: that would wait on
+    // the test's runtime, which is blocked here; `WITH (FORCE)` ends its sessions instead.
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = conn.execute(sql.as_str()).await;
+            }
+        });
+    })
+    .join();
+}
+
+/// The admin URL of the local Citus cluster, starting it when no URL is given.
+fn citus_admin_url() -> String {
+    if let Ok(url) = std::env::var("SCRM_TEST_CITUS_URL") {
+        return url;
+    }
+    static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/citus.sh");
+            let out = std::process::Command::new("bash")
+                .arg(&script)
+                .output()
+                .expect("run .ci/citus.sh");
+            assert!(
+                out.status.success(),
+                "starting the Citus cluster failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .expect("citus.sh prints the URL")
+                .to_string()
+        })
+        .clone()
+}
+
+/// `url` with another host and port.
+fn node_url(url: &str, host: &str, port: i32) -> String {
+    let (old_host, old_port) = host_port(url);
+    url.replacen(
+        &format!("{old_host}:{old_port}"),
+        &format!("{host}:{port}"),
+        1,
+    )
+}
+
+fn host_port(url: &str) -> (String, i32) {
+    let after_at = url.split_once('@').map_or(url, |(_, r)| r);
+    let authority = after_at.split('/').next().unwrap_or_default();
+    let (host, port) = authority.split_once(':').unwrap_or((authority, "5432"));
+    (host.to_string(), port.parse().expect("port"))
 }
 
 /// The pool of a store the test made on PostgreSQL.

@@ -130,6 +130,13 @@ pub async fn rebuild_with(
     options: &Options,
 ) -> Result<Vec<RebuildReport>, ProjectionError> {
     let started = Instant::now();
+    if let Database::Postgres(pool) = db {
+        if crate::citus::is_citus(pool).await? {
+            // The snapshot a rebuild reads under is one node's; on Citus it must be one
+            // per worker, with each lane's mark taken from its own (not built yet).
+            return Err(ProjectionError::NotOnCitus("rebuilding a projection"));
+        }
+    }
     let postgres = matches!(db, Database::Postgres(_));
     let jobs = if postgres { options.jobs.max(1) } else { 1 };
     let scope = &options.scope;

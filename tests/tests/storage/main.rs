@@ -5,6 +5,7 @@
 //! Run it alone with `cargo test -p scrm-tests --test storage`, one module with a filter:
 //! `cargo test -p scrm-tests --test storage -- projections::`.
 
+mod citus;
 mod handover_crash;
 mod projections;
 mod rebuild_crash;

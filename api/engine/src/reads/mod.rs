@@ -38,6 +38,9 @@ use crate::db::Database;
 /// costs one round trip. `SET LOCAL` is transaction-local, so a pooled connection never
 /// carries one request's tenant into the next. The tenant is written as a literal, which is
 /// safe because a `TenantId` holds only ASCII letters, digits and '-' (checked again here).
+/// `SET LOCAL`, not `set_config()`: on Citus only the former reaches the workers, and
+/// row-level security there would otherwise hide every row without an error. PostgreSQL
+/// without Citus takes `citus.*` as a placeholder setting and ignores it.
 pub fn scope_sql(tenant: &TenantId) -> String {
     assert!(
         tenant
@@ -47,9 +50,10 @@ pub fn scope_sql(tenant: &TenantId) -> String {
         "tenant ids are slugs"
     );
     format!(
-        "BEGIN READ ONLY; SET LOCAL ROLE scrm_app; \
+        "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; \
+         SET LOCAL ROLE scrm_app; \
          SET LOCAL statement_timeout = 5000; \
-         SELECT set_config('app.tenant_id', '{}', true)",
+         SET LOCAL app.tenant_id = '{}'",
         tenant.as_str()
     )
 }
