@@ -6,22 +6,25 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Datelike;
+use chrono::{DateTime, Datelike, Utc};
 use domain::customer::CustomerEvent;
 use domain::staff::StaffEvent;
 
 use crate::db::Database;
 use crate::error::ProjectionError;
-use crate::log::{AnyEvent, Checkpoint, LoggedEvent};
-use crate::model::{touch, ReadModel, Rows, Touched};
+use crate::log::{AnyEvent, LoggedEvent};
+use crate::model::{touch, Mend, ReadModel, Rows, Touched};
 use crate::portrait::fold::LOYAL_ORDERS;
-use crate::table::{table_row, Table};
+use crate::table::{table_row, Table, Val};
 
 pub const NAME: &str = "repurchase_funnel";
 /// Bump when the fold or the tables change: the projection is then rebuilt.
 /// 2: the acquisition is the earliest friend-add, whatever order they arrive in (the
 /// first import brings relations in WeCom's order, not in time order).
-pub const VERSION: i64 = 2;
+/// 3: the acquisition store is the guide's store at the friend-add's time, from the
+/// guide's stores over time, whatever order the guide's and the customer's events are
+/// applied in (on Citus there is no order between them).
+pub const VERSION: i64 = 3;
 
 table_row! {
     /// One acquired customer's way down the funnel.
@@ -45,13 +48,16 @@ table_row! {
 }
 
 table_row! {
-    /// Which store each guide works at, to place a customer's acquisition.
+    /// Which store a guide works at from `since` (a registration or a move, by event
+    /// time), to place a customer's acquisition.
     FunnelStaffRow in FUNNEL_STAFF = "rm_funnel_staff",
-    key ["tenant_id", "staff_id"],
+    key ["tenant_id", "staff_id", "since", "sequence"],
     indexes [],
     {
         tenant_id: text,
         staff_id: text,
+        since: time,
+        sequence: int,
         store_id: text,
     }
 }
@@ -61,51 +67,63 @@ type Key = (String, String);
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Funnel {
     customers: HashMap<Key, FunnelRow>,
-    staff: HashMap<Key, FunnelStaffRow>,
-    /// In a partitioned rebuild a customer's events arrive without the staff events
-    /// around them: each guide's stores over time, read before the customers.
-    stores: Option<Arc<StaffStores>>,
+    /// The stores over time of the guides a batch touches (or the whole log's, in a
+    /// rebuild's pass over the staff).
+    staff: StaffStores,
+    /// In a rebuild partition a customer's events arrive without the staff events
+    /// around them: every guide's stores over time, read before the customers.
+    shared: Option<Arc<StaffStores>>,
+    /// Guides whose stores over time changed in this batch: the customers they
+    /// acquired that the batch did not load are placed again ([`Mend`]).
+    moved: Vec<Key>,
 }
 
-/// Each guide's store over time, in log order: where a guide worked when a customer was
-/// acquired, for a fold that sees one customer's events at a time.
+/// Each guide's stores over time, by event time: where a guide worked when a customer
+/// was acquired, whatever order the guide's and the customer's events are folded in.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct StaffStores(HashMap<Key, Vec<(Checkpoint, String)>>);
+pub struct StaffStores(HashMap<Key, Vec<FunnelStaffRow>>);
 
 impl StaffStores {
-    /// Records what a staff event says of the guide's store.
-    pub fn apply(&mut self, e: &LoggedEvent) {
-        let store = match &e.event {
-            AnyEvent::Staff(StaffEvent::StaffRegistered { store, .. }) => store,
-            AnyEvent::Staff(StaffEvent::StaffMovedToStore { to, .. }) => to,
-            _ => return,
+    /// Records what a staff event says of the guide's store; returns whether it did.
+    pub fn apply(&mut self, e: &LoggedEvent) -> bool {
+        let (store, at) = match &e.event {
+            AnyEvent::Staff(StaffEvent::StaffRegistered { store, at, .. }) => (store, at),
+            AnyEvent::Staff(StaffEvent::StaffMovedToStore { to, at, .. }) => (to, at),
+            _ => return false,
         };
-        let key = (e.tenant.clone(), e.local_id.clone());
-        let history = self.0.entry(key).or_default();
-        // As the incremental fold: a move of a guide never registered changes nothing.
-        if history.is_empty()
-            && matches!(
-                e.event,
-                AnyEvent::Staff(StaffEvent::StaffMovedToStore { .. })
-            )
-        {
-            return;
-        }
-        history.push((e.checkpoint, store.to_string()));
+        self.insert(FunnelStaffRow {
+            tenant_id: e.tenant.clone(),
+            staff_id: e.local_id.clone(),
+            since: *at,
+            sequence: e.sequence,
+            store_id: store.to_string(),
+        });
+        true
     }
 
-    /// Sorts each history by log order (a partition reads streams, not the log).
-    pub fn seal(&mut self) {
-        for history in self.0.values_mut() {
-            history.sort();
+    fn insert(&mut self, row: FunnelStaffRow) {
+        let history = self
+            .0
+            .entry((row.tenant_id.clone(), row.staff_id.clone()))
+            .or_default();
+        let at = history.partition_point(|r| (r.since, r.sequence) < (row.since, row.sequence));
+        if history.get(at).is_none_or(|r| r.sequence != row.sequence) {
+            history.insert(at, row);
         }
     }
 
-    /// The guide's store just before `at`.
-    pub fn store_at(&self, tenant: &str, staff: &str, at: Checkpoint) -> Option<String> {
+    /// The guide's store at `at`: the last registration or move at or before it, or
+    /// the first known when `at` is older than all (a relation made before the guide
+    /// was first recorded, as the first import brings them).
+    pub fn store_at(&self, tenant: &str, staff: &str, at: DateTime<Utc>) -> Option<String> {
         let history = self.0.get(&(tenant.to_string(), staff.to_string()))?;
-        let before = history.partition_point(|(when, _)| *when < at);
-        before.checked_sub(1).map(|i| history[i].1.clone())
+        let before = history.partition_point(|r| r.since <= at);
+        let row = history.get(before.saturating_sub(1))?;
+        Some(row.store_id.clone())
+    }
+
+    fn rows(&self) -> impl Iterator<Item = &FunnelStaffRow> {
+        self.0.values().flatten()
     }
 }
 
@@ -113,11 +131,38 @@ impl Funnel {
     /// A funnel for one partition's customers, finding stores in `stores`.
     pub fn with_stores(stores: Arc<StaffStores>) -> Self {
         Self {
-            stores: Some(stores),
+            shared: Some(stores),
             ..Self::default()
         }
     }
+
+    fn store_at(&self, tenant: &str, staff: &str, at: DateTime<Utc>) -> Option<String> {
+        self.shared
+            .as_deref()
+            .unwrap_or(&self.staff)
+            .store_at(tenant, staff, at)
+    }
 }
+
+/// Places again every customer a guide acquired, after a registration or move of the
+/// guide is recorded: they may have been placed before it was known. As
+/// [`StaffStores::store_at`]: the last store at or before the add, else the first.
+/// Moves are rare and a guide's customers are found by index.
+const MEND_STORES: &[&str] = &[
+    "UPDATE rm_funnel_customer SET store_id = coalesce(\
+       (SELECT s.store_id FROM rm_funnel_staff s \
+         WHERE s.tenant_id = rm_funnel_customer.tenant_id \
+           AND s.staff_id = rm_funnel_customer.staff_id \
+           AND s.since <= rm_funnel_customer.acquired_at \
+         ORDER BY s.since DESC, s.sequence DESC LIMIT 1), \
+       (SELECT s.store_id FROM rm_funnel_staff s \
+         WHERE s.tenant_id = rm_funnel_customer.tenant_id \
+           AND s.staff_id = rm_funnel_customer.staff_id \
+         ORDER BY s.since, s.sequence LIMIT 1)) \
+      WHERE tenant_id = ",
+    " AND staff_id = ",
+    "",
+];
 
 /// The acquisition channel: the WeCom `state` code when the add carried one, else the
 /// kind of add.
@@ -163,8 +208,7 @@ impl ReadModel for Funnel {
                 .insert((r.tenant_id.clone(), r.customer_id.clone()), r);
         }
         for r in rows.take_rows::<FunnelStaffRow>() {
-            self.staff
-                .insert((r.tenant_id.clone(), r.staff_id.clone()), r);
+            self.staff.insert(r);
         }
     }
 
@@ -182,13 +226,7 @@ impl ReadModel for Funnel {
                         return;
                     }
                 }
-                let store_id = match &self.stores {
-                    Some(stores) => stores.store_at(&e.tenant, staff.as_str(), e.checkpoint),
-                    None => self
-                        .staff
-                        .get(&(e.tenant.clone(), staff.to_string()))
-                        .map(|s| s.store_id.clone()),
-                };
+                let store_id = self.store_at(&e.tenant, staff.as_str(), *at);
                 let acquired = FunnelRow {
                     tenant_id: key.0.clone(),
                     customer_id: key.1.clone(),
@@ -229,17 +267,18 @@ impl ReadModel for Funnel {
                     }
                 }
             }
-            AnyEvent::Staff(StaffEvent::StaffRegistered { store, .. }) => {
-                let row = FunnelStaffRow {
-                    tenant_id: key.0.clone(),
-                    staff_id: key.1.clone(),
-                    store_id: store.to_string(),
-                };
-                self.staff.insert(key, row);
-            }
-            AnyEvent::Staff(StaffEvent::StaffMovedToStore { to, .. }) => {
-                if let Some(s) = self.staff.get_mut(&key) {
-                    s.store_id = to.to_string();
+            AnyEvent::Staff(
+                StaffEvent::StaffRegistered { .. } | StaffEvent::StaffMovedToStore { .. },
+            ) => {
+                self.staff.apply(e);
+                // The batch's own customers now; the others by `mend`.
+                for c in self.customers.values_mut() {
+                    if c.tenant_id == key.0 && c.staff_id == key.1 {
+                        c.store_id = self.staff.store_at(&key.0, &key.1, c.acquired_at);
+                    }
+                }
+                if !self.moved.contains(&key) {
+                    self.moved.push(key);
                 }
             }
             _ => {}
@@ -249,8 +288,18 @@ impl ReadModel for Funnel {
     fn rows(&self) -> Rows {
         let mut rows = Rows::default();
         rows.put(self.customers.values());
-        rows.put(self.staff.values());
+        rows.put(self.staff.rows());
         rows
+    }
+
+    fn mend(&self) -> Vec<Mend> {
+        self.moved
+            .iter()
+            .map(|(tenant, staff)| Mend {
+                pieces: MEND_STORES,
+                binds: vec![Val::Text(tenant.clone()), Val::Text(staff.clone())],
+            })
+            .collect()
     }
 
     fn for_customers(context: &crate::rebuild::Context) -> Self {
@@ -353,6 +402,7 @@ pub async fn coupon_redemption(
 
 #[cfg(test)]
 mod tests {
+    use crate::log::Checkpoint;
     use chrono::{TimeZone, Utc};
     use domain::customer::AddWay;
     use domain::values::{StaffId, StoreId};
@@ -383,33 +433,52 @@ mod tests {
         )
     }
 
-    #[test]
-    fn given_a_guide_who_moved_when_customers_are_folded_apart_then_each_keeps_the_store_of_its_day(
-    ) {
-        let at = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
-        let staff = |position, event| logged(position, "guide-1", AnyEvent::Staff(event));
-        let log = vec![
-            staff(
+    fn guide(position: i64, event: StaffEvent) -> LoggedEvent {
+        logged(position, "guide-1", AnyEvent::Staff(event))
+    }
+
+    /// A guide registered at store-1 at 8:00 and moved to store-2 at 12:00; customers
+    /// added at 11:00 (position 2) and 13:00 (position 4).
+    fn moved_guide_log() -> Vec<LoggedEvent> {
+        let day = |h| Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).unwrap();
+        vec![
+            guide(
                 1,
                 StaffEvent::StaffRegistered {
                     name: "王芳".into(),
                     store: StoreId::parse("store-1").unwrap(),
                     title: "导购".into(),
                     customer_limit: 100,
-                    at,
+                    at: day(8),
                 },
             ),
             added(2, "wm-a"),
-            staff(
+            guide(
                 3,
                 StaffEvent::StaffMovedToStore {
                     from: StoreId::parse("store-1").unwrap(),
                     to: StoreId::parse("store-2").unwrap(),
-                    at,
+                    at: day(12),
                 },
             ),
             added(4, "wm-b"),
-        ];
+        ]
+    }
+
+    fn customers(f: &Funnel) -> Vec<(String, Option<String>)> {
+        let mut rows: Vec<_> = f
+            .customers
+            .values()
+            .map(|c| (c.customer_id.clone(), c.store_id.clone()))
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn given_a_guide_who_moved_when_customers_are_folded_apart_then_each_keeps_the_store_of_its_day(
+    ) {
+        let log = moved_guide_log();
         // Given the log folded in its order (the incremental projector)
         let mut in_order = Funnel::default();
         for e in &log {
@@ -422,24 +491,78 @@ mod tests {
             stores.apply(e);
             staff_only.apply(e);
         }
-        stores.seal();
         let stores = Arc::new(stores);
-        let mut customers = Vec::new();
+        let mut apart = Funnel::default();
         for e in log
             .iter()
             .filter(|e| matches!(e.event, AnyEvent::Customer(_)))
         {
             let mut alone = Funnel::with_stores(stores.clone());
             alone.apply(e);
-            customers.extend(alone.customers.into_values());
+            apart.customers.extend(alone.customers);
         }
         // then the rows are the same: each customer in the store of the day it was won.
-        let mut expected: Vec<_> = in_order.customers.values().cloned().collect();
-        expected.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-        customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-        assert_eq!(customers, expected);
-        let stores: Vec<_> = customers.iter().map(|c| c.store_id.as_deref()).collect();
-        assert_eq!(stores, vec![Some("store-1"), Some("store-2")]);
+        assert_eq!(customers(&apart), customers(&in_order));
+        let wanted = |a: &str, b: &str| {
+            vec![
+                ("wm-a".to_string(), Some(a.to_string())),
+                ("wm-b".to_string(), Some(b.to_string())),
+            ]
+        };
+        assert_eq!(customers(&in_order), wanted("store-1", "store-2"));
         assert_eq!(staff_only.staff, in_order.staff);
+    }
+
+    #[test]
+    fn given_the_guides_events_applied_after_the_customers_then_the_stores_are_the_same() {
+        // Given the customers' lane ahead of the guide's (Citus keeps no order between)
+        let log = moved_guide_log();
+        let (guide_events, customer_events): (Vec<_>, Vec<_>) = log
+            .into_iter()
+            .partition(|e| matches!(e.event, AnyEvent::Staff(_)));
+        // when the customers are applied first, then the guide's move and registration
+        let mut late = Funnel::default();
+        for e in customer_events.iter().chain(guide_events.iter().rev()) {
+            late.apply(e);
+        }
+        // then each customer is placed by the time it was won, and the guide's customers
+        // the batch did not load are mended.
+        assert_eq!(
+            customers(&late),
+            vec![
+                ("wm-a".to_string(), Some("store-1".to_string())),
+                ("wm-b".to_string(), Some("store-2".to_string())),
+            ]
+        );
+        let mends = late.mend();
+        assert_eq!(
+            mends.iter().map(|m| m.binds.clone()).collect::<Vec<_>>(),
+            vec![vec![Val::Text("acme".into()), Val::Text("guide-1".into())]],
+            "one mend per guide"
+        );
+    }
+
+    #[test]
+    fn given_a_relation_older_than_the_guides_registration_then_it_is_placed_in_the_first_known_store(
+    ) {
+        // Given a customer won at 11:00 and the guide first recorded at 8:00 of a later
+        // day (the directory synced after the relation was made)
+        let mut f = Funnel::default();
+        f.apply(&added(2, "wm-old"));
+        f.apply(&guide(
+            5,
+            StaffEvent::StaffRegistered {
+                name: "王芳".into(),
+                store: StoreId::parse("store-9").unwrap(),
+                title: "导购".into(),
+                customer_limit: 100,
+                at: Utc.with_ymd_and_hms(2026, 4, 1, 8, 0, 0).unwrap(),
+            },
+        ));
+        // then the customer is placed where the guide is first known to work
+        assert_eq!(
+            customers(&f),
+            vec![("wm-old".to_string(), Some("store-9".to_string()))]
+        );
     }
 }

@@ -91,6 +91,15 @@ impl Rows {
     }
 }
 
+/// A statement that mends rows a batch changed without loading them (an event of one
+/// aggregate that changes rows keyed by another's): its text in pieces, each but the
+/// last followed by one bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mend {
+    pub pieces: &'static [&'static str],
+    pub binds: Vec<Val>,
+}
+
 pub trait ReadModel: Default + Send + Sync + 'static {
     /// The projection's name in the registry and its checkpoint row.
     const NAME: &'static str;
@@ -109,6 +118,10 @@ pub trait ReadModel: Default + Send + Sync + 'static {
     fn apply(&mut self, event: &LoggedEvent);
     /// The rows held, per table.
     fn rows(&self) -> Rows;
+    /// What to run after the batch's rows are replaced (see [`Mend`]).
+    fn mend(&self) -> Vec<Mend> {
+        Vec::new()
+    }
 
     /// An empty model for a rebuild partition that folds customers' streams one
     /// customer at a time, without the other aggregates' events between them. A model
@@ -239,6 +252,14 @@ macro_rules! model_store {
                 let mut rows = model.rows();
                 for (table, _) in M::TABLES {
                     insert_rows(conn, table, table.name, &rows.take(table)).await?;
+                }
+                for mend in model.mend() {
+                    let mut q = QueryBuilder::<$db>::new(mend.pieces[0]);
+                    for (v, piece) in mend.binds.iter().zip(&mend.pieces[1..]) {
+                        crate::table::push_val!(q, v);
+                        q.push(*piece);
+                    }
+                    q.build().execute(&mut *conn).await?;
                 }
                 debug_assert!(
                     rows.tables().is_empty(),

@@ -127,7 +127,6 @@ impl Folder {
         for (table, pending) in std::mem::take(&mut self.pending) {
             self.send(table, pending)?;
         }
-        self.done.stores.seal();
         Ok(self.done)
     }
 

@@ -26,7 +26,7 @@ fn tiny(name: &str, seed: u64, customers: u64) -> Params {
 }
 
 /// Every projection, caught up incrementally, equals its own full rebuild row for row.
-async fn assert_equal_to_rebuild(db: &Database, expected_events: u64) {
+pub(super) async fn assert_equal_to_rebuild(db: &Database, expected_events: u64) {
     for p in ALL {
         let incremental = read_models(db, p).await;
         assert!(
@@ -51,7 +51,7 @@ async fn assert_equal_to_rebuild(db: &Database, expected_events: u64) {
 
 /// One pass over the log for every projection, split into 1, 2 and 7 partitions, gives
 /// the same tables as the caught-up projections, row for row.
-async fn assert_equal_to_partitioned_rebuilds(db: &Database, expected_events: u64) {
+pub(super) async fn assert_equal_to_partitioned_rebuilds(db: &Database, expected_events: u64) {
     let mut before = Vec::new();
     for p in ALL {
         before.push(read_models(db, p).await);
@@ -65,10 +65,18 @@ async fn assert_equal_to_partitioned_rebuilds(db: &Database, expected_events: u6
             .await
             .expect("rebuild all");
         assert_eq!(reports.len(), ALL.len());
-        let partitions = if matches!(db, Database::Postgres(_)) {
-            jobs
-        } else {
-            1
+        let partitions = match db {
+            // On Citus: one partition per shard, whatever the jobs.
+            Database::Postgres(pool) if projections::citus::is_citus(pool).await.unwrap() => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'events'::regclass",
+                )
+                .fetch_one(pool)
+                .await
+                .unwrap() as usize
+            }
+            Database::Postgres(_) => jobs,
+            Database::Sqlite(_) => 1,
         };
         for (p, (report, incremental)) in ALL.iter().zip(reports.iter().zip(&before)) {
             assert_eq!(report.name, p.name);
@@ -84,7 +92,7 @@ async fn assert_equal_to_partitioned_rebuilds(db: &Database, expected_events: u6
     }
 }
 
-async fn event_count(db: &Database) -> u64 {
+pub(super) async fn event_count(db: &Database) -> u64 {
     let n: i64 = projections::on_pool!(db, |pool| {
         sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(pool)
@@ -307,7 +315,11 @@ async fn register_guide(pool: &sqlx::PgPool, t0: chrono::DateTime<Utc>) {
 /// after the swap, and every purchase is counted once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_committing_during_a_partitioned_rebuild_are_neither_missed_nor_doubled() {
-    let test_db = TestDb::postgres().await;
+    writers_during_rebuilds(TestDb::postgres().await).await;
+}
+
+/// Eight writers, the projector and three rebuilds at once on `test_db`.
+pub(super) async fn writers_during_rebuilds(test_db: TestDb) {
     let engine = test_db.engine().await;
     let Database::Postgres(pool) = engine.db.clone() else {
         unreachable!()
@@ -614,5 +626,75 @@ on_both_backends! {
         for (p, was) in ALL.iter().zip(&before) {
             assert_eq!(&read_models(db, p).await, was, "{}", p.name);
         }
+    }
+}
+
+on_both_backends! {
+    /// A guide's registration and move recorded after customers it won (a directory
+    /// synced late; on Citus, the guide's worker behind the customers'): the customers
+    /// already projected are placed by the time they were won, and a rebuild agrees.
+    async fn a_guide_recorded_after_its_customers_places_them_by_time(db: TestDb) {
+        use domain::customer::CustomerCommand;
+        use domain::stamp::{stream_id, Stamped};
+        use domain::staff::StaffCommand;
+        use engine::commands::{Actor, CommandMeta};
+        use harness::ids::at;
+        let engine = db.engine().await;
+        let t = tenant("acme");
+        let meta = || CommandMeta::new(t.clone(), Actor::system("test"), uuid::Uuid::new_v4());
+        let add = |c: &'static str, minute| {
+            let engine = &engine;
+            let t = &t;
+            async move {
+                let add = CustomerCommand::AddFriend {
+                    staff: StaffId::parse("guide-late").unwrap(),
+                    add_way: AddWay::QR_CODE,
+                    channel_state: None,
+                };
+                let stream = stream_id(t, c);
+                engine.customers.execute(&stream, Stamped::new(at(minute), add), &meta()).await.unwrap();
+                catch_up(&engine.db).await.unwrap();
+            }
+        };
+        let guide = |minute, command| {
+            let engine = &engine;
+            let stream = stream_id(&t, "guide-late");
+            async move {
+                engine.staff.execute(&stream, Stamped::new(at(minute), command), &meta()).await.unwrap();
+                catch_up(&engine.db).await.unwrap();
+            }
+        };
+        let stores = || async {
+            let rows: Vec<(String, Option<String>)> = projections::on_pool!(&engine.db, |pool| {
+                sqlx::query_as("SELECT customer_id, store_id FROM rm_funnel_customer ORDER BY customer_id")
+                    .fetch_all(pool)
+                    .await
+            })
+            .unwrap();
+            rows.into_iter().map(|(c, s)| (c, s.unwrap_or_default())).collect::<Vec<_>>()
+        };
+        let row = |c: &str, s: &str| (c.to_string(), s.to_string());
+        // Given two customers won at minutes 0 and 10 by a guide not yet recorded
+        add("wo-1", 0).await;
+        add("wo-2", 10).await;
+        assert_eq!(stores().await, vec![row("wo-1", ""), row("wo-2", "")]);
+        // when the guide's registration at store-7 (minute 5) is recorded
+        let store = |s: &str| StoreId::parse(s).unwrap();
+        let register = StaffCommand::Register { name: "王芳".into(), store: store("store-7"), title: "导购".into() };
+        guide(5, register).await;
+        // then both are placed there (minute 0 is before any record: the first known)
+        assert_eq!(stores().await, vec![row("wo-1", "store-7"), row("wo-2", "store-7")]);
+        // and a move to store-8 at minute 20, recorded after a customer won at minute 30,
+        // places that customer in store-8 and leaves the earlier two in store-7.
+        add("wo-3", 30).await;
+        assert_eq!(stores().await[2], row("wo-3", "store-7"));
+        guide(20, StaffCommand::MoveToStore { store: store("store-8") }).await;
+        let expected = vec![row("wo-1", "store-7"), row("wo-2", "store-7"), row("wo-3", "store-8")];
+        assert_eq!(stores().await, expected);
+        let funnel = ALL.iter().find(|p| p.name == "repurchase_funnel").unwrap();
+        let incremental = read_models(&engine.db, funnel).await;
+        rebuild(&engine.db, funnel, false).await.unwrap();
+        assert_eq!(read_models(&engine.db, funnel).await, incremental);
+        assert_eq!(stores().await, expected);
     }
 }
