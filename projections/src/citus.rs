@@ -48,8 +48,10 @@ pub struct Lane {
     /// The worker's node group in `pg_dist_node`: stable across restarts.
     pub group: i32,
     pub pool: PgPool,
-    /// Every shard of `events` this worker holds, as one relation.
-    shards: String,
+    /// The shards of `events` this worker holds, each a table on the worker.
+    pub shards: Vec<String>,
+    /// All of them as one relation.
+    union: String,
 }
 
 /// The workers of a Citus coordinator.
@@ -112,7 +114,7 @@ pub async fn cluster(pool: &PgPool) -> Result<Option<Arc<Cluster>>, ProjectionEr
             .max_connections(4)
             .connect_with(worker)
             .await?;
-        let shards = shards
+        let union = shards
             .iter()
             .map(|s| {
                 format!(
@@ -125,7 +127,8 @@ pub async fn cluster(pool: &PgPool) -> Result<Option<Arc<Cluster>>, ProjectionEr
         lanes.push(Lane {
             group,
             pool,
-            shards: format!("({shards})"),
+            shards,
+            union: format!("({union})"),
         });
     }
     let found = Arc::new(Cluster { lanes });
@@ -159,7 +162,7 @@ impl Lane {
               WHERE (e.txid, e.position) > ($1::bigint::text::xid8, $2) \
                 AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) \
               ORDER BY e.txid, e.position LIMIT $3",
-            self.shards
+            self.union
         );
         let rows: Vec<Row> = sqlx::query_as(&sql)
             .bind(after.txid)
@@ -182,7 +185,7 @@ impl Lane {
                FROM {} e WHERE (e.txid, e.position) > ($1::bigint::text::xid8, $2) \
               ORDER BY e.txid, e.position LIMIT 100000) behind \
               WHERE $3::text IS NULL OR tenant_id = $3::text",
-            self.shards
+            self.union
         );
         Ok(sqlx::query_as(&sql)
             .bind(after.txid)

@@ -130,12 +130,14 @@ pub async fn rebuild_with(
     options: &Options,
 ) -> Result<Vec<RebuildReport>, ProjectionError> {
     let started = Instant::now();
-    if let Database::Postgres(pool) = db {
-        if crate::citus::is_citus(pool).await? {
-            // The snapshot a rebuild reads under is one node's; on Citus it must be one
-            // per worker, with each lane's mark taken from its own (not built yet).
-            return Err(ProjectionError::NotOnCitus("rebuilding a projection"));
-        }
+    let cluster = match db {
+        Database::Postgres(pool) => crate::citus::cluster(pool).await?,
+        Database::Sqlite(_) => None,
+    };
+    if cluster.is_some() && options.scope != Scope::All {
+        // In place, a tenant's rows are brought to the live projection's point; on
+        // Citus that point is one per worker (not built yet).
+        return Err(ProjectionError::NotOnCitus("rebuilding one tenant's rows"));
     }
     let postgres = matches!(db, Database::Postgres(_));
     let jobs = if postgres { options.jobs.max(1) } else { 1 };
@@ -143,111 +145,37 @@ pub async fn rebuild_with(
     let mut reads: Vec<&'static str> = set.iter().flat_map(|p| p.reads).copied().collect();
     reads.sort_unstable();
     reads.dedup();
-
-    write::create_next(db, set).await?;
-    let mut snapshot = Snapshot::take(db).await?;
-    let (sample, estimate) = snapshot.sample(scope).await?;
-    let ranges = plan::split(&sample, jobs);
     let label = match scope {
         Scope::All => format!("{} projection(s)", set.len()),
         Scope::Tenant(t) => format!("{} projection(s) of tenant {t}", set.len()),
     };
-    let total = match progress::known_total(db, scope).await {
-        0 => estimate,
-        known => known,
-    };
-    let counters: Vec<Arc<AtomicU64>> = (0..=ranges.len()).map(|_| Arc::default()).collect();
-    let shown = progress::Progress::start(&label, total, counters.clone(), options.progress);
-    let job = Job {
+
+    write::create_next(db, set).await?;
+    let mut job = Job {
         db,
         set,
         reads: &reads,
         scope,
-        bound: (snapshot.bound, snapshot.bytewise),
+        bytewise: true,
+        label: &label,
+        progress: options.progress,
     };
-
-    // The staff first: the customer folds read the guides' stores.
-    let sampled = started.elapsed();
-    let whole = || Models::Whole(set.iter().map(|p| p.empty()).collect());
-    let everything = || KeyRange {
-        from: None,
-        to: None,
+    let read = match &cluster {
+        Some(cluster) => job.read_lanes(cluster, jobs).await?,
+        None => job.read_one(jobs).await?,
     };
-    let staff = vec![Slice {
-        aggregate_type: "Staff",
-        range: everything(),
-    }];
-    let first = std::mem::replace(&mut snapshot.first, Reader::Closed);
-    let (first, staff) = job.run(first, staff, whole(), &counters[0]).await?;
-    let context = Context {
-        staff_stores: Arc::new(staff.folded.stores.clone()),
-    };
-    let staff_done = started.elapsed();
-
-    // Then the customers, one worker per key range, and the groups and the tag library
-    // beside them, all on the snapshot.
-    let others: Vec<Slice> = AGGREGATE_TYPES
-        .iter()
-        .filter(|t| !["Customer", "Staff"].contains(t))
-        .map(|t| Slice {
-            aggregate_type: t,
-            range: everything(),
-        })
-        .collect();
-    let customers = |range| {
-        vec![Slice {
-            aggregate_type: "Customer",
-            range,
-        }]
-    };
-    let done = if snapshot.id.is_none() {
-        // One reader (SQLite): the customers, then the rest, on its one snapshot.
-        let per_batch = Models::PerBatch(context.clone());
-        let range = everything();
-        let (first, c) = job
-            .run(first, customers(range), per_batch, &counters[1])
-            .await?;
-        let (first, o) = job.run(first, others, whole(), &counters[0]).await?;
-        first.close().await;
-        vec![(Reader::Closed, c), (Reader::Closed, o)]
-    } else {
-        let mut readers = vec![first];
-        while readers.len() < ranges.len() + 1 {
-            readers.push(snapshot.adopt(db).await?);
-        }
-        let others_reader = readers.pop().expect("one reader per worker");
-        let mut workers: Vec<_> = readers
-            .into_iter()
-            .zip(ranges.iter().cloned())
-            .zip(&counters[1..])
-            .map(|((reader, range), counter)| {
-                let per_batch = Models::PerBatch(context.clone());
-                job.run(reader, customers(range), per_batch, counter)
-            })
-            .collect();
-        workers.push(job.run(others_reader, others, whole(), &counters[0]));
-        futures::future::try_join_all(workers).await?
-    };
-    let mut tally = staff.folded.tally;
-    let mut events = staff.folded.events;
-    let mut rows = staff.rows;
-    for (reader, w) in done {
-        reader.close().await;
-        tally.merge(w.folded.tally);
-        events += w.folded.events;
-        for (table, n) in w.rows {
-            *rows.entry(table).or_default() += n;
-        }
-    }
     let read_and_fold = started.elapsed();
-    shown.finish();
 
+    let Worked {
+        folded: Folded { tally, events, .. },
+        rows,
+    } = read.worked;
     let at = fold::last_of(&tally);
     match scope {
         Scope::All => {
             write::finish_tables(db, set, jobs).await?;
             for p in set {
-                swap::swap_all(db, p, at, events as i64, &tally).await?;
+                swap::swap_all(db, p, at, &read.lanes, events as i64, &tally).await?;
             }
         }
         Scope::Tenant(tenant) => {
@@ -261,10 +189,10 @@ pub async fn rebuild_with(
     tracing::info!(
         label,
         events,
-        partitions = ranges.len(),
-        plan_seconds = sampled.as_secs_f64(),
-        staff_seconds = (staff_done - sampled).as_secs_f64(),
-        customers_groups_and_tags_seconds = (read_and_fold - staff_done).as_secs_f64(),
+        partitions = read.partitions,
+        lanes = read.lanes.len(),
+        staff_seconds = read.staff.as_secs_f64(),
+        customers_groups_and_tags_seconds = (read_and_fold - read.staff).as_secs_f64(),
         keys_and_swap_seconds = (total - read_and_fold).as_secs_f64(),
         seconds = total.as_secs_f64(),
         rate = (events as f64 / total.as_secs_f64().max(1e-9)) as u64,
@@ -281,7 +209,7 @@ pub async fn rebuild_with(
                 .map(|(t, _)| rows.get(t.name).copied().unwrap_or(0))
                 .sum(),
             checkpoint: at,
-            partitions: ranges.len(),
+            partitions: read.partitions,
             read_and_fold,
             write: total - read_and_fold,
             total,
@@ -295,25 +223,271 @@ struct Job<'a> {
     set: &'a [&'static Projection],
     reads: &'a [&'static str],
     scope: &'a Scope,
-    bound: (plan::Bound, bool),
+    /// Whether text compares bytewise where the log is read.
+    bytewise: bool,
+    label: &'a str,
+    progress: bool,
 }
 
 /// What one worker did.
+#[derive(Default)]
 struct Worked {
     folded: Folded,
     rows: BTreeMap<&'static str, u64>,
 }
 
+impl Worked {
+    fn merge(&mut self, other: Worked) {
+        self.folded.tally.merge(other.folded.tally);
+        self.folded.events += other.folded.events;
+        for (table, n) in other.rows {
+            *self.rows.entry(table).or_default() += n;
+        }
+    }
+}
+
+/// Everything the workers read and folded.
+struct Read {
+    worked: Worked,
+    /// Customer partitions read at once.
+    partitions: usize,
+    /// On Citus, where each worker's snapshot ends: the lanes' new marks.
+    lanes: Vec<(i32, Checkpoint)>,
+    /// When the staff were folded (the customers wait for them).
+    staff: Duration,
+}
+
+/// One reader's share of a worker's work: slices read up to its snapshot's bound.
+struct Part {
+    reader: Reader,
+    bound: plan::Bound,
+    slices: Vec<Slice>,
+}
+
+/// Runs `workers` at once, closes their readers and adds what they did to `worked`.
+async fn gather(
+    workers: Vec<impl std::future::Future<Output = Result<(Vec<Reader>, Worked), ProjectionError>>>,
+    worked: &mut Worked,
+) -> Result<(), ProjectionError> {
+    for (readers, w) in futures::future::try_join_all(workers).await? {
+        for reader in readers {
+            reader.close().await;
+        }
+        worked.merge(w);
+    }
+    Ok(())
+}
+
+fn whole(set: &[&'static Projection]) -> Models {
+    Models::Whole(set.iter().map(|p| p.empty()).collect())
+}
+
+/// The aggregate types other than the customers and the staff: the groups and the tag
+/// library, folded whole beside the customers.
+fn others() -> impl Iterator<Item = &'static str> {
+    AGGREGATE_TYPES
+        .iter()
+        .copied()
+        .filter(|t| !["Customer", "Staff"].contains(t))
+}
+
 impl Job<'_> {
-    /// Reads `slices` on `reader`, folds them on a blocking thread into `models` and
-    /// writes the rows on its own connection, all three at once. Gives the reader back.
+    /// One database: one snapshot, adopted by a reader per key range of customers.
+    async fn read_one(&mut self, jobs: usize) -> Result<Read, ProjectionError> {
+        let started = Instant::now();
+        let db = self.db;
+        let scope = self.scope;
+        let mut snapshot = Snapshot::take(db).await?;
+        self.bytewise = snapshot.bytewise;
+        let bound = snapshot.bound;
+        let (sample, estimate) = snapshot.sample(scope).await?;
+        let ranges = plan::split(&sample, jobs);
+        let total = match progress::known_total(db, scope).await {
+            0 => estimate,
+            known => known,
+        };
+        let counters: Vec<Arc<AtomicU64>> = (0..=ranges.len()).map(|_| Arc::default()).collect();
+        let shown = progress::Progress::start(self.label, total, counters.clone(), self.progress);
+
+        // The staff first: the customer folds read the guides' stores.
+        let first = std::mem::replace(&mut snapshot.first, Reader::Closed);
+        let part = |reader, slices| Part {
+            reader,
+            bound,
+            slices,
+        };
+        let staff = vec![part(first, vec![Slice::whole("Staff", "events")])];
+        let (mut first, staff) = self.run(staff, whole(self.set), &counters[0]).await?;
+        let first = first.remove(0);
+        let context = Context {
+            staff_stores: Arc::new(staff.folded.stores.clone()),
+        };
+        let staff_done = started.elapsed();
+
+        // Then the customers, one worker per key range, and the groups and the tag
+        // library beside them, all on the snapshot.
+        let others: Vec<Slice> = others().map(|t| Slice::whole(t, "events")).collect();
+        let customers = |range| Slice {
+            aggregate_type: "Customer",
+            range,
+            table: "events".to_string(),
+        };
+        let mut worked = staff;
+        if snapshot.id.is_none() {
+            // One reader (SQLite): the customers, then the rest, on its one snapshot.
+            let per_batch = Models::PerBatch(context.clone());
+            let all = vec![customers(KeyRange {
+                from: None,
+                to: None,
+            })];
+            let (mut first, c) = self
+                .run(vec![part(first, all)], per_batch, &counters[1])
+                .await?;
+            let (first, o) = self
+                .run(
+                    vec![part(first.remove(0), others)],
+                    whole(self.set),
+                    &counters[0],
+                )
+                .await?;
+            for reader in first {
+                reader.close().await;
+            }
+            worked.merge(c);
+            worked.merge(o);
+        } else {
+            let mut readers = vec![first];
+            while readers.len() < ranges.len() + 1 {
+                readers.push(snapshot.adopt().await?);
+            }
+            let others_reader = readers.pop().expect("one reader per worker");
+            let mut workers: Vec<_> = readers
+                .into_iter()
+                .zip(ranges.iter().cloned())
+                .zip(&counters[1..])
+                .map(|((reader, range), counter)| {
+                    let per_batch = Models::PerBatch(context.clone());
+                    self.run(
+                        vec![part(reader, vec![customers(range)])],
+                        per_batch,
+                        counter,
+                    )
+                })
+                .collect();
+            workers.push(self.run(
+                vec![part(others_reader, others)],
+                whole(self.set),
+                &counters[0],
+            ));
+            gather(workers, &mut worked).await?;
+        }
+        shown.finish();
+        Ok(Read {
+            worked,
+            partitions: ranges.len(),
+            lanes: Vec::new(),
+            staff: staff_done,
+        })
+    }
+
+    /// Citus: a snapshot on every worker, each read where it was taken, and one partition
+    /// per shard of customers (about `jobs` read at once). Each worker's snapshot gives
+    /// its lane's new mark, so what commits on a worker during the rebuild is applied by
+    /// the projector afterwards, none twice and none lost (docs/adr/0018-citus.md).
+    async fn read_lanes(
+        &mut self,
+        cluster: &crate::citus::Cluster,
+        jobs: usize,
+    ) -> Result<Read, ProjectionError> {
+        let started = Instant::now();
+        let mut snapshots = Vec::new();
+        for lane in &cluster.lanes {
+            let snapshot = Snapshot::take_on(&lane.pool.connect_options()).await?;
+            self.bytewise &= snapshot.bytewise;
+            snapshots.push(snapshot);
+        }
+        let lanes: Vec<(i32, Checkpoint)> = cluster
+            .lanes
+            .iter()
+            .zip(&snapshots)
+            .map(|(lane, s)| (lane.group, s.bound.last))
+            .collect();
+        // The cores shared between the workers' shards, at least one reader each.
+        let per_lane = jobs.div_ceil(cluster.lanes.len()).max(1);
+        let mut groups = Vec::new();
+        for (i, lane) in cluster.lanes.iter().enumerate() {
+            for g in 0..per_lane.min(lane.shards.len()) {
+                let shards: Vec<&String> = lane.shards.iter().skip(g).step_by(per_lane).collect();
+                groups.push((i, shards));
+            }
+        }
+        let total = progress::known_total(self.db, self.scope).await;
+        let counters: Vec<Arc<AtomicU64>> = (0..=groups.len()).map(|_| Arc::default()).collect();
+        let shown = progress::Progress::start(self.label, total, counters.clone(), self.progress);
+        let slices = |t: &'static str, lane: &crate::citus::Lane| -> Vec<Slice> {
+            lane.shards.iter().map(|s| Slice::whole(t, s)).collect()
+        };
+
+        // The staff first, from every worker into one fold.
+        let staff_parts = snapshots
+            .iter_mut()
+            .zip(&cluster.lanes)
+            .map(|(s, lane)| Part {
+                reader: std::mem::replace(&mut s.first, Reader::Closed),
+                bound: s.bound,
+                slices: slices("Staff", lane),
+            })
+            .collect();
+        let (firsts, staff) = self.run(staff_parts, whole(self.set), &counters[0]).await?;
+        let context = Context {
+            staff_stores: Arc::new(staff.folded.stores.clone()),
+        };
+        let staff_done = started.elapsed();
+
+        // The customers, a group of one worker's shards per reader, and the groups and the
+        // tag library from every worker beside them.
+        let mut workers = Vec::new();
+        for ((i, shards), counter) in groups.iter().zip(&counters[1..]) {
+            let snapshot = &snapshots[*i];
+            let part = Part {
+                reader: snapshot.adopt().await?,
+                bound: snapshot.bound,
+                slices: shards.iter().map(|s| Slice::whole("Customer", s)).collect(),
+            };
+            let per_batch = Models::PerBatch(context.clone());
+            workers.push(self.run(vec![part], per_batch, counter));
+        }
+        let other_parts = firsts
+            .into_iter()
+            .zip(&snapshots)
+            .zip(&cluster.lanes)
+            .map(|((reader, s), lane)| Part {
+                reader,
+                bound: s.bound,
+                slices: others().flat_map(|t| slices(t, lane)).collect(),
+            })
+            .collect();
+        workers.push(self.run(other_parts, whole(self.set), &counters[0]));
+        let mut worked = staff;
+        gather(workers, &mut worked).await?;
+        shown.finish();
+        Ok(Read {
+            worked,
+            partitions: cluster.lanes.iter().map(|l| l.shards.len()).sum(),
+            lanes,
+            staff: staff_done,
+        })
+    }
+
+    /// Reads each part's slices on its reader, folds them on a blocking thread into
+    /// `models` and writes the rows on its own connection, all three at once. Gives the
+    /// readers back.
     async fn run(
         &self,
-        mut reader: Reader,
-        slices: Vec<Slice>,
+        mut parts: Vec<Part>,
         models: Models,
         counter: &Arc<AtomicU64>,
-    ) -> Result<(Reader, Worked), ProjectionError> {
+    ) -> Result<(Vec<Reader>, Worked), ProjectionError> {
         let postgres = matches!(self.db, Database::Postgres(_));
         let (batches, mut next_batch) = mpsc::channel::<Vec<Row>>(2);
         let (chunks, next_chunk) = mpsc::channel(2);
@@ -333,8 +507,13 @@ impl Job<'_> {
         });
         let read = async {
             let batches = batches;
-            for slice in &slices {
-                reader.read(slice, self.scope, self.bound, &batches).await?;
+            for part in &mut parts {
+                for slice in &part.slices {
+                    let snapshot = (part.bound, self.bytewise);
+                    part.reader
+                        .read(slice, self.scope, snapshot, &batches)
+                        .await?;
+                }
             }
             Ok::<_, ProjectionError>(())
         };
@@ -345,6 +524,7 @@ impl Job<'_> {
         let folded = fold.await.map_err(|e| {
             ProjectionError::Database(sqlx::Error::Protocol(format!("fold: {e}")))
         })??;
-        Ok((reader, Worked { folded, rows }))
+        let readers = parts.into_iter().map(|p| p.reader).collect();
+        Ok((readers, Worked { folded, rows }))
     }
 }

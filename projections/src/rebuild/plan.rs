@@ -38,11 +38,27 @@ pub struct KeyRange {
 }
 
 /// What one worker reads: streams of one aggregate type, in one key range, of the
-/// scope, up to the bound.
+/// scope, up to the bound, from one table.
 #[derive(Debug, Clone)]
 pub struct Slice {
     pub aggregate_type: &'static str,
     pub range: KeyRange,
+    /// `events`, or one of its shards on a Citus worker.
+    pub table: String,
+}
+
+impl Slice {
+    /// Every stream of `aggregate_type` in `table`.
+    pub fn whole(aggregate_type: &'static str, table: &str) -> Self {
+        Self {
+            aggregate_type,
+            range: KeyRange {
+                from: None,
+                to: None,
+            },
+            table: table.to_string(),
+        }
+    }
 }
 
 /// Splits the key space into at most `parts` ranges of about equal size, cut at the

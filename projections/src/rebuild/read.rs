@@ -3,6 +3,7 @@
 //! customer's events arrive together.
 
 use futures::TryStreamExt;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 use tokio::sync::mpsc;
 
@@ -26,8 +27,9 @@ pub enum Reader {
 pub struct Snapshot {
     /// The exporting (or only) reader; it must stay open until every worker adopted it.
     pub first: Reader,
-    /// PostgreSQL's snapshot id, to adopt.
+    /// PostgreSQL's snapshot id, to adopt, and where it lives.
     pub id: Option<String>,
+    options: Option<PgConnectOptions>,
     /// Everything of transactions older than this has ended (PostgreSQL), or the last
     /// position (SQLite).
     pub bound: Bound,
@@ -46,27 +48,7 @@ const PLAN_PG: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapsc
 impl Snapshot {
     pub async fn take(db: &crate::db::Database) -> Result<Self, ProjectionError> {
         match db {
-            crate::db::Database::Postgres(pool) => {
-                let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
-                conn.execute(BEGIN_PG).await?;
-                conn.execute(PLAN_PG).await?;
-                let (id, xmin, collation): (String, i64, String) = sqlx::query_as(
-                    "SELECT pg_export_snapshot(), \
-                            pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
-                            datcollate::text \
-                       FROM pg_database WHERE datname = current_database()",
-                )
-                .fetch_one(&mut conn)
-                .await?;
-                let bytewise =
-                    collation == "C" || collation == "POSIX" || collation.starts_with("C.");
-                Ok(Self {
-                    first: Reader::Postgres(conn),
-                    id: Some(id),
-                    bound: Bound::below_xmin(xmin),
-                    bytewise,
-                })
-            }
+            crate::db::Database::Postgres(pool) => Self::take_on(&pool.connect_options()).await,
             crate::db::Database::Sqlite(pool) => {
                 let mut conn = SqliteConnection::connect_with(&pool.connect_options()).await?;
                 conn.execute("BEGIN").await?;
@@ -77,6 +59,7 @@ impl Snapshot {
                 Ok(Self {
                     first: Reader::Sqlite(conn),
                     id: None,
+                    options: None,
                     bound: Bound::up_to(crate::log::Checkpoint {
                         txid: 0,
                         position: last,
@@ -87,12 +70,36 @@ impl Snapshot {
         }
     }
 
+    /// A snapshot of the PostgreSQL server `options` connect to: the database, or one
+    /// Citus worker (its own transactions, its own xmin).
+    pub async fn take_on(options: &PgConnectOptions) -> Result<Self, ProjectionError> {
+        let mut conn = PgConnection::connect_with(options).await?;
+        conn.execute(BEGIN_PG).await?;
+        conn.execute(PLAN_PG).await?;
+        let (id, xmin, collation): (String, i64, String) = sqlx::query_as(
+            "SELECT pg_export_snapshot(), \
+                    pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
+                    datcollate::text \
+               FROM pg_database WHERE datname = current_database()",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        let bytewise = collation == "C" || collation == "POSIX" || collation.starts_with("C.");
+        Ok(Self {
+            first: Reader::Postgres(conn),
+            id: Some(id),
+            options: Some(options.clone()),
+            bound: Bound::below_xmin(xmin),
+            bytewise,
+        })
+    }
+
     /// Another reader on the same snapshot (PostgreSQL).
-    pub async fn adopt(&self, db: &crate::db::Database) -> Result<Reader, ProjectionError> {
-        let (crate::db::Database::Postgres(pool), Some(id)) = (db, &self.id) else {
+    pub async fn adopt(&self) -> Result<Reader, ProjectionError> {
+        let (Some(options), Some(id)) = (&self.options, &self.id) else {
             unreachable!("only PostgreSQL rebuilds in parallel");
         };
-        let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+        let mut conn = PgConnection::connect_with(options).await?;
         conn.execute(BEGIN_PG).await?;
         conn.execute(format!("SET TRANSACTION SNAPSHOT '{id}'").as_str())
             .await?;
@@ -172,17 +179,18 @@ fn slice_sql(
         filter.push_str(&format!(" AND aggregate_id < ${next}"));
         binds.push(to.clone());
     }
+    let table = &slice.table;
     let sql = if postgres {
         format!(
             "SELECT txid::text::bigint, position, aggregate_type, aggregate_id, sequence, payload::text \
-               FROM events \
+               FROM {table} \
               WHERE aggregate_type = $1 AND (txid, position) <= ($2::bigint::text::xid8, $3){filter} \
               ORDER BY aggregate_type, aggregate_id, sequence"
         )
     } else {
         format!(
             "SELECT 0, position, aggregate_type, aggregate_id, sequence, payload \
-               FROM events \
+               FROM {table} \
               WHERE aggregate_type = $1 AND $2 = $2 AND position <= $3{filter} \
               ORDER BY aggregate_type, aggregate_id, sequence"
         )

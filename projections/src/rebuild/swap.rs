@@ -15,11 +15,13 @@ const CLEAR_FAILURE: &str = "DELETE FROM projection_failures WHERE name = $1";
 
 /// The whole deployment's tables: `__next` replaces each live table, and the checkpoint
 /// becomes the rebuild's, so the projector goes on from there: events committed during
-/// the rebuild are applied after it, none twice and none lost.
+/// the rebuild are applied after it, none twice and none lost. On Citus the checkpoint
+/// is one mark per worker (`lanes`), each where that worker's snapshot ended.
 pub async fn swap_all(
     db: &Database,
     p: &Projection,
     at: Checkpoint,
+    lanes: &[(i32, Checkpoint)],
     events: i64,
     tally: &TenantTally,
 ) -> Result<(), ProjectionError> {
@@ -43,6 +45,15 @@ pub async fn swap_all(
                 }
             }
             crate::sql::pg::save_checkpoint(&mut tx, p.name, p.version, at, events).await?;
+            if !lanes.is_empty() {
+                sqlx::query("DELETE FROM projection_lane_checkpoints WHERE name = $1")
+                    .bind(p.name)
+                    .execute(&mut *tx)
+                    .await?;
+                for (lane, mark) in lanes {
+                    crate::citus::save_mark(&mut tx, p.name, *lane, *mark).await?;
+                }
+            }
             crate::sql::pg::replace_tenant_progress(&mut tx, p.name, tally).await?;
             sqlx::query(CLEAR_FAILURE)
                 .bind(p.name)
