@@ -18,8 +18,6 @@ pub enum ProjectionError {
     NeedsRebuild(&'static str),
     #[error("the database has Citus but its log is not distributed yet: run `scrm migrate`")]
     NotDistributed,
-    #[error("{0} is not supported on Citus yet (docs/adr/0018-citus.md)")]
-    NotOnCitus(&'static str),
 }
 
 impl ProjectionError {
@@ -30,10 +28,7 @@ impl ProjectionError {
             Self::BadEvent { .. } => "BAD_EVENT",
             Self::NeedsRebuild(_) => "NEEDS_REBUILD",
             Self::Stalled(_) => "STALLED",
-            Self::UnknownProjection(_)
-            | Self::NotPrepared(_)
-            | Self::NotDistributed
-            | Self::NotOnCitus(_) => "OTHER",
+            Self::UnknownProjection(_) | Self::NotPrepared(_) | Self::NotDistributed => "OTHER",
         }
     }
 }

@@ -255,6 +255,31 @@ pub async fn catch_up_to(
     Ok(())
 }
 
+/// [`catch_up_to`] on Citus: until the projection's mark in each lane is at or past
+/// that lane's entry of `targets`.
+pub async fn catch_up_lanes_to(
+    pool: &sqlx::PgPool,
+    p: &Projection,
+    targets: &std::collections::BTreeMap<i32, Checkpoint>,
+) -> Result<(), ProjectionError> {
+    let started = std::time::Instant::now();
+    loop {
+        let marks = crate::citus::marks(&mut *pool.acquire().await?, p.name).await?;
+        let behind = targets
+            .iter()
+            .any(|(lane, target)| marks.get(lane).is_none_or(|mark| mark < target));
+        if !behind {
+            return Ok(());
+        }
+        if p.step(&Database::Postgres(pool.clone()), BATCH).await? == 0 {
+            if started.elapsed() > CATCH_UP_DEADLINE {
+                return Err(ProjectionError::Stalled(p.name));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 async fn checkpoint(db: &Database, p: &Projection) -> Result<Checkpoint, ProjectionError> {
     let row: Option<(i64, i64)> = on_pool!(db, |pool| {
         sqlx::query_as("SELECT txid, position FROM projection_checkpoints WHERE name = $1")

@@ -119,6 +119,21 @@ macro_rules! backend {
                 write_tenant_progress(tx, name, tally, "excluded.events").await
             }
 
+            /// Replaces one tenant's progress in projection `name` (after its rebuild).
+            pub async fn replace_one_tenant_progress(
+                tx: &mut Transaction<'_, $db>,
+                name: &str,
+                tenant: &str,
+                tally: &TenantTally,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query("DELETE FROM projection_tenant_progress WHERE name = $1 AND tenant_id = $2")
+                    .bind(name)
+                    .bind(tenant)
+                    .execute(&mut **tx)
+                    .await?;
+                write_tenant_progress(tx, name, tally, "excluded.events").await
+            }
+
             async fn write_tenant_progress(
                 tx: &mut Transaction<'_, $db>,
                 name: &str,

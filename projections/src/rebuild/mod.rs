@@ -134,11 +134,6 @@ pub async fn rebuild_with(
         Database::Postgres(pool) => crate::citus::cluster(pool).await?,
         Database::Sqlite(_) => None,
     };
-    if cluster.is_some() && options.scope != Scope::All {
-        // In place, a tenant's rows are brought to the live projection's point; on
-        // Citus that point is one per worker (not built yet).
-        return Err(ProjectionError::NotOnCitus("rebuilding one tenant's rows"));
-    }
     let postgres = matches!(db, Database::Postgres(_));
     let jobs = if postgres { options.jobs.max(1) } else { 1 };
     let scope = &options.scope;
@@ -169,6 +164,7 @@ pub async fn rebuild_with(
     let Worked {
         folded: Folded { tally, events, .. },
         rows,
+        read_to,
     } = read.worked;
     let at = fold::last_of(&tally);
     match scope {
@@ -180,8 +176,17 @@ pub async fn rebuild_with(
         }
         Scope::Tenant(tenant) => {
             for p in set {
-                crate::projector::catch_up_to(db, p, at).await?;
-                swap::swap_tenant(db, p, tenant, at, &tally).await?;
+                match (db, &cluster) {
+                    (Database::Postgres(pool), Some(cluster)) => {
+                        crate::projector::catch_up_lanes_to(pool, p, &read_to).await?;
+                        swap::swap_tenant_lanes(pool, cluster, p, tenant, &read.lanes, &tally)
+                            .await?;
+                    }
+                    _ => {
+                        crate::projector::catch_up_to(db, p, at).await?;
+                        swap::swap_tenant(db, p, tenant, at, &tally).await?;
+                    }
+                }
             }
         }
     }
@@ -234,6 +239,8 @@ struct Job<'a> {
 struct Worked {
     folded: Folded,
     rows: BTreeMap<&'static str, u64>,
+    /// The last row read in each lane (on Citus; lane 0 otherwise), in its order.
+    read_to: BTreeMap<i32, Checkpoint>,
 }
 
 impl Worked {
@@ -242,6 +249,16 @@ impl Worked {
         self.folded.events += other.folded.events;
         for (table, n) in other.rows {
             *self.rows.entry(table).or_default() += n;
+        }
+        for (lane, last) in other.read_to {
+            self.read(lane, last);
+        }
+    }
+
+    fn read(&mut self, lane: i32, last: Checkpoint) {
+        if last > Checkpoint::START {
+            let at = self.read_to.entry(lane).or_insert(last);
+            *at = (*at).max(last);
         }
     }
 }
@@ -259,6 +276,8 @@ struct Read {
 
 /// One reader's share of a worker's work: slices read up to its snapshot's bound.
 struct Part {
+    /// The Citus worker's node group it reads from (0 on one database).
+    lane: i32,
     reader: Reader,
     bound: plan::Bound,
     slices: Vec<Slice>,
@@ -312,6 +331,7 @@ impl Job<'_> {
         // The staff first: the customer folds read the guides' stores.
         let first = std::mem::replace(&mut snapshot.first, Reader::Closed);
         let part = |reader, slices| Part {
+            lane: 0,
             reader,
             bound,
             slices,
@@ -433,6 +453,7 @@ impl Job<'_> {
             .iter_mut()
             .zip(&cluster.lanes)
             .map(|(s, lane)| Part {
+                lane: lane.group,
                 reader: std::mem::replace(&mut s.first, Reader::Closed),
                 bound: s.bound,
                 slices: slices("Staff", lane),
@@ -450,6 +471,7 @@ impl Job<'_> {
         for ((i, shards), counter) in groups.iter().zip(&counters[1..]) {
             let snapshot = &snapshots[*i];
             let part = Part {
+                lane: cluster.lanes[*i].group,
                 reader: snapshot.adopt().await?,
                 bound: snapshot.bound,
                 slices: shards.iter().map(|s| Slice::whole("Customer", s)).collect(),
@@ -462,6 +484,7 @@ impl Job<'_> {
             .zip(&snapshots)
             .zip(&cluster.lanes)
             .map(|((reader, s), lane)| Part {
+                lane: lane.group,
                 reader,
                 bound: s.bound,
                 slices: others().flat_map(|t| slices(t, lane)).collect(),
@@ -505,14 +528,17 @@ impl Job<'_> {
             }
             folder.finish()
         });
+        let mut read_to = Worked::default();
         let read = async {
             let batches = batches;
             for part in &mut parts {
                 for slice in &part.slices {
                     let snapshot = (part.bound, self.bytewise);
-                    part.reader
+                    let last = part
+                        .reader
                         .read(slice, self.scope, snapshot, &batches)
                         .await?;
+                    read_to.read(part.lane, last);
                 }
             }
             Ok::<_, ProjectionError>(())
@@ -525,6 +551,13 @@ impl Job<'_> {
             ProjectionError::Database(sqlx::Error::Protocol(format!("fold: {e}")))
         })??;
         let readers = parts.into_iter().map(|p| p.reader).collect();
-        Ok((readers, Worked { folded, rows }))
+        Ok((
+            readers,
+            Worked {
+                folded,
+                rows,
+                read_to: read_to.read_to,
+            },
+        ))
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::plan::{Bound, Scope, Slice};
 use crate::error::ProjectionError;
-use crate::log::Row;
+use crate::log::{Checkpoint, Row};
 
 /// Rows per batch handed to the fold; a batch is cut only between streams.
 const BATCH_ROWS: usize = 8_192;
@@ -199,14 +199,15 @@ fn slice_sql(
 }
 
 impl Reader {
-    /// Streams `slice` to `out` in batches cut between streams.
+    /// Streams `slice` to `out` in batches cut between streams. Returns the last of
+    /// the rows in log order (`Checkpoint::START` when there were none).
     pub async fn read(
         &mut self,
         slice: &Slice,
         scope: &Scope,
         snapshot: (Bound, bool),
         out: &mpsc::Sender<Vec<Row>>,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<Checkpoint, ProjectionError> {
         let (bound, bytewise) = snapshot;
         macro_rules! stream {
             ($conn:expr, $postgres:expr) => {{
@@ -240,14 +241,19 @@ impl Reader {
 async fn batches(
     mut rows: impl futures::Stream<Item = Result<Row, sqlx::Error>> + Unpin,
     out: &mpsc::Sender<Vec<Row>>,
-) -> Result<(), ProjectionError> {
+) -> Result<Checkpoint, ProjectionError> {
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
+    let mut last = Checkpoint::START;
     while let Some(row) = rows.try_next().await? {
+        last = last.max(Checkpoint {
+            txid: row.0,
+            position: row.1,
+        });
         if batch.len() >= BATCH_ROWS && batch.last().is_some_and(|last| last.3 != row.3) {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
             if out.send(full).await.is_err() {
                 // The fold stopped; it reports why.
-                return Ok(());
+                return Ok(last);
             }
         }
         batch.push(row);
@@ -255,5 +261,5 @@ async fn batches(
     if !batch.is_empty() {
         let _ = out.send(batch).await;
     }
-    Ok(())
+    Ok(last)
 }

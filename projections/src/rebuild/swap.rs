@@ -88,6 +88,30 @@ pub async fn swap_all(
     Ok(())
 }
 
+/// The tenant's live rows of every table of `p` replaced by the `__next` table's, which
+/// is dropped.
+macro_rules! replace_tenant_rows {
+    ($tx:expr, $p:expr, $tenant:expr) => {
+        for (table, _) in $p.tables {
+            let cols = table.column_list();
+            sqlx::query(&format!("DELETE FROM {} WHERE tenant_id = $1", table.name))
+                .bind($tenant)
+                .execute(&mut *$tx)
+                .await?;
+            sqlx::query(&format!(
+                "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
+                table.name,
+                next(table)
+            ))
+            .execute(&mut *$tx)
+            .await?;
+            sqlx::query(&format!("DROP TABLE {}", next(table)))
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 /// One tenant's rows: the tenant's live rows are replaced by `__next`'s (which hold
 /// only that tenant's, folded up to `read_to`), then the tenant's events the projector
 /// applied after `read_to` are applied again on top, so the rows end where the
@@ -102,7 +126,7 @@ pub async fn swap_tenant(
 ) -> Result<(), ProjectionError> {
     macro_rules! swap_tenant_impl {
         ($m:ident, $pool:expr, $replay:ident) => {{
-            use crate::sql::$m::{add_tenant_progress, lock_checkpoint, read_after};
+            use crate::sql::$m::{lock_checkpoint, read_after, replace_one_tenant_progress};
             let mut tx = $pool.begin().await?;
             let Some((version, now, _)) = lock_checkpoint(&mut tx, p.name).await? else {
                 return Err(ProjectionError::NotPrepared(p.name));
@@ -111,23 +135,7 @@ pub async fn swap_tenant(
                 return Err(ProjectionError::NeedsRebuild(p.name));
             }
             debug_assert!(now >= read_to, "the projector is behind the rebuild");
-            for (table, _) in p.tables {
-                let cols = table.column_list();
-                sqlx::query(&format!("DELETE FROM {} WHERE tenant_id = $1", table.name))
-                    .bind(tenant)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(&format!(
-                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
-                    table.name,
-                    next(table)
-                ))
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(&format!("DROP TABLE {}", next(table)))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            replace_tenant_rows!(tx, p, tenant);
             // What the projector applied to the old rows while the rebuild ran.
             let mut progress = tally.clone();
             let mut at = read_to;
@@ -148,14 +156,7 @@ pub async fn swap_tenant(
                 }
                 at = last;
             }
-            sqlx::query(
-                "DELETE FROM projection_tenant_progress WHERE name = $1 AND tenant_id = $2",
-            )
-            .bind(p.name)
-            .bind(tenant)
-            .execute(&mut *tx)
-            .await?;
-            add_tenant_progress(&mut tx, p.name, &progress).await?;
+            replace_one_tenant_progress(&mut tx, p.name, tenant, &progress).await?;
             tx.commit().await?;
         }};
     }
@@ -163,5 +164,58 @@ pub async fn swap_tenant(
         Database::Postgres(pool) => swap_tenant_impl!(pg, pool, replay_pg),
         Database::Sqlite(pool) => swap_tenant_impl!(lite, pool, replay_lite),
     }
+    Ok(())
+}
+
+/// [`swap_tenant`] on Citus: the rebuild read each lane up to its worker's snapshot
+/// (`read_to`: each lane's bound), and the tenant's events the projector applied after
+/// it, up to the projection's mark in that lane, are applied again on top. The
+/// projector must already be past the last row the rebuild read in every lane.
+pub async fn swap_tenant_lanes(
+    pool: &sqlx::PgPool,
+    cluster: &crate::citus::Cluster,
+    p: &Projection,
+    tenant: &str,
+    read_to: &[(i32, Checkpoint)],
+    tally: &TenantTally,
+) -> Result<(), ProjectionError> {
+    use crate::sql::pg::{lock_checkpoint, replace_one_tenant_progress};
+    let mut tx = pool.begin().await?;
+    let Some((version, _, _)) = lock_checkpoint(&mut tx, p.name).await? else {
+        return Err(ProjectionError::NotPrepared(p.name));
+    };
+    if version != p.version {
+        return Err(ProjectionError::NeedsRebuild(p.name));
+    }
+    replace_tenant_rows!(tx, p, tenant);
+    let marks = crate::citus::marks(&mut tx, p.name).await?;
+    let mut progress = tally.clone();
+    for (lane, bound) in read_to {
+        let (Some(now), Some(worker)) = (
+            marks.get(lane),
+            cluster.lanes.iter().find(|l| l.group == *lane),
+        ) else {
+            continue;
+        };
+        let mut at = *bound;
+        while at < *now {
+            let page = worker
+                .read_after(at, 20_000, crate::log::AGGREGATE_TYPES)
+                .await?;
+            let Some(last) = page.last else { break };
+            let mine: Vec<LoggedEvent> = page
+                .events
+                .into_iter()
+                .filter(|e| e.tenant == tenant && e.checkpoint <= *now)
+                .collect();
+            for e in &mine {
+                progress.add(e);
+            }
+            p.replay_pg(&mut tx, &mine).await?;
+            at = last;
+        }
+    }
+    replace_one_tenant_progress(&mut tx, p.name, tenant, &progress).await?;
+    tx.commit().await?;
     Ok(())
 }

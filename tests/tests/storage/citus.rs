@@ -185,7 +185,22 @@ async fn a_rebuild_on_citus_equals_the_incremental_read_models() {
 /// exactly where each worker's snapshot ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_committing_during_a_rebuild_on_citus_are_neither_missed_nor_doubled() {
-    super::projections::writers_during_rebuilds(TestDb::citus().await).await;
+    let all = projections::rebuild::Scope::All;
+    super::projections::writers_during_rebuilds(TestDb::citus().await, all).await;
+}
+
+/// The same with the writers' tenant rebuilt in place: the rows the projector applied
+/// after each worker's snapshot are applied again on top, lane by lane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_committing_during_a_tenants_rebuild_on_citus_are_neither_missed_nor_doubled() {
+    let acme = projections::rebuild::Scope::Tenant("acme".into());
+    super::projections::writers_during_rebuilds(TestDb::citus().await, acme).await;
+}
+
+/// One tenant's rebuild on Citus mends that tenant's rows and leaves the other's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_rebuild_on_citus_replaces_that_tenants_rows_only() {
+    super::projections::tenants_rebuild(TestDb::citus().await).await;
 }
 
 async fn insert(

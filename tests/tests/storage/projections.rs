@@ -315,11 +315,19 @@ async fn register_guide(pool: &sqlx::PgPool, t0: chrono::DateTime<Utc>) {
 /// after the swap, and every purchase is counted once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_committing_during_a_partitioned_rebuild_are_neither_missed_nor_doubled() {
-    writers_during_rebuilds(TestDb::postgres().await).await;
+    writers_during_rebuilds(TestDb::postgres().await, rebuild::Scope::All).await;
 }
 
-/// Eight writers, the projector and three rebuilds at once on `test_db`.
-pub(super) async fn writers_during_rebuilds(test_db: TestDb) {
+/// The same with the writers' tenant rebuilt: the tenant's rows are replaced in place,
+/// and what the projector applied after the rebuild's snapshot is applied again on top.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_committing_during_a_tenants_rebuild_are_neither_missed_nor_doubled() {
+    let acme = rebuild::Scope::Tenant("acme".into());
+    writers_during_rebuilds(TestDb::postgres().await, acme).await;
+}
+
+/// Eight writers, the projector and three rebuilds of `scope` at once on `test_db`.
+pub(super) async fn writers_during_rebuilds(test_db: TestDb, scope: rebuild::Scope) {
     let engine = test_db.engine().await;
     let Database::Postgres(pool) = engine.db.clone() else {
         unreachable!()
@@ -339,6 +347,7 @@ pub(super) async fn writers_during_rebuilds(test_db: TestDb) {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let options = rebuild::Options {
             jobs,
+            scope: scope.clone(),
             ..Default::default()
         };
         let reports = rebuild::rebuild_with(&engine.db, &rebuild::all(), &options)
@@ -577,55 +586,87 @@ fn of_tenant(
 
 on_both_backends! {
     async fn a_tenants_rebuild_replaces_that_tenants_rows_and_leaves_the_others_alone(db: TestDb) {
-        let engine = db.engine().await;
-        for (seed, name) in [(3, "north"), (4, "south")] {
-            let params = tiny(name, seed, 80);
-            let mut commands = Vec::new();
-            fixtures::generate(&params, Options::default(), &mut |e| commands.push(e));
-            for e in commands {
-                harness::replay(&engine, &params.tenant, e).await;
-            }
-        }
-        catch_up(&engine.db).await.expect("catch up");
-        let db = &engine.db;
-        let mut before = Vec::new();
-        for p in ALL {
-            before.push(read_models(db, p).await);
-        }
-        let north_events = scalar(db, "SELECT count(*) FROM events WHERE tenant_id = 'north'").await;
+        tenants_rebuild(db).await;
+    }
+}
 
-        // Given both tenants' rows damaged, as a fold with a bug would leave them
-        exec(db, "UPDATE rm_customer SET purchases = purchases + 1000").await;
-        exec(db, "DELETE FROM rm_funnel_customer").await;
-        exec(db, "DELETE FROM rm_tag").await;
-        // when north's analyst rebuilds north
-        let options = rebuild::Options {
-            jobs: 2,
-            scope: rebuild::Scope::Tenant("north".into()),
-            progress: false,
-        };
-        let reports = rebuild::rebuild_with(db, &rebuild::all(), &options).await.expect("tenant rebuild");
-        assert_eq!(reports[0].events as i64, north_events, "read north's events only");
+/// Two tenants' rows damaged; one tenant's rebuild mends its rows and no other's.
+pub(super) async fn tenants_rebuild(db: TestDb) {
+    let engine = db.engine().await;
+    for (seed, name) in [(3, "north"), (4, "south")] {
+        let params = tiny(name, seed, 80);
+        let mut commands = Vec::new();
+        fixtures::generate(&params, Options::default(), &mut |e| commands.push(e));
+        for e in commands {
+            harness::replay(&engine, &params.tenant, e).await;
+        }
+    }
+    catch_up(&engine.db).await.expect("catch up");
+    let db = &engine.db;
+    let mut before = Vec::new();
+    for p in ALL {
+        before.push(read_models(db, p).await);
+    }
+    let north_events = scalar(db, "SELECT count(*) FROM events WHERE tenant_id = 'north'").await;
 
-        // then north's rows are whole again
-        for (p, was) in ALL.iter().zip(&before) {
-            let now = read_models(db, p).await;
-            assert_eq!(of_tenant(&now, "north"), of_tenant(was, "north"), "{}", p.name);
-        }
-        // and south's are exactly as the damage left them.
-        assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer WHERE tenant_id = 'south' AND purchases < 1000").await, 0);
-        assert_eq!(scalar(db, "SELECT count(*) FROM rm_funnel_customer WHERE tenant_id = 'south'").await, 0);
-        assert_eq!(scalar(db, "SELECT count(*) FROM rm_tag WHERE tenant_id = 'south'").await, 0);
-        // North's own figures still count each of its events once.
-        for status in projector::tenant_status(db, "north").await.expect("status") {
-            assert_eq!(status.events_applied, north_events, "{}", status.name);
-        }
-        // The projector goes on as before, and a deployment rebuild mends south.
-        catch_up(db).await.expect("catch up");
-        rebuild::rebuild_all(db, false).await.expect("rebuild all");
-        for (p, was) in ALL.iter().zip(&before) {
-            assert_eq!(&read_models(db, p).await, was, "{}", p.name);
-        }
+    // Given both tenants' rows damaged, as a fold with a bug would leave them
+    exec(db, "UPDATE rm_customer SET purchases = purchases + 1000").await;
+    exec(db, "DELETE FROM rm_funnel_customer").await;
+    exec(db, "DELETE FROM rm_tag").await;
+    // when north's analyst rebuilds north
+    let options = rebuild::Options {
+        jobs: 2,
+        scope: rebuild::Scope::Tenant("north".into()),
+        progress: false,
+    };
+    let reports = rebuild::rebuild_with(db, &rebuild::all(), &options)
+        .await
+        .expect("tenant rebuild");
+    assert_eq!(
+        reports[0].events as i64, north_events,
+        "read north's events only"
+    );
+
+    // then north's rows are whole again
+    for (p, was) in ALL.iter().zip(&before) {
+        let now = read_models(db, p).await;
+        assert_eq!(
+            of_tenant(&now, "north"),
+            of_tenant(was, "north"),
+            "{}",
+            p.name
+        );
+    }
+    // and south's are exactly as the damage left them.
+    assert_eq!(
+        scalar(
+            db,
+            "SELECT count(*) FROM rm_customer WHERE tenant_id = 'south' AND purchases < 1000"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            db,
+            "SELECT count(*) FROM rm_funnel_customer WHERE tenant_id = 'south'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(db, "SELECT count(*) FROM rm_tag WHERE tenant_id = 'south'").await,
+        0
+    );
+    // North's own figures still count each of its events once.
+    for status in projector::tenant_status(db, "north").await.expect("status") {
+        assert_eq!(status.events_applied, north_events, "{}", status.name);
+    }
+    // The projector goes on as before, and a deployment rebuild mends south.
+    catch_up(db).await.expect("catch up");
+    rebuild::rebuild_all(db, false).await.expect("rebuild all");
+    for (p, was) in ALL.iter().zip(&before) {
+        assert_eq!(&read_models(db, p).await, was, "{}", p.name);
     }
 }
 
