@@ -302,10 +302,22 @@ pub fn pg(db: &Database) -> &sqlx::PgPool {
     }
 }
 
-/// Runs one async test body against both backends, as two `#[tokio::test]`s.
+/// Runs one async test body against both backends, as two `#[tokio::test]`s; with
+/// `citus;` first, against a Citus cluster too (a third, `citus`).
 #[macro_export]
 macro_rules! on_both_backends {
+    (citus; $(#[$attr:meta])* async fn $name:ident($db:ident: TestDb) $body:block) => {
+        $crate::on_both_backends! { @module $name, $db, $body,
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn citus() {
+                body($crate::TestDb::citus().await).await;
+            }
+        }
+    };
     ($(#[$attr:meta])* async fn $name:ident($db:ident: TestDb) $body:block) => {
+        $crate::on_both_backends! { @module $name, $db, $body, }
+    };
+    (@module $name:ident, $db:ident, $body:block, $($more:item)*) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -321,6 +333,8 @@ macro_rules! on_both_backends {
             async fn sqlite() {
                 body($crate::TestDb::sqlite().await).await;
             }
+
+            $($more)*
         }
     };
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 on_both_backends! {
+    citus;
     async fn a_guide_lists_opens_and_changes_a_customer(db: TestDb) {
         let (_db, api) = served(db, ONE_TENANT).await;
         let (guide, served): (String, i64) = on_pool!(&api.engine.db, |pool| {

@@ -67,6 +67,7 @@ async fn coupon_events(api: &TestApi, customer: &str, kind: &str) -> i64 {
 }
 
 on_both_backends! {
+    citus;
     async fn a_coupon_past_its_date_expires_once_and_a_campaign_shows_what_it_brought_back(db: TestDb) {
         // Given a guide and a customer of theirs who has not bought yet
         let db = seeded(db, ONE_TENANT).await;

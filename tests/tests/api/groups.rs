@@ -12,6 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 on_both_backends! {
+    citus;
     async fn a_guides_group_fills_up_to_the_tenants_capacity(db: TestDb) {
         // Given a guide with customers
         let (_db, api) = served(db, ONE_TENANT).await;

@@ -647,6 +647,7 @@ async fn damaged(db: &engine::db::Database) -> Vec<(String, i64)> {
 }
 
 on_both_backends! {
+    citus;
     async fn an_analysts_rebuild_replaces_their_tenants_rows_while_guides_keep_reading(db: TestDb) {
         let (_db, api) = served(db, TWO_TENANTS).await;
         let store = &api.engine.db;

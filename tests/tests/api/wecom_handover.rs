@@ -120,6 +120,7 @@ async fn served(api: &TestApi) -> BTreeMap<String, Vec<String>> {
 }
 
 on_both_backends! {
+    citus;
     async fn each_customer_ends_as_wecom_answers_for_them(db: TestDb) {
         let fake = FakeWecom::start(CORP).await;
         let (_db, api) = world(db, &fake).await;
@@ -296,6 +297,7 @@ const UNASSIGNED: &str =
     customer { id } } } } }";
 
 on_both_backends! {
+    citus;
     async fn operations_see_what_wecom_holds_for_departed_staff(db: TestDb) {
         let fake = FakeWecom::start(CORP).await;
         let (_db, api) = world(db, &fake).await;
