@@ -15,6 +15,8 @@
 //! - [`group`]: a customer group's owner, members and capacity.
 //! - [`staff`]: a member of staff, their limit, departure and daily group transfers.
 //! - [`tags`]: the tenant's tag library.
+//! - [`campaign_plan`]: who is sent a mass message or Moment, by which guide, who is
+//!   held out and who is skipped, and why.
 //! - [`handover_plan`]: who takes which customer and group in a one-click handover,
 //!   in WeCom-sized batches and days.
 //! - [`values`]: value objects, built only through `parse`.
@@ -25,6 +27,7 @@
 #[macro_use]
 mod codes;
 
+pub mod campaign_plan;
 pub mod customer;
 pub mod decide;
 pub mod group;

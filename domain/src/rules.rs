@@ -47,3 +47,6 @@ pub const TAG_NAME_MAX_CHARS: usize = 30;
 
 /// WeCom's APIs take at most this many customers or groups per call.
 pub const WECOM_BATCH_SIZE: usize = 100;
+
+/// `add_msg_template` takes at most this many customers per task (最多可一次指定1万个客户).
+pub const CUSTOMERS_PER_MASS_MESSAGE_TASK: usize = 10_000;
