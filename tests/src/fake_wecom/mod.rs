@@ -3,6 +3,7 @@
 //! test fills, with every call counted. It can fail (HTTP 500 or an `errcode`) and
 //! expire its token, as WeCom does.
 
+pub mod campaign;
 pub mod library;
 pub mod transfer;
 pub mod writes;
@@ -56,6 +57,7 @@ struct Fake {
     refused_tags: std::collections::BTreeSet<String>,
     tags_created: usize,
     import: import::ImportState,
+    mass_messages: campaign::MassMessages,
 }
 
 /// A running fake, stopped when dropped.
@@ -228,6 +230,7 @@ impl FakeWecom {
             .merge(library::routes())
             .merge(directory::routes())
             .merge(import::routes())
+            .merge(campaign::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -9,4 +9,5 @@ mod callbacks;
 mod corp_handover;
 mod directory;
 mod import;
+mod mass_message;
 mod write_back;

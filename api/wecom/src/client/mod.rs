@@ -14,6 +14,7 @@
 
 mod directory;
 
+pub mod mass_message;
 mod outbound;
 pub mod unassigned;
 

@@ -1,0 +1,176 @@
+//! The mass-message APIs of the fake (群发): `add_msg_template` creates one guide's task,
+//! and `get_groupmsg_send_result` reports it customer by customer, in pages. As in WeCom,
+//! a task is only created: its customers stay unsent (status 0) until the guide confirms
+//! it in the app ([`FakeWecom::confirm_mass_message`]). Customers who are not the guide's
+//! friends are in `fail_list`; a customer who already received a mass message that day
+//! ends with status 3.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::{errcode, ok, refuse, strings, FakeWecom, Shared};
+
+pub const ADD_MSG_TEMPLATE: &str = "/cgi-bin/externalcontact/add_msg_template";
+pub const SEND_RESULT: &str = "/cgi-bin/externalcontact/get_groupmsg_send_result";
+
+/// WeCom's bounds and errcodes the fake answers with.
+const MAX_CUSTOMERS: usize = 10_000;
+const MAX_PAGE: usize = 1_000;
+const TOO_MANY: i64 = 40058;
+const NO_SUCH_TASK: i64 = 41063;
+
+#[derive(Debug, Default)]
+pub(super) struct MassMessages {
+    /// (guide, customer) pairs that are not friends: such customers go to `fail_list`.
+    not_friends: BTreeSet<(String, String)>,
+    /// Customers who already received a mass message today (from another company app).
+    received_today: BTreeSet<String>,
+    /// msgid -> the task.
+    tasks: BTreeMap<String, Task>,
+}
+
+#[derive(Debug, Clone)]
+struct Task {
+    sender: String,
+    text: String,
+    /// Customer -> status (0 unsent, 1 sent, 2 not a friend, 3 already received today)
+    /// and when it was sent (Unix seconds).
+    customers: BTreeMap<String, (i64, i64)>,
+}
+
+async fn add_msg_template(
+    State(state): State<Shared>,
+    Query(query): Query<BTreeMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(answer) = refuse(&state, ADD_MSG_TEMPLATE, &query) {
+        return answer;
+    }
+    let mut s = state.lock().unwrap();
+    let sender = body["sender"].as_str().unwrap_or_default().to_string();
+    let asked = strings(&body, "external_userid");
+    if asked.len() > MAX_CUSTOMERS {
+        return errcode(TOO_MANY, "external_userid exceed limit");
+    }
+    if body["text"]["content"].as_str().is_none_or(str::is_empty)
+        && body["attachments"].as_array().is_none_or(Vec::is_empty)
+    {
+        return errcode(41048, "text and attachments are both empty");
+    }
+    let m = &mut s.mass_messages;
+    let (failed, reached): (Vec<String>, Vec<String>) = asked
+        .into_iter()
+        .partition(|c| m.not_friends.contains(&(sender.clone(), c.clone())));
+    let msgid = format!("msg{:08}", m.tasks.len() + 1);
+    m.tasks.insert(
+        msgid.clone(),
+        Task {
+            sender,
+            text: body["text"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            customers: reached.into_iter().map(|c| (c, (0, 0))).collect(),
+        },
+    );
+    ok(json!({ "msgid": msgid, "fail_list": failed }))
+}
+
+async fn send_result(
+    State(state): State<Shared>,
+    Query(query): Query<BTreeMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(answer) = refuse(&state, SEND_RESULT, &query) {
+        return answer;
+    }
+    let s = state.lock().unwrap();
+    let msgid = body["msgid"].as_str().unwrap_or_default();
+    let Some(task) = s.mass_messages.tasks.get(msgid) else {
+        return errcode(NO_SUCH_TASK, "msgid not exist");
+    };
+    if body["userid"].as_str() != Some(task.sender.as_str()) {
+        return errcode(NO_SUCH_TASK, "msgid not exist for this userid");
+    }
+    let limit = body["limit"]
+        .as_u64()
+        .map_or(MAX_PAGE, |l| (l as usize).clamp(1, MAX_PAGE));
+    let from = body["cursor"].as_str().unwrap_or_default();
+    let page: Vec<Value> = task
+        .customers
+        .range::<str, _>((std::ops::Bound::Excluded(from), std::ops::Bound::Unbounded))
+        .take(limit)
+        .map(|(customer, (status, at))| {
+            json!({
+                "external_userid": customer,
+                "userid": task.sender,
+                "status": status,
+                "send_time": at,
+            })
+        })
+        .collect();
+    let last = page
+        .last()
+        .and_then(|p| p["external_userid"].as_str())
+        .filter(|c| {
+            task.customers
+                .range::<str, _>((std::ops::Bound::Excluded(*c), std::ops::Bound::Unbounded))
+                .next()
+                .is_some()
+        });
+    ok(json!({ "send_list": page, "next_cursor": last.unwrap_or_default() }))
+}
+
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route(ADD_MSG_TEMPLATE, post(add_msg_template))
+        .route(SEND_RESULT, post(send_result))
+}
+
+impl FakeWecom {
+    /// `customer` is not a friend of `guide`: a task of the guide lists it in `fail_list`.
+    pub fn not_friends(&self, guide: &str, customer: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.mass_messages
+            .not_friends
+            .insert((guide.to_string(), customer.to_string()));
+    }
+
+    /// `customer` already received a mass message today.
+    pub fn received_today(&self, customer: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.mass_messages.received_today.insert(customer.to_string());
+    }
+
+    /// The guide confirms task `msgid` in the app at `at` (Unix seconds): each customer
+    /// receives it, or not (status 3) if they already received one today.
+    pub fn confirm_mass_message(&self, msgid: &str, at: i64) {
+        let mut s = self.state.lock().unwrap();
+        let m = &mut s.mass_messages;
+        let Some(task) = m.tasks.get_mut(msgid) else {
+            panic!("no task {msgid}");
+        };
+        for (customer, result) in task.customers.iter_mut() {
+            *result = if m.received_today.insert(customer.clone()) {
+                (1, at)
+            } else {
+                (3, 0)
+            };
+        }
+    }
+
+    /// The text of every task created, by msgid.
+    pub fn mass_message_texts(&self) -> BTreeMap<String, String> {
+        let s = self.state.lock().unwrap();
+        s.mass_messages
+            .tasks
+            .iter()
+            .map(|(id, t)| (id.clone(), t.text.clone()))
+            .collect()
+    }
+}
