@@ -14,6 +14,8 @@ pub const ANYONE: &[Role] = &[
     Role::Admin,
 ];
 pub const OPERATIONS: &[Role] = &[Role::Operations, Role::Admin];
+/// Who reaches customers with campaigns: operations, and store managers for their stores.
+pub const CAMPAIGNERS: &[Role] = &[Role::StoreManager, Role::Operations, Role::Admin];
 pub const ANALYSTS: &[Role] = &[Role::Analyst, Role::Admin];
 pub const OPS_AND_ANALYSTS: &[Role] = &[Role::Operations, Role::Analyst, Role::Admin];
 

@@ -5,7 +5,9 @@ use async_graphql::{Context, Enum, InputObject, Object, ID};
 use chrono::{DateTime, Utc};
 
 use super::errors::ApiResult;
-use super::guard::{caller, RoleGuard, ANALYSTS, ANYONE, OPERATIONS, OPS_AND_ANALYSTS};
+use super::guard::{
+    caller, RoleGuard, ANALYSTS, ANYONE, CAMPAIGNERS, OPERATIONS, OPS_AND_ANALYSTS,
+};
 use super::ids;
 use super::paging::{key_cursor, page_vec, Page, Paging};
 use super::types::*;
@@ -44,6 +46,32 @@ pub struct CustomerFilter {
     pub has_unredeemed_coupon: Option<bool>,
     /// Served by this staff member (within the caller's scope).
     pub staff_id: Option<String>,
+}
+
+impl From<CustomerFilter> for Filter {
+    fn from(filter: CustomerFilter) -> Self {
+        Self {
+            tag: filter.tag_id,
+            group: filter.group_id,
+            stages: filter
+                .stages
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
+            active_since: filter.active_since,
+            inactive_since: filter.inactive_since,
+            has_unredeemed_coupon: filter.has_unredeemed_coupon,
+            served_by: filter.staff_id,
+        }
+    }
+}
+
+/// The customers a campaign would be sent to, counted before it is sent.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct Audience {
+    /// Customers matching the filter within the caller's reach.
+    pub size: i64,
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
@@ -130,21 +158,7 @@ impl Query {
     ) -> ApiResult<Page<Customer>> {
         let caller = caller(ctx)?;
         let (paging, after) = Paging::timed(first, after.as_deref())?;
-        let filter = filter.unwrap_or_default();
-        let filter = Filter {
-            tag: filter.tag_id,
-            group: filter.group_id,
-            stages: filter
-                .stages
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| s.as_str().to_string())
-                .collect(),
-            active_since: filter.active_since,
-            inactive_since: filter.inactive_since,
-            has_unredeemed_coupon: filter.has_unredeemed_coupon,
-            served_by: filter.staff_id,
-        };
+        let filter = Filter::from(filter.unwrap_or_default());
         let now = state(ctx)?.clock.now();
         let rows = reads(ctx)?
             .customers(
@@ -158,6 +172,22 @@ impl Query {
         Ok(paging.page(rows, Customer::new, |c| {
             ids::time_cursor(c.0.last_activity_at, &c.0.customer_id)
         }))
+    }
+
+    /// How many customers a campaign to `filter` would reach: the tenant's for
+    /// operations, their stores' for a store manager.
+    #[graphql(guard = "RoleGuard(CAMPAIGNERS)")]
+    async fn audience(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CustomerFilter>,
+    ) -> ApiResult<Audience> {
+        let caller = caller(ctx)?;
+        let filter = Filter::from(filter.unwrap_or_default());
+        let scope = customer_scope(caller, Reach::Store);
+        let now = state(ctx)?.clock.now();
+        let size = reads(ctx)?.customer_count(&scope, &filter, now).await?;
+        Ok(Audience { size })
     }
 
     /// Staff of the tenant, by staff id.

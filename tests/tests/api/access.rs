@@ -130,6 +130,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             ANYONE,
         ),
         (
+            "audience",
+            "{ audience { size } }".into(),
+            json!({}),
+            &[StoreManager, Operations, Admin],
+        ),
+        (
             "staffMembers",
             "{ staffMembers(first: 5) { edges { node { staffId } } } }".into(),
             json!({}),

@@ -33,6 +33,11 @@ pub(super) const CUSTOMER_COLUMNS: &str = "c.customer_id, c.name, c.phone, c.fir
     c.first_purchase_at, c.last_purchase_at, c.coupons_issued, c.coupons_redeemed, \
     c.coupons_expired, c.last_activity_at, c.version";
 
+#[derive(sqlx::FromRow)]
+struct Count {
+    n: i64,
+}
+
 /// Narrows a customer list; every field is optional and they combine with AND.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerFilter {
@@ -157,11 +162,44 @@ impl Reads {
         limit: i64,
         now: DateTime<Utc>,
     ) -> Sql {
-        let tenant = || Arg::Text(self.tenant.to_string());
-        let mut sql = Sql::new(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM rm_customer c WHERE c.tenant_id = "
-        ));
-        sql.bind(tenant());
+        let mut sql = self.filtered(&format!("SELECT {CUSTOMER_COLUMNS}"), scope, filter, now);
+        if let Some((at, id)) = after {
+            sql.push(" AND (c.last_activity_at < ")
+                .bind(Arg::Time(at))
+                .push(" OR (c.last_activity_at = ")
+                .bind(Arg::Time(at))
+                .push(" AND c.customer_id < ")
+                .bind(Arg::Text(id))
+                .push("))");
+        }
+        sql.push(" ORDER BY c.last_activity_at DESC, c.customer_id DESC LIMIT ")
+            .bind(Arg::Int(limit));
+        sql
+    }
+
+    /// How many customers in `scope` match `filter`: a campaign's audience, before it
+    /// is sent.
+    pub async fn customer_count(
+        &self,
+        scope: &Scope,
+        filter: &CustomerFilter,
+        now: DateTime<Utc>,
+    ) -> Result<i64, ReadError> {
+        let sql = self.filtered("SELECT count(*) AS n", scope, filter, now);
+        let rows = scoped!(self, |conn| fetch_all!(sql, Count, &mut *conn));
+        Ok(rows.first().map_or(0, |c| c.n))
+    }
+
+    /// `select` from the customers in `scope` that match `filter`, unordered.
+    fn filtered(
+        &self,
+        select: &str,
+        scope: &Scope,
+        filter: &CustomerFilter,
+        now: DateTime<Utc>,
+    ) -> Sql {
+        let mut sql = Sql::new(&format!("{select} FROM rm_customer c WHERE c.tenant_id = "));
+        sql.bind(Arg::Text(self.tenant.to_string()));
         self.scope_predicate(&mut sql, scope);
         if let Some(tag) = &filter.tag {
             sql.push(
@@ -212,17 +250,6 @@ impl Reads {
             .bind(Arg::Time(now))
             .push(")");
         }
-        if let Some((at, id)) = after {
-            sql.push(" AND (c.last_activity_at < ")
-                .bind(Arg::Time(at))
-                .push(" OR (c.last_activity_at = ")
-                .bind(Arg::Time(at))
-                .push(" AND c.customer_id < ")
-                .bind(Arg::Text(id))
-                .push("))");
-        }
-        sql.push(" ORDER BY c.last_activity_at DESC, c.customer_id DESC LIMIT ")
-            .bind(Arg::Int(limit));
         sql
     }
 
