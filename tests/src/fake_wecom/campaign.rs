@@ -1,15 +1,22 @@
-//! The mass-message APIs of the fake (群发): `add_msg_template` creates one guide's task,
-//! and `get_groupmsg_send_result` reports it customer by customer, in pages. As in WeCom,
-//! a task is only created: its customers stay unsent (status 0) until the guide confirms
+//! The campaign APIs of the fake.
+//!
+//! Mass messages (群发): `add_msg_template` creates one guide's task, and
+//! `get_groupmsg_send_result` reports it customer by customer, in pages. As in WeCom, a
+//! task is only created: its customers stay unsent (status 0) until the guide confirms
 //! it in the app ([`FakeWecom::confirm_mass_message`]). Customers who are not the guide's
 //! friends are in `fail_list`; a customer who already received a mass message that day
 //! ends with status 3.
+//!
+//! Moments (朋友圈): `add_moment_task` starts a job that is still running the first time
+//! its result is asked and done after; guides WeCom cannot give the post to are listed
+//! as invalid. `get_moment_customer_list` lists the customers a guide's post reached
+//! once the guide published it ([`FakeWecom::publish_moment`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -17,6 +24,9 @@ use super::{errcode, ok, refuse, strings, FakeWecom, Shared};
 
 pub const ADD_MSG_TEMPLATE: &str = "/cgi-bin/externalcontact/add_msg_template";
 pub const SEND_RESULT: &str = "/cgi-bin/externalcontact/get_groupmsg_send_result";
+pub const ADD_MOMENT_TASK: &str = "/cgi-bin/externalcontact/add_moment_task";
+pub const MOMENT_TASK_RESULT: &str = "/cgi-bin/externalcontact/get_moment_task_result";
+pub const MOMENT_CUSTOMERS: &str = "/cgi-bin/externalcontact/get_moment_customer_list";
 
 /// WeCom's bounds and errcodes the fake answers with.
 const MAX_CUSTOMERS: usize = 10_000;
@@ -32,6 +42,22 @@ pub(super) struct MassMessages {
     received_today: BTreeSet<String>,
     /// msgid -> the task.
     tasks: BTreeMap<String, Task>,
+    /// jobid -> the Moment job.
+    moment_jobs: BTreeMap<String, MomentJob>,
+    /// Guides WeCom cannot give a post to (left, or outside the app's range).
+    invalid_senders: BTreeSet<String>,
+    /// Each guide's customers, who see the guide's published posts.
+    guide_customers: BTreeMap<String, Vec<String>>,
+    /// (moment_id, guide) pairs published.
+    published: BTreeSet<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct MomentJob {
+    moment_id: String,
+    invalid: Vec<String>,
+    /// How often its result was asked.
+    asked: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -126,10 +152,117 @@ async fn send_result(
     ok(json!({ "send_list": page, "next_cursor": last.unwrap_or_default() }))
 }
 
+async fn add_moment_task(
+    State(state): State<Shared>,
+    Query(query): Query<BTreeMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(answer) = refuse(&state, ADD_MOMENT_TASK, &query) {
+        return answer;
+    }
+    if body["text"]["content"].as_str().is_none_or(str::is_empty)
+        && body["attachments"].as_array().is_none_or(Vec::is_empty)
+    {
+        return errcode(41048, "text and attachments are both empty");
+    }
+    let senders = strings(&body["visible_range"]["sender_list"], "user_list");
+    let mut s = state.lock().unwrap();
+    let m = &mut s.mass_messages;
+    let n = m.moment_jobs.len() + 1;
+    let job = MomentJob {
+        moment_id: format!("mom{n:06}"),
+        invalid: senders
+            .into_iter()
+            .filter(|g| m.invalid_senders.contains(g))
+            .collect(),
+        asked: 0,
+    };
+    let jobid = format!("job{n:06}");
+    m.moment_jobs.insert(jobid.clone(), job);
+    ok(json!({ "jobid": jobid }))
+}
+
+async fn moment_task_result(
+    State(state): State<Shared>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(answer) = refuse(&state, MOMENT_TASK_RESULT, &query) {
+        return answer;
+    }
+    let mut s = state.lock().unwrap();
+    let jobid = query.get("jobid").cloned().unwrap_or_default();
+    let Some(job) = s.mass_messages.moment_jobs.get_mut(&jobid) else {
+        return errcode(NO_SUCH_TASK, "jobid not exist");
+    };
+    job.asked += 1;
+    if job.asked == 1 {
+        return ok(json!({ "status": 2, "type": "add_moment_task" }));
+    }
+    ok(json!({
+        "status": 3,
+        "type": "add_moment_task",
+        "result": {
+            "errcode": 0,
+            "errmsg": "ok",
+            "moment_id": job.moment_id,
+            "invalid_sender_list": { "user_list": job.invalid },
+        },
+    }))
+}
+
+async fn moment_customers(
+    State(state): State<Shared>,
+    Query(query): Query<BTreeMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(answer) = refuse(&state, MOMENT_CUSTOMERS, &query) {
+        return answer;
+    }
+    let s = state.lock().unwrap();
+    let m = &s.mass_messages;
+    let moment = body["moment_id"].as_str().unwrap_or_default().to_string();
+    let guide = body["userid"].as_str().unwrap_or_default().to_string();
+    if !m.moment_jobs.values().any(|j| j.moment_id == moment) {
+        return errcode(NO_SUCH_TASK, "moment_id not exist");
+    }
+    let reached: Vec<&String> = if m.published.contains(&(moment, guide.clone())) {
+        m.guide_customers
+            .get(&guide)
+            .into_iter()
+            .flatten()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let limit = body["limit"]
+        .as_u64()
+        .map_or(MAX_PAGE, |l| (l as usize).clamp(1, MAX_PAGE));
+    let from: usize = body["cursor"]
+        .as_str()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = reached
+        .iter()
+        .skip(from)
+        .take(limit)
+        .map(|c| json!({ "userid": guide, "external_userid": c }))
+        .collect();
+    let next = from + page.len();
+    let cursor = if next < reached.len() {
+        next.to_string()
+    } else {
+        String::new()
+    };
+    ok(json!({ "customer_list": page, "next_cursor": cursor }))
+}
+
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route(ADD_MSG_TEMPLATE, post(add_msg_template))
         .route(SEND_RESULT, post(send_result))
+        .route(ADD_MOMENT_TASK, post(add_moment_task))
+        .route(MOMENT_TASK_RESULT, get(moment_task_result))
+        .route(MOMENT_CUSTOMERS, post(moment_customers))
 }
 
 impl FakeWecom {
@@ -162,6 +295,29 @@ impl FakeWecom {
                 (3, 0)
             };
         }
+    }
+
+    /// WeCom cannot give `guide` a post (left, or outside the app's range).
+    pub fn invalid_moment_sender(&self, guide: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.mass_messages.invalid_senders.insert(guide.to_string());
+    }
+
+    /// `guide`'s customers, who see the guide's published posts.
+    pub fn guide_customers(&self, guide: &str, customers: &[&str]) {
+        let mut s = self.state.lock().unwrap();
+        s.mass_messages.guide_customers.insert(
+            guide.to_string(),
+            customers.iter().map(|c| c.to_string()).collect(),
+        );
+    }
+
+    /// `guide` publishes post `moment_id` in the app.
+    pub fn publish_moment(&self, moment_id: &str, guide: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.mass_messages
+            .published
+            .insert((moment_id.to_string(), guide.to_string()));
     }
 
     /// The text of every task created, by msgid.

@@ -6,8 +6,8 @@
 //! `cargo test -p scrm-tests --test wecom`.
 
 mod callbacks;
+mod campaign;
 mod corp_handover;
 mod directory;
 mod import;
-mod mass_message;
 mod write_back;

@@ -15,6 +15,7 @@
 mod directory;
 
 pub mod mass_message;
+pub mod moment;
 mod outbound;
 pub mod unassigned;
 

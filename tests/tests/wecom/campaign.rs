@@ -1,10 +1,13 @@
-//! The mass-message client (群发) against the fake WeCom: a guide's task created with
-//! its partial failures, its results read page by page before and after the guide
-//! confirms it, a customer already reached that day, and WeCom's refusals.
+//! The campaign calls against the fake WeCom. Mass messages (群发): a guide's task
+//! created with its partial failures, its results read page by page before and after
+//! the guide confirms it, a customer already reached that day, and WeCom's refusals.
+//! Moments (朋友圈): a post's job polled until done, the guides it could not reach, and
+//! the customers each guide's published post reached.
 
 use harness::fake_wecom::{self, FakeWecom};
 use serde_json::json;
 use wecom::client::mass_message::SendStatus;
+use wecom::client::moment::MomentTask;
 use wecom::client::{ClientError, Credentials, Secret, WecomApi};
 
 const CORP: &str = "wwmass0001";
@@ -121,4 +124,67 @@ async fn wecoms_refusals_of_a_mass_message_are_errors_not_guesses() {
             "{unknown:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moment_is_created_by_a_job_and_reports_whom_each_guides_post_reached() {
+    let fake = FakeWecom::start(CORP).await;
+    let (client, credentials) = client_of(&fake);
+    let api = client.for_tenant("acme", &credentials);
+    // Given two guides with customers, and a third WeCom cannot give the post to
+    fake.guide_customers("g1", &["wm0001", "wm0002", "wm0003"]);
+    fake.guide_customers("g2", &["wm0009"]);
+    fake.invalid_moment_sender("g3");
+    let guides = ["g1", "g2", "g3"].map(String::from);
+    // when the post is created
+    let jobid = api
+        .add_moment_task(&guides, &[], "新品到店", &[])
+        .await
+        .unwrap();
+    // then the job runs, and once done names the post and the guide it could not reach
+    assert_eq!(
+        api.moment_task_result(&jobid).await.unwrap(),
+        MomentTask::Running
+    );
+    let MomentTask::Done {
+        moment_id,
+        invalid_senders,
+    } = api.moment_task_result(&jobid).await.unwrap()
+    else {
+        panic!("the job ends");
+    };
+    assert_eq!(invalid_senders, vec!["g3".to_string()]);
+    // and a guide's customers are reached only once the guide published it.
+    let reached = |guide: &'static str, limit| {
+        let (api, moment_id) = (&api, moment_id.clone());
+        async move {
+            let (mut all, mut cursor) = (Vec::new(), None::<String>);
+            loop {
+                let page = api
+                    .moment_customers(&moment_id, guide, cursor.as_deref(), limit)
+                    .await
+                    .unwrap();
+                all.extend(page.customers);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => return all,
+                }
+            }
+        }
+    };
+    assert!(reached("g1", 2).await.is_empty());
+    fake.publish_moment(&moment_id, "g1");
+    assert_eq!(reached("g1", 2).await, vec!["wm0001", "wm0002", "wm0003"]);
+    assert!(reached("g2", 2).await.is_empty(), "g2 has not published");
+    // An empty post and an unknown job are WeCom's refusals.
+    let empty = api.add_moment_task(&guides, &[], "", &[]).await;
+    assert!(
+        matches!(empty, Err(ClientError::Api { errcode: 41048, .. })),
+        "{empty:?}"
+    );
+    let unknown = api.moment_task_result("job-none").await;
+    assert!(
+        matches!(unknown, Err(ClientError::Api { errcode: 41063, .. })),
+        "{unknown:?}"
+    );
 }
