@@ -38,4 +38,8 @@ if ! ready; then
     bash "$citus/cluster.sh" stop "$data" >&2 9>&- || true
     bash "$citus/cluster.sh" start "$data" "$port" 2 >&2 9>&-
 fi
+# A prepared transaction whose coordinator session was cut off (a test stopping its
+# server mid-commit) holds its worker's readers back until Citus recovers it: every
+# second here, not every minute (docs/adr/0018-citus.md).
+psql "$url" -qAtc "ALTER SYSTEM SET citus.recover_2pc_interval = '1s'" -c "SELECT pg_reload_conf()" >/dev/null
 echo "$url"

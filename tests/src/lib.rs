@@ -241,6 +241,22 @@ fn drop_database(admin_url: String, name: String) {
             .build()
             .expect("runtime");
         rt.block_on(async move {
+            // A two-phase commit cut off mid-way (a server stopped by its test) leaves a
+            // prepared transaction that would block the drop and hold back every other
+            // test's reader on that node: it is rolled back, from inside its database.
+            if let Ok(mut conn) = PgConnection::connect(&with_database(&admin_url, &name)).await {
+                let gids: Vec<String> = sqlx::query_scalar(
+                    "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+                for gid in gids {
+                    let sql = format!("ROLLBACK PREPARED '{}'", gid.replace('\'', "''"));
+                    let _ = conn.execute(sql.as_str()).await;
+                }
+                let _ = conn.close().await;
+            }
             if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
                 let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                 let _ = conn.execute(sql.as_str()).await;
