@@ -126,11 +126,7 @@ pub fn plan(settings: &Settings, audience: &[Recipient]) -> Plan {
             .or_default()
             .push(r.customer.clone());
     }
-    // A Moment is one post each guide publishes to their customers: one call each.
-    let per_call = match settings.kind {
-        CampaignKind::MassMessage => rules::CUSTOMERS_PER_MASS_MESSAGE_TASK,
-        CampaignKind::Moment => usize::MAX,
-    };
+    let per_call = customers_per_call(settings.kind);
     for (sender, customers) in by_sender {
         for chunk in customers.chunks(per_call) {
             plan.calls.push(Call {
@@ -140,6 +136,16 @@ pub fn plan(settings: &Settings, audience: &[Recipient]) -> Plan {
         }
     }
     plan
+}
+
+/// Customers one WeCom call takes: a guide's mass-message task at most
+/// [`rules::CUSTOMERS_PER_MASS_MESSAGE_TASK`]; a Moment is one post each guide publishes
+/// to their customers, whatever their number.
+pub fn customers_per_call(kind: CampaignKind) -> usize {
+    match kind {
+        CampaignKind::MassMessage => rules::CUSTOMERS_PER_MASS_MESSAGE_TASK,
+        CampaignKind::Moment => usize::MAX,
+    }
 }
 
 /// One guide per customer, so a customer served by two guides is sent once: one the

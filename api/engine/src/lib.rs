@@ -25,6 +25,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod campaign;
 pub mod clock;
 pub mod commands;
 pub mod coupons;

@@ -17,7 +17,7 @@ mod input;
 mod limits;
 mod mutation;
 mod paging;
-mod query;
+pub(crate) mod query;
 pub mod rate_limit;
 mod scope;
 mod subscription;

@@ -32,7 +32,7 @@ pub enum CustomerScope {
     Store,
 }
 
-#[derive(Debug, Clone, Default, InputObject)]
+#[derive(Debug, Clone, Default, InputObject, serde::Serialize)]
 pub struct CustomerFilter {
     /// A tag id of the library.
     pub tag_id: Option<String>,

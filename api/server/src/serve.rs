@@ -28,6 +28,7 @@ use engine::jobs::Jobs;
 use graphql::in_flight::{InFlight, InFlightLimits};
 use graphql::rate_limit::{RateLimiter, RateLimits};
 use graphql::{build_schema, ApiState};
+use wecom::campaign::CampaignJobs;
 use wecom::client::WecomApi;
 use wecom::directory::DirectorySync;
 use wecom::import::{ImportSettings, WecomImportJobs};
@@ -101,6 +102,10 @@ impl App {
             .with_kind(Arc::new(WecomImportJobs {
                 api: wecom.clone(),
                 settings: settings.wecom_import.clone(),
+            }))
+            .with_kind(Arc::new(CampaignJobs {
+                api: wecom.clone(),
+                poll_every: settings.outbound.poll_every,
             }))
             .with_periodic(Arc::new(HandoverTick {
                 auto_accept: settings.auto_accept_handovers,

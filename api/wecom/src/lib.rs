@@ -33,6 +33,7 @@
 //! is kept as unhandled, not refused) and store it. Answer 200 with the body
 //! `success` quickly (WeCom gives up after 5 s and redelivers), and do the work asynchronously.
 
+pub mod campaign;
 pub mod client;
 pub mod crypto;
 pub mod directory;

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -27,6 +27,7 @@ pub const SEND_RESULT: &str = "/cgi-bin/externalcontact/get_groupmsg_send_result
 pub const ADD_MOMENT_TASK: &str = "/cgi-bin/externalcontact/add_moment_task";
 pub const MOMENT_TASK_RESULT: &str = "/cgi-bin/externalcontact/get_moment_task_result";
 pub const MOMENT_CUSTOMERS: &str = "/cgi-bin/externalcontact/get_moment_customer_list";
+pub const GROUPMSG_LIST: &str = "/cgi-bin/externalcontact/get_groupmsg_list_v2";
 
 /// WeCom's bounds and errcodes the fake answers with.
 const MAX_CUSTOMERS: usize = 10_000;
@@ -64,6 +65,8 @@ struct MomentJob {
 struct Task {
     sender: String,
     text: String,
+    /// Unix seconds.
+    created: i64,
     /// Customer -> status (0 unsent, 1 sent, 2 not a friend, 3 already received today)
     /// and when it was sent (Unix seconds).
     customers: BTreeMap<String, (i64, i64)>,
@@ -77,16 +80,26 @@ async fn add_msg_template(
     if let Some(answer) = refuse(&state, ADD_MSG_TEMPLATE, &query) {
         return answer;
     }
+    let answer = create_task(&state, &body);
+    if answer["errcode"] != 0 {
+        return Json(answer).into_response();
+    }
+    // Created: the answer may still be lost on the way back (`lose_answers`).
+    super::transfer::deliver(&state, Json(answer).into_response()).await
+}
+
+/// Creates the task `body` asks for, answering as WeCom does.
+fn create_task(state: &Shared, body: &Value) -> Value {
     let mut s = state.lock().unwrap();
     let sender = body["sender"].as_str().unwrap_or_default().to_string();
-    let asked = strings(&body, "external_userid");
+    let asked = strings(body, "external_userid");
     if asked.len() > MAX_CUSTOMERS {
-        return errcode(TOO_MANY, "external_userid exceed limit");
+        return json!({ "errcode": TOO_MANY, "errmsg": "external_userid exceed limit" });
     }
     if body["text"]["content"].as_str().is_none_or(str::is_empty)
         && body["attachments"].as_array().is_none_or(Vec::is_empty)
     {
-        return errcode(41048, "text and attachments are both empty");
+        return json!({ "errcode": 41048, "errmsg": "text and attachments are both empty" });
     }
     let m = &mut s.mass_messages;
     let (failed, reached): (Vec<String>, Vec<String>) = asked
@@ -102,9 +115,49 @@ async fn add_msg_template(
                 .unwrap_or_default()
                 .to_string(),
             customers: reached.into_iter().map(|c| (c, (0, 0))).collect(),
+            created: unix_now(),
         },
     );
-    ok(json!({ "msgid": msgid, "fail_list": failed }))
+    json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid, "fail_list": failed })
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `get_groupmsg_list_v2`: a creator's one-to-one tasks created in a time range, in one
+/// page (the fake's tasks are few).
+async fn groupmsg_list(
+    State(state): State<Shared>,
+    Query(query): Query<BTreeMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(answer) = refuse(&state, GROUPMSG_LIST, &query) {
+        return answer;
+    }
+    let s = state.lock().unwrap();
+    let (start, end) = (
+        body["start_time"].as_i64().unwrap_or(0),
+        body["end_time"].as_i64().unwrap_or(i64::MAX),
+    );
+    if end < start {
+        return errcode(40058, "end_time before start_time");
+    }
+    let creator = body["creator"].as_str();
+    let listed: Vec<Value> = s
+        .mass_messages
+        .tasks
+        .iter()
+        .filter(|(_, t)| creator.is_none_or(|c| c == t.sender))
+        .filter(|(_, t)| (start..=end).contains(&t.created))
+        .map(|(msgid, t)| {
+            json!({ "msgid": msgid, "creator": t.sender, "create_type": 0,
+                    "create_time": t.created.to_string(), "text": { "content": t.text } })
+        })
+        .collect();
+    ok(json!({ "group_msg_list": listed, "next_cursor": "" }))
 }
 
 async fn send_result(
@@ -260,6 +313,7 @@ pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route(ADD_MSG_TEMPLATE, post(add_msg_template))
         .route(SEND_RESULT, post(send_result))
+        .route(GROUPMSG_LIST, post(groupmsg_list))
         .route(ADD_MOMENT_TASK, post(add_moment_task))
         .route(MOMENT_TASK_RESULT, get(moment_task_result))
         .route(MOMENT_CUSTOMERS, post(moment_customers))
@@ -289,6 +343,9 @@ impl FakeWecom {
             panic!("no task {msgid}");
         };
         for (customer, result) in task.customers.iter_mut() {
+            if result.0 != 0 {
+                continue;
+            }
             *result = if m.received_today.insert(customer.clone()) {
                 (1, at)
             } else {
@@ -318,6 +375,24 @@ impl FakeWecom {
         s.mass_messages
             .published
             .insert((moment_id.to_string(), guide.to_string()));
+    }
+
+    /// Every task created: msgid, guide, and how many customers it holds.
+    pub fn mass_message_tasks(&self) -> Vec<(String, String, usize)> {
+        let s = self.state.lock().unwrap();
+        s.mass_messages
+            .tasks
+            .iter()
+            .map(|(id, t)| (id.clone(), t.sender.clone(), t.customers.len()))
+            .collect()
+    }
+
+    /// Every guide confirms every task at `at` (Unix seconds).
+    pub fn confirm_all_mass_messages(&self, at: i64) {
+        let ids: Vec<String> = self.mass_message_tasks().into_iter().map(|t| t.0).collect();
+        for id in ids {
+            self.confirm_mass_message(&id, at);
+        }
     }
 
     /// The text of every task created, by msgid.

@@ -45,8 +45,8 @@ pub(super) struct Transfers {
     group_failures: BTreeMap<String, i64>,
     /// Moves per group.
     per_group: BTreeMap<String, usize>,
-    /// Transfer calls to carry out and then answer with HTTP 502, as if the answer was
-    /// lost on the way back.
+    /// Transfer and mass-message calls to carry out and then answer with HTTP 502, as
+    /// if the answer was lost on the way back.
     lose_answers: usize,
     /// Carry transfer calls out, then hold the answer until released.
     hold: Option<Arc<tokio::sync::Notify>>,
@@ -55,7 +55,7 @@ pub(super) struct Transfers {
 }
 
 /// After acting: lose or hold the answer if the test asked for it.
-async fn deliver(state: &Shared, answer: Response) -> Response {
+pub(super) async fn deliver(state: &Shared, answer: Response) -> Response {
     let (lose, hold) = {
         let mut s = state.lock().unwrap();
         let lose = s.transfers.lose_answers > 0;

@@ -358,6 +358,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS,
         ),
         (
+            "startCampaign",
+            m("startCampaign", "StartCampaignInput", "userErrors { code }"),
+            json!({ "i": { "kind": "MASS_MESSAGE", "text": "hi", "idempotencyKey": key() } }),
+            &[StoreManager, Operations, Admin],
+        ),
+        (
             "startHandover",
             m("startHandover", "StartHandoverInput", "userErrors { code }"),
             json!({ "i": { "staffId": "nobody", "idempotencyKey": key() } }),

@@ -10,6 +10,7 @@
 mod access;
 mod audience;
 mod backends;
+mod campaigns;
 mod coupons;
 mod departed;
 mod graphql_fuzz;

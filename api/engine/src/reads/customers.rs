@@ -38,8 +38,14 @@ struct Count {
     n: i64,
 }
 
-/// Narrows a customer list; every field is optional and they combine with AND.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(sqlx::FromRow)]
+struct Id {
+    id: String,
+}
+
+/// Narrows a customer list; every field is optional and they combine with AND. A
+/// campaign's job keeps the filter it was started with.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerFilter {
     pub tag: Option<String>,
     pub group: Option<String>,
@@ -188,6 +194,27 @@ impl Reads {
         let sql = self.filtered("SELECT count(*) AS n", scope, filter, now);
         let rows = scoped!(self, |conn| fetch_all!(sql, Count, &mut *conn));
         Ok(rows.first().map_or(0, |c| c.n))
+    }
+
+    /// The ids of the customers in `scope` that match `filter`, in id order after
+    /// `after`: a campaign reads its audience page by page, whatever its size.
+    pub async fn customer_ids(
+        &self,
+        scope: &Scope,
+        filter: &CustomerFilter,
+        now: DateTime<Utc>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, ReadError> {
+        let mut sql = self.filtered("SELECT c.customer_id AS id", scope, filter, now);
+        if let Some(after) = after {
+            sql.push(" AND c.customer_id > ")
+                .bind(Arg::Text(after.to_string()));
+        }
+        sql.push(" ORDER BY c.customer_id LIMIT ")
+            .bind(Arg::Int(limit));
+        let rows = scoped!(self, |conn| fetch_all!(sql, Id, &mut *conn));
+        Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
     /// `select` from the customers in `scope` that match `filter`, unordered.

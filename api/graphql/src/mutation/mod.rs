@@ -6,6 +6,7 @@
 //!
 //! The SDL lists fields sorted by name, so merging does not change `schema.graphql`.
 
+mod campaign;
 mod customer;
 mod directory;
 mod group;
@@ -22,6 +23,7 @@ use async_graphql::MergedObject;
 #[derive(Debug, Default, MergedObject)]
 pub struct Mutation(
     customer::CustomerMutation,
+    campaign::CampaignMutation,
     group::GroupMutation,
     tags::TagMutation,
     staff::StaffMutation,

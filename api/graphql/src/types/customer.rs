@@ -18,7 +18,7 @@ use crate::reads;
 use crate::timeline::{describe, TimelineEntry};
 
 /// Where a customer stands in the repurchase funnel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 pub enum Stage {
     Lost,
     Friend,

@@ -62,6 +62,45 @@ pub struct SendResultPage {
     pub next_cursor: Option<String>,
 }
 
+/// A mass message as `get_groupmsg_list_v2` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTask {
+    pub msgid: String,
+    pub creator: String,
+    /// Unix seconds.
+    pub create_time: i64,
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+struct RawListed {
+    msgid: String,
+    #[serde(default)]
+    creator: String,
+    /// WeCom documents it as a string of seconds; a number is taken too.
+    #[serde(default)]
+    create_time: Value,
+    #[serde(default)]
+    text: Option<RawText>,
+}
+
+#[derive(Deserialize)]
+struct RawText {
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct ListAnswer {
+    #[serde(default)]
+    group_msg_list: Vec<RawListed>,
+    #[serde(default)]
+    next_cursor: String,
+}
+
+/// `get_groupmsg_list_v2`'s largest page.
+pub const MAX_LIST_PAGE: usize = 100;
+
 #[derive(Deserialize)]
 struct RawResult {
     #[serde(default)]
@@ -149,5 +188,51 @@ impl TenantApi<'_> {
             results,
             next_cursor: (!answer.next_cursor.is_empty()).then_some(answer.next_cursor),
         })
+    }
+
+    /// `POST /cgi-bin/externalcontact/get_groupmsg_list_v2`: the one-to-one mass
+    /// messages `creator` created between `start` and `end` (Unix seconds), every page.
+    /// How a task whose creation answer was lost is found again.
+    pub async fn groupmsg_list(
+        &self,
+        creator: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<ListedTask>, ClientError> {
+        let mut listed = Vec::new();
+        let mut cursor = String::new();
+        // WeCom pages at most 100; a guide creates a handful of tasks a day.
+        for _ in 0..100 {
+            let body = json!({
+                "chat_type": "single",
+                "start_time": start,
+                "end_time": end,
+                "creator": creator,
+                "filter_type": 2,
+                "limit": MAX_LIST_PAGE,
+                "cursor": cursor,
+            });
+            let answer: ListAnswer = self
+                .call(
+                    "/cgi-bin/externalcontact/get_groupmsg_list_v2",
+                    &[],
+                    Some(&body),
+                )
+                .await?;
+            listed.extend(answer.group_msg_list.into_iter().map(|t| ListedTask {
+                create_time: match &t.create_time {
+                    Value::String(s) => s.parse().unwrap_or(0),
+                    v => v.as_i64().unwrap_or(0),
+                },
+                msgid: t.msgid,
+                creator: t.creator,
+                text: t.text.map(|t| t.content).unwrap_or_default(),
+            }));
+            if answer.next_cursor.is_empty() {
+                break;
+            }
+            cursor = answer.next_cursor;
+        }
+        Ok(listed)
     }
 }

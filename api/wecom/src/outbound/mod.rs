@@ -29,6 +29,7 @@ use domain::handover_plan::TransferStatus;
 use domain::stamp::{stream_id, Stamped};
 use domain::values::TenantId;
 use engine::app::Engine;
+use engine::campaign;
 use engine::commands::{Actor, CommandError, CommandMeta};
 use engine::handover::{handover_id, items, transfer};
 use engine::outbox::{self, CallStatus, DueCall};
@@ -143,7 +144,9 @@ async fn send_one(
         transfer::RESIGNED_GROUPS | transfer::ON_JOB_GROUPS => {
             send_groups(&wecom, db, call, now).await?
         }
-        wecom_writes::MARK_TAG | wecom_writes::REMARK => send_write(&wecom, db, call, now).await?,
+        wecom_writes::MARK_TAG | wecom_writes::REMARK => send_as_is(&wecom, db, call, now).await?,
+        campaign::ADD_MSG_TEMPLATE => send_mass_message(&wecom, db, call, now).await?,
+        campaign::ADD_MOMENT_TASK => send_moment(db, &wecom, call, now).await?,
         other => {
             let error = format!("UNKNOWN_API {other}");
             outbox::fail(db, call, &error, now).await?;
@@ -165,6 +168,9 @@ async fn send_one(
         }
         transfer::RESIGNED_GROUPS | transfer::ON_JOB_GROUPS => {
             apply_groups(engine, &tenant, call, &answer, now).await?;
+        }
+        campaign::ADD_MSG_TEMPLATE | campaign::ADD_MOMENT_TASK => {
+            apply_campaign(db, &tenant, call, &answer, now).await?;
         }
         _ => apply_customers(engine, &tenant, call, &answer, now).await?,
     }
@@ -218,10 +224,12 @@ async fn send_customers(
     .await
 }
 
-/// A tag or remark edit. Sending one again is harmless (it sets, it does not add), so
-/// a call whose answer was lost is simply sent again; calls about one customer go one
-/// at a time, oldest first (`outbox::due`), so an older edit never lands after a newer.
-async fn send_write(
+/// Sends `call`'s request as it is, marked `sending` first; WeCom's refusal of it is
+/// its answer. A tag or remark edit goes this way: sending one again is harmless (it
+/// sets, it does not add), so a call whose answer was lost is simply sent again; calls
+/// about one customer go one at a time, oldest first (`outbox::due`), so an older edit
+/// never lands after a newer.
+async fn send_as_is(
     wecom: &TenantApi<'_>,
     db: &engine::db::Database,
     call: &DueCall,
@@ -256,6 +264,116 @@ async fn send_groups(
         }
     }
     send_rest(wecom, db, call, now, &GROUPS, moved).await
+}
+
+/// A guide's mass-message task. A call found `sending` may have created the task
+/// already: WeCom's list of the guide's tasks is searched for one with this text that
+/// holds this call's customers, and only when there is none is it created again.
+async fn send_mass_message(
+    wecom: &TenantApi<'_>,
+    db: &engine::db::Database,
+    call: &DueCall,
+    now: DateTime<Utc>,
+) -> Result<Sent, OutboundError> {
+    if call.status == CallStatus::Sending {
+        match created_before(wecom, call, now).await {
+            Ok(Some(msgid)) => {
+                outbox::sending(db, call, now).await?;
+                let found = json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid,
+                                    "fail_list": [], "found_again": true });
+                return Ok(Sent::Answer(found));
+            }
+            Ok(None) => {}
+            Err(e) => return Ok(Sent::Later(e)),
+        }
+    }
+    send_as_is(wecom, db, call, now).await
+}
+
+/// The task an earlier attempt of `call` created, if WeCom has one: the guide's tasks
+/// of the last week with the call's text, one of whose customers is the call's.
+async fn created_before(
+    wecom: &TenantApi<'_>,
+    call: &DueCall,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, ClientError> {
+    let sender = call.request["sender"].as_str().unwrap_or_default();
+    let text = call.request["text"]["content"].as_str().unwrap_or_default();
+    let ours: HashSet<String> = answers::ids(&call.request, "external_userid")
+        .into_iter()
+        .collect();
+    let start = (now - Duration::days(7)).timestamp();
+    for task in wecom.groupmsg_list(sender, start, now.timestamp()).await? {
+        if task.text != text {
+            continue;
+        }
+        let page = wecom
+            .groupmsg_send_result(&task.msgid, sender, None, 1)
+            .await?;
+        if page
+            .results
+            .first()
+            .is_some_and(|r| ours.contains(&r.external_userid))
+        {
+            return Ok(Some(task.msgid));
+        }
+    }
+    Ok(None)
+}
+
+/// A guide's Moment post. WeCom keeps no key for a post job, so one whose answer was
+/// lost is not sent again (a guide would get the post twice): it is given up, and
+/// operations see why.
+async fn send_moment(
+    db: &engine::db::Database,
+    wecom: &TenantApi<'_>,
+    call: &DueCall,
+    now: DateTime<Utc>,
+) -> Result<Sent, OutboundError> {
+    if call.status == CallStatus::Sending {
+        let ours = json!({ "errcode": 0, "errmsg": "the answer was lost: the post may exist, \
+                           it is not sent again", "answer_lost": true });
+        return Ok(Sent::Answer(ours));
+    }
+    send_as_is(wecom, db, call, now).await
+}
+
+/// WeCom's answer to a campaign's call: a refused call is each of its customers'
+/// outcome; otherwise WeCom holds the task, less the customers it listed as not the
+/// guide's friends.
+async fn apply_campaign(
+    db: &engine::db::Database,
+    tenant: &TenantId,
+    call: &DueCall,
+    answer: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), OutboundError> {
+    use engine::campaign::items;
+    let Some(job) = call.subject.as_deref() else {
+        return Ok(());
+    };
+    let id = Some(call.call_id.as_str());
+    if answer["answer_lost"].as_bool() == Some(true) {
+        items::move_all(db, tenant, job, id, items::PLANNED, items::ANSWER_LOST, now).await?;
+        return Ok(());
+    }
+    let errcode = answer["errcode"].as_i64().unwrap_or(0);
+    if errcode != 0 {
+        let code = format!("WECOM_{errcode}");
+        items::move_all(db, tenant, job, id, items::PLANNED, &code, now).await?;
+        return Ok(());
+    }
+    let not_friends: Vec<items::Outcome> = answers::ids(answer, "fail_list")
+        .into_iter()
+        .map(|customer| items::Outcome {
+            customer,
+            outcome: items::NOT_FRIEND.to_string(),
+            delivered_at: None,
+        })
+        .collect();
+    items::record(db, tenant, job, &not_friends, now).await?;
+    items::move_all(db, tenant, job, id, items::PLANNED, items::SENT, now).await?;
+    Ok(())
 }
 
 /// Where a call's items sit in WeCom's request and answer.
