@@ -126,8 +126,14 @@ fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// How many deliveries of campaign `job` (its GraphQL id) each customer's stream holds.
+/// How many mass-message deliveries of campaign `job` (its GraphQL id) each customer's
+/// stream holds.
 async fn deliveries(api: &TestApi, job: &str) -> Vec<(String, i64)> {
+    delivered_in_log(api, job, "MassMessageDelivered").await
+}
+
+/// How many `event_type` deliveries of campaign `job` each customer's stream holds.
+async fn delivered_in_log(api: &TestApi, job: &str, event_type: &str) -> Vec<(String, i64)> {
     use base64::Engine as _;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(job)
@@ -137,11 +143,12 @@ async fn deliveries(api: &TestApi, job: &str) -> Vec<(String, i64)> {
     on_pool!(&api.engine.db, |pool| {
         sqlx::query_as(
             "SELECT aggregate_id, count(*) FROM events WHERE tenant_id = $1 \
-             AND event_type = 'MassMessageDelivered' AND CAST(payload AS TEXT) LIKE $2 \
+             AND event_type = $3 AND CAST(payload AS TEXT) LIKE $2 \
              GROUP BY aggregate_id ORDER BY aggregate_id",
         )
         .bind(T)
         .bind(format!("%{job}%"))
+        .bind(event_type)
         .fetch_all(pool)
         .await
     })
@@ -366,6 +373,76 @@ on_both_backends! {
         assert_eq!(count(&j, "SENT"), 0, "{j}");
         assert_eq!(deliveries(&api, &id).await.len() as i64, count(&j, "DELIVERED"));
         assert_eq!(fake.mass_message_tasks().len(), tasks, "nothing made twice");
+        api.stop().await;
+    }
+}
+
+/// `(guide, customer)` of the campaign's customers with `outcome`.
+async fn senders_with(api: &TestApi, outcome: &str) -> Vec<(String, String)> {
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT sender_id, customer_id FROM campaign_items WHERE tenant_id = $1 \
+             AND outcome = $2 ORDER BY sender_id, customer_id",
+        )
+        .bind(T)
+        .bind(outcome)
+        .fetch_all(pool)
+        .await
+    })
+    .unwrap()
+}
+
+on_both_backends! {
+    async fn a_moment_reaches_the_customers_of_each_guide_who_publishes_it(db: TestDb) {
+        let fake = FakeWecom::start(CORP).await;
+        let (_db, api) = world(db, &fake).await;
+        // WeCom cannot give one guide the post.
+        let (_, outsider) = buyer_and_guide(&api, 0).await;
+        fake.invalid_moment_sender(&outsider);
+        let started = start(&api, json!({ "kind": "MOMENT", "text": "七夕新品：古法金手镯",
+            "audience": buyers(), "link": { "title": "新品", "url": "https://example.com/q" },
+            "idempotencyKey": Uuid::new_v4().to_string() })).await;
+        assert_eq!(started["userErrors"], json!([]), "{started}");
+        let id = started["job"]["id"].as_str().unwrap().to_string();
+        let j = until(&api, &id, "posted", |j| all_calls(j, "DONE") && count(j, "PLANNED") == 0)
+            .await;
+        // One post per guide, naming only that guide.
+        assert!(calls(&j).iter().all(|c| c["api"] == engine::campaign::ADD_MOMENT_TASK));
+        assert_eq!(fake.calls(fake::ADD_MOMENT_TASK), calls(&j).len());
+        let invalid = until(&api, &id, "the outsider's post refused", |j| {
+            count(j, "INVALID_SENDER") > 0
+        })
+        .await;
+        let sent = senders_with(&api, "SENT").await;
+        let guides: BTreeSet<&String> = sent.iter().map(|(g, _)| g).collect();
+        assert!(guides.len() >= 2, "{invalid}");
+        assert!(!guides.contains(&outsider));
+        // Every guide but the last publishes; each post reaches that guide's customers.
+        let last = *guides.iter().last().unwrap();
+        let moment_ids: Vec<String> = (1..=calls(&j).len()).map(|n| format!("mom{n:06}")).collect();
+        let mut published = 0;
+        for guide in &guides {
+            let theirs: Vec<&str> =
+                sent.iter().filter(|(g, _)| g == *guide).map(|(_, c)| c.as_str()).collect();
+            fake.guide_customers(guide, &theirs);
+            if *guide != last {
+                published += theirs.len() as i64;
+                for m in &moment_ids {
+                    fake.publish_moment(m, guide);
+                }
+            }
+        }
+        let j = until(&api, &id, "delivered", |j| count(j, "DELIVERED") == published).await;
+        assert_eq!(j["status"], "RUNNING", "the last guide has not published: {j}");
+        let logged = delivered_in_log(&api, &id, "MomentDelivered").await;
+        assert_eq!(logged.len() as i64, published);
+        assert!(logged.iter().all(|(_, n)| *n == 1), "{logged:?}");
+        // Three days on, the last guide's customers end unconfirmed.
+        api.clock.advance(chrono::Duration::days(3) + chrono::Duration::minutes(1));
+        let j = until(&api, &id, "closed", |j| j["status"] == "SUCCEEDED").await;
+        let theirs = sent.iter().filter(|(g, _)| g == last).count() as i64;
+        assert_eq!(count(&j, "UNCONFIRMED"), theirs, "{j}");
+        assert_eq!(count(&j, "DELIVERED"), published, "{j}");
         api.stop().await;
     }
 }
