@@ -15,6 +15,8 @@ CREATE TABLE campaigns
     planned_at timestamptz,
     -- Set once every planned customer is in a WeCom call.
     called_at  timestamptz,
+    -- Set once every customer held out has it in their stream.
+    held_at    timestamptz,
     PRIMARY KEY (tenant_id, job_id)
 );
 

@@ -7,6 +7,7 @@ CREATE TABLE campaigns
     send_at    text NOT NULL,
     planned_at text,
     called_at  text,
+    held_at    text,
     PRIMARY KEY (tenant_id, job_id)
 ) STRICT;
 

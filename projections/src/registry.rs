@@ -4,6 +4,7 @@
 
 use futures::future::BoxFuture;
 
+use crate::campaigns::CampaignResults;
 use crate::db::Database;
 use crate::departures::Departures;
 use crate::error::ProjectionError;
@@ -19,6 +20,7 @@ pub static ALL: &[Projection] = &[
     Projection::of::<PortraitSet>(),
     Projection::of::<Departures>(),
     Projection::of::<Funnel>(),
+    Projection::of::<CampaignResults>(),
 ];
 
 /// A read model with its type erased, so one list can hold them all.

@@ -4,7 +4,7 @@
 use async_graphql::{Context, Enum, InputObject, Object, ID};
 use chrono::{DateTime, Utc};
 
-use super::errors::ApiResult;
+use super::errors::{ApiError, ApiResult};
 use super::guard::{
     caller, RoleGuard, ANALYSTS, ANYONE, CAMPAIGNERS, OPERATIONS, OPS_AND_ANALYSTS,
 };
@@ -387,6 +387,39 @@ impl Query {
         Ok(paging.page(rows, WecomDepartment, |d| {
             key_cursor(&d.0.department_id.to_string())
         }))
+    }
+
+    /// What a campaign (a `startCampaign` job) brought back: the customers it reached
+    /// and those it held out, each arm's orders, amounts and coupon redemptions in the
+    /// `windowDays` (1 to 90) after each customer was reached or held out, and the
+    /// uplift. Counted from read models rebuilt from the log.
+    #[graphql(guard = "RoleGuard(OPS_AND_ANALYSTS)")]
+    async fn campaign_results(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default = 7)] window_days: i32,
+    ) -> ApiResult<Option<CampaignResults>> {
+        if !(1..=90).contains(&window_days) {
+            return Err(ApiError::BadInput(
+                "windowDays must be between 1 and 90".into(),
+            ));
+        }
+        let local = ids::decode("Job", &id)?;
+        let reads = reads(ctx)?;
+        let Some(job) = reads.job(&local).await? else {
+            return Ok(None);
+        };
+        if job.kind != engine::campaign::KIND {
+            return Ok(None);
+        }
+        let input: engine::campaign::CampaignInput =
+            serde_json::from_str(&job.input).map_err(ApiError::internal)?;
+        let window = i64::from(window_days) * 86_400;
+        let arms = reads
+            .campaign_arms(&local, input.coupon_campaign.as_deref(), window)
+            .await?;
+        Ok(Some(CampaignResults::new(job, input, window_days, &arms)))
     }
 
     /// A job of the caller's tenant: visible to whoever started it, operations and

@@ -87,6 +87,7 @@ pub fn describe(event: &CustomerEvent) -> (DateTime<Utc>, String) {
         E::MomentDelivered { moment, sender, at } => {
             (*at, format!("Moment {moment} from {sender}"))
         }
+        E::CampaignHeldOut { campaign, at } => (*at, format!("held out of campaign {campaign}")),
         E::HandoverRequested {
             from, to, kind, at, ..
         } => (

@@ -123,6 +123,10 @@ pub enum CustomerCommand {
         sender: StaffId,
         time_zone: Tz,
     },
+    /// Keeps the customer out of a campaign's sends, to measure its uplift.
+    HoldOutOfCampaign {
+        campaign: MessageId,
+    },
     RequestHandover {
         handover: Uuid,
         from: StaffId,

@@ -214,6 +214,9 @@ impl Customer {
                 }
                 Ok(vec![CustomerEvent::MomentDelivered { moment, sender, at }])
             }
+            C::HoldOutOfCampaign { campaign } => {
+                Ok(vec![CustomerEvent::CampaignHeldOut { campaign, at }])
+            }
             C::RequestHandover {
                 handover,
                 from,

@@ -176,6 +176,12 @@ pub enum CustomerEvent {
         sender: StaffId,
         at: DateTime<Utc>,
     },
+    /// The customer was in a campaign's audience and kept back, so what the campaign
+    /// brought back can be told from what would have happened anyway.
+    CampaignHeldOut {
+        campaign: MessageId,
+        at: DateTime<Utc>,
+    },
     HandoverRequested {
         handover: Uuid,
         from: StaffId,
@@ -218,6 +224,7 @@ impl CustomerEvent {
             Self::PurchaseRecorded { .. } => "PurchaseRecorded",
             Self::MassMessageDelivered { .. } => "MassMessageDelivered",
             Self::MomentDelivered { .. } => "MomentDelivered",
+            Self::CampaignHeldOut { .. } => "CampaignHeldOut",
             Self::HandoverRequested { .. } => "HandoverRequested",
             Self::HandoverAccepted { .. } => "HandoverAccepted",
             Self::HandoverRefused { .. } => "HandoverRefused",
@@ -241,6 +248,7 @@ impl CustomerEvent {
             | Self::PurchaseRecorded { at, .. }
             | Self::MassMessageDelivered { at, .. }
             | Self::MomentDelivered { at, .. }
+            | Self::CampaignHeldOut { at, .. }
             | Self::HandoverRequested { at, .. }
             | Self::HandoverAccepted { at, .. }
             | Self::HandoverRefused { at, .. } => *at,

@@ -255,6 +255,7 @@ impl Aggregate for Customer {
             CustomerEvent::MomentDelivered { at, .. } => {
                 self.moments.record(at);
             }
+            CustomerEvent::CampaignHeldOut { .. } => {}
             CustomerEvent::HandoverRequested {
                 handover,
                 from,

@@ -77,7 +77,10 @@ impl Portrait {
         );
         let c = &mut self.customer;
         c.version = sequence;
-        c.last_activity_at = c.last_activity_at.max(event.at());
+        // Being held out of a campaign is nothing the customer did.
+        if !matches!(event, CustomerEvent::CampaignHeldOut { .. }) {
+            c.last_activity_at = c.last_activity_at.max(event.at());
+        }
         if changes_customer_row_only(event) {
             // Its other rows may not even be loaded (see `touched`): the stage, which
             // counts relations, stays as it is.
@@ -238,6 +241,7 @@ impl Portrait {
             }
             CustomerEvent::MassMessageDelivered { .. }
             | CustomerEvent::MomentDelivered { .. }
+            | CustomerEvent::CampaignHeldOut { .. }
             | CustomerEvent::HandoverRequested { .. }
             | CustomerEvent::HandoverRefused { .. } => {} // see changes_customer_row_only
         }
@@ -253,6 +257,7 @@ fn changes_customer_row_only(event: &CustomerEvent) -> bool {
         event,
         CustomerEvent::MassMessageDelivered { .. }
             | CustomerEvent::MomentDelivered { .. }
+            | CustomerEvent::CampaignHeldOut { .. }
             | CustomerEvent::HandoverRequested { .. }
             | CustomerEvent::HandoverRefused { .. }
     )

@@ -136,6 +136,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             &[StoreManager, Operations, Admin],
         ),
         (
+            "campaignResults",
+            "query($id: ID!) { campaignResults(id: $id) { windowDays } }".into(),
+            json!({ "id": "Sm9iOm5vbmU" }),
+            OPS_AND_ANALYSTS,
+        ),
+        (
             "staffMembers",
             "{ staffMembers(first: 5) { edges { node { staffId } } } }".into(),
             json!({}),

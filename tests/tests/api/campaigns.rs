@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 const T: &str = "acme";
+/// The coupon campaign the tests' mass messages measure.
+const COUPON: &str = "gold-care-618";
 const CORP: &str = "ww5823bf96d3bd56c7";
 
 async fn server(db: &TestDb) -> TestApi {
@@ -65,6 +67,7 @@ async fn mass_message(api: &TestApi, text: &str, audience: Value, holdout: i32) 
             "text": text,
             "audience": audience,
             "holdoutPerMille": holdout,
+            "couponCampaignId": COUPON,
             "idempotencyKey": Uuid::new_v4().to_string(),
         }),
     )
@@ -135,7 +138,7 @@ async fn deliveries(api: &TestApi, job: &str) -> Vec<(String, i64)> {
 /// How many `event_type` deliveries of campaign `job` each customer's stream holds.
 async fn delivered_in_log(api: &TestApi, job: &str, event_type: &str) -> Vec<(String, i64)> {
     use base64::Engine as _;
-    let decoded = base64::engine::general_purpose::STANDARD
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(job)
         .unwrap();
     let job = String::from_utf8(decoded).unwrap();
@@ -207,6 +210,67 @@ async fn first_with(api: &TestApi, outcome: &str) -> String {
     .unwrap()
 }
 
+/// The last customer (by id) of any campaign with `outcome`.
+async fn last_with(api: &TestApi, outcome: &str) -> String {
+    on_pool!(&api.engine.db, |pool| {
+        sqlx::query_scalar(
+            "SELECT max(customer_id) FROM campaign_items WHERE tenant_id = $1 AND outcome = $2",
+        )
+        .bind(T)
+        .bind(outcome)
+        .fetch_one(pool)
+        .await
+    })
+    .unwrap()
+}
+
+/// Runs customer mutation `field` on `customer` as one of their guides; its payload.
+async fn act_for(api: &TestApi, customer: &str, field: &str, mut input: Value) -> Value {
+    use base64::Engine as _;
+    let (guide, store): (String, String) = on_pool!(&api.engine.db, |pool| {
+        sqlx::query_as(
+            "SELECT r.staff_id, s.store_id FROM rm_customer_staff r JOIN rm_staff s \
+             ON s.tenant_id = r.tenant_id AND s.staff_id = r.staff_id \
+             WHERE r.tenant_id = $1 AND r.customer_id = $2 ORDER BY r.staff_id LIMIT 1",
+        )
+        .bind(T)
+        .bind(customer)
+        .fetch_one(pool)
+        .await
+    })
+    .unwrap();
+    let id =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("Customer:{customer}"));
+    input["customerId"] = json!(id);
+    input["idempotencyKey"] = json!(Uuid::new_v4().to_string());
+    if field == "recordPurchase" {
+        input["storeId"] = json!(store);
+    }
+    let input_type = format!("{}{}Input", field[..1].to_uppercase(), &field[1..]);
+    let doc = format!(
+        "mutation($i: {input_type}!) {{ {field}(input: $i) {{ couponId userErrors {{ code message }} }} }}"
+    );
+    let guide_token = token(T, Role::Guide, Some(&guide), &[&store]);
+    let body = api
+        .gql(Some(&guide_token), &doc, json!({ "i": input }))
+        .await;
+    let payload = body["data"][field].clone();
+    assert_eq!(payload["userErrors"], json!([]), "{body}");
+    payload
+}
+
+const RESULTS: &str = "query($id: ID!) { campaignResults(id: $id) { channel text \
+    couponCampaignId windowDays conversionUplift redemptionUplift job { status } \
+    reached { customers buyers orders amountFen couponRedeemers conversionRate } \
+    heldOut { customers buyers orders amountFen couponRedeemers conversionRate } } }";
+
+async fn results(api: &TestApi, id: &str) -> Value {
+    let analyst = token(T, Role::Analyst, None, &[]);
+    let body = api.gql(Some(&analyst), RESULTS, json!({ "id": id })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["campaignResults"].clone()
+}
+
 fn buyers() -> Value {
     json!({ "stages": ["FIRST_PURCHASE", "REPURCHASE", "LOYAL"] })
 }
@@ -274,6 +338,43 @@ on_both_backends! {
         let logged = deliveries(&api, &id).await;
         assert_eq!(logged.len() as i64, delivered);
         assert!(logged.iter().all(|(_, n)| *n == 1), "{logged:?}");
+
+        // What it brought back, from the read models: the arms as the job counted
+        // them; within the window, one reached customer buys and redeems the
+        // campaign's coupon, one held-out customer buys; a purchase after the window
+        // counts for nothing.
+        let reached = first_with(&api, "DELIVERED").await;
+        let held = first_with(&api, "HELD_OUT").await;
+        act_for(&api, &reached, "recordPurchase", json!({ "orderId": "o-618-1",
+            "amountFen": 880_000 })).await;
+        let coupon = act_for(&api, &reached, "issueCoupon", json!({ "campaignId": COUPON,
+            "valueFen": 5_000, "expiresAt": "2099-01-01T00:00:00Z" })).await;
+        let coupon = coupon["couponId"].as_str().unwrap().to_string();
+        act_for(&api, &reached, "redeemCoupon", json!({ "couponId": coupon })).await;
+        act_for(&api, &held, "recordPurchase", json!({ "orderId": "o-618-2",
+            "amountFen": 120_000 })).await;
+        api.clock.advance(chrono::Duration::days(8));
+        let late = last_with(&api, "DELIVERED").await;
+        act_for(&api, &late, "recordPurchase", json!({ "orderId": "o-618-3",
+            "amountFen": 999_900 })).await;
+        api.settle().await;
+        let r = results(&api, &id).await;
+        assert_eq!(r["reached"]["customers"], delivered, "{r}");
+        assert_eq!(r["heldOut"]["customers"], held_out, "{r}");
+        assert_eq!(r["reached"]["buyers"], 1, "{r}");
+        assert_eq!(r["reached"]["amountFen"], "880000", "{r}");
+        assert_eq!(r["reached"]["couponRedeemers"], 1, "{r}");
+        assert_eq!(r["heldOut"]["buyers"], 1, "{r}");
+        assert_eq!(r["heldOut"]["amountFen"], "120000", "{r}");
+        let uplift = r["conversionUplift"].as_f64().unwrap();
+        let expected = 1.0 / delivered as f64 - 1.0 / held_out as f64;
+        assert!((uplift - expected).abs() < 1e-9, "{uplift} vs {expected}");
+        assert_eq!(r["job"]["status"], "SUCCEEDED");
+        // Rebuilt from the log, the results are the same.
+        let results_model = projections::registry::find(projections::campaigns::NAME).unwrap();
+        projections::rebuild::rebuild(&api.engine.db, results_model, false).await.unwrap();
+        assert_eq!(results(&api, &id).await, r);
+        api.clock.advance(-chrono::Duration::days(8));
 
         // A second campaign the same day skips everyone the first reached.
         let second = mass_message(&api, "第二条", json!({}), 0).await;

@@ -43,6 +43,7 @@ pub struct State {
     pub send_at: DateTime<Utc>,
     pub planned_at: Option<DateTime<Utc>>,
     pub called_at: Option<DateTime<Utc>>,
+    pub held_at: Option<DateTime<Utc>>,
 }
 
 /// One customer's row as planned.
@@ -91,7 +92,7 @@ pub async fn open(
         .execute(pool)
         .await?;
         sqlx::query_as(
-            "SELECT send_at, planned_at, called_at FROM campaigns \
+            "SELECT send_at, planned_at, called_at, held_at FROM campaigns \
              WHERE tenant_id = $1 AND job_id = $2",
         )
         .bind(tenant.as_str())
@@ -287,6 +288,39 @@ pub async fn mark_called(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     mark(db, tenant, job_id, "called_at", now).await
+}
+
+/// Every customer held out has it in their stream.
+pub async fn mark_held(
+    db: &Database,
+    tenant: &TenantId,
+    job_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    mark(db, tenant, job_id, "held_at", now).await
+}
+
+/// Up to `limit` customers held out, in customer order after `after`.
+pub async fn held_out_after(
+    db: &Database,
+    tenant: &TenantId,
+    job_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    on_pool!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT customer_id FROM campaign_items WHERE tenant_id = $1 AND job_id = $2 \
+             AND outcome = $3 AND customer_id > $4 ORDER BY customer_id LIMIT $5",
+        )
+        .bind(tenant.as_str())
+        .bind(job_id)
+        .bind(HELD_OUT)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
 }
 
 /// The next guide with planned customers in no call yet, and up to `per_call` of them

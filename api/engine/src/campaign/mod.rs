@@ -192,6 +192,9 @@ impl<'a> Campaign<'a> {
         if state.called_at.is_none() {
             self.group_calls().await?;
         }
+        if state.held_at.is_none() {
+            self.hold_out(state.send_at).await?;
+        }
         items::refresh(db, &self.tenant, &self.job_id).await?;
         Ok(Stage::Sending)
     }
@@ -301,6 +304,58 @@ impl<'a> Campaign<'a> {
             .await?;
         }
         items::mark_called(db, &self.tenant, &self.job_id, self.now()).await?;
+        Ok(())
+    }
+
+    /// Records in each held-out customer's stream that they were kept back at
+    /// `send_at`, so what the campaign brought back is measured from the log alone.
+    /// Keyed per campaign and customer: a resumed job records nobody twice.
+    async fn hold_out(&self, send_at: DateTime<Utc>) -> Result<(), CampaignError> {
+        let db = self.jobs.db();
+        let engine = self.jobs.engine();
+        let campaign = self.message()?;
+        let mut after = String::new();
+        loop {
+            let batch = items::held_out_after(
+                db,
+                &self.tenant,
+                &self.job_id,
+                &after,
+                domain::rules::WECOM_BATCH_SIZE as i64,
+            )
+            .await?;
+            let Some(last) = batch.last() else {
+                break;
+            };
+            let commands = batch
+                .iter()
+                .map(|customer| {
+                    let key = format!("campaign-holdout:{}:{customer}", self.job_id);
+                    Batched {
+                        aggregate_id: stream_id(&self.tenant, customer),
+                        command: Stamped::new(
+                            send_at,
+                            CustomerCommand::HoldOutOfCampaign {
+                                campaign: campaign.clone(),
+                            },
+                        ),
+                        meta: CommandMeta::new(
+                            self.tenant.clone(),
+                            Actor::system(&self.job_id),
+                            Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
+                        )
+                        .with_idempotency_key(key),
+                    }
+                })
+                .collect();
+            for answer in engine.customers.execute_many(commands).await {
+                if let Err(e) = answer {
+                    return Err(CampaignError::Command(e.to_string()));
+                }
+            }
+            after = last.clone();
+        }
+        items::mark_held(db, &self.tenant, &self.job_id, self.now()).await?;
         Ok(())
     }
 

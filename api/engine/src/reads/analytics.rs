@@ -133,3 +133,68 @@ impl Reads {
         )))
     }
 }
+
+/// One arm of a campaign (the customers it reached, or those it held out) and what
+/// they did within the window after it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CampaignArmRecord {
+    pub arm: String,
+    pub customers: i64,
+    /// Customers with at least one order in the window.
+    pub buyers: i64,
+    pub orders: i64,
+    pub amount_fen: i64,
+    /// Customers who redeemed a coupon of the campaign's coupon campaign in the window.
+    pub redeemers: i64,
+}
+
+impl Reads {
+    /// Each arm of campaign `campaign` with the orders, amounts and redemptions of
+    /// `coupon_campaign` in the `window_seconds` after each customer was reached (or
+    /// held out). Counted in the database, whatever the audience's size.
+    pub async fn campaign_arms(
+        &self,
+        campaign: &str,
+        coupon_campaign: Option<&str>,
+        window_seconds: i64,
+    ) -> Result<Vec<CampaignArmRecord>, ReadError> {
+        const IN_WINDOW: &str = "p.tenant_id = m.tenant_id AND p.customer_id = m.customer_id \
+            AND p.at_s >= m.at_s AND p.at_s < m.at_s + ";
+        let mut sql = Sql::new("SELECT m.arm AS arm, CAST(count(*) AS BIGINT) AS customers, ");
+        sql.push(&format!(
+            "CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM rm_customer_purchase p WHERE {IN_WINDOW}"
+        ))
+        .bind(Arg::Int(window_seconds))
+        .push(") THEN 1 ELSE 0 END), 0) AS BIGINT) AS buyers, ")
+        .push(&format!(
+            "CAST(COALESCE(SUM((SELECT count(*) FROM rm_customer_purchase p WHERE {IN_WINDOW}"
+        ))
+        .bind(Arg::Int(window_seconds))
+        .push(")), 0) AS BIGINT) AS orders, ")
+        .push(&format!(
+            "CAST(COALESCE(SUM((SELECT COALESCE(SUM(p.amount_fen), 0) FROM rm_customer_purchase p \
+             WHERE {IN_WINDOW}"
+        ))
+        .bind(Arg::Int(window_seconds))
+        .push(")), 0) AS BIGINT) AS amount_fen, ")
+        .push(
+            "CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM rm_campaign_coupon k \
+             WHERE k.tenant_id = m.tenant_id AND k.customer_id = m.customer_id \
+             AND k.coupon_campaign_id = ",
+        )
+        .bind(Arg::Text(coupon_campaign.unwrap_or_default().to_string()))
+        .push(" AND k.redeemed_s >= m.at_s AND k.redeemed_s < m.at_s + ")
+        .bind(Arg::Int(window_seconds))
+        .push(") THEN 1 ELSE 0 END), 0) AS BIGINT) AS redeemers ")
+        .push("FROM rm_campaign_member m WHERE m.tenant_id = ")
+        .bind(Arg::Text(self.tenant.to_string()))
+        .push(" AND m.campaign_id = ")
+        .bind(Arg::Text(campaign.to_string()))
+        .push(" GROUP BY m.arm ORDER BY m.arm");
+        Ok(scoped!(self, |conn| fetch_all!(
+            sql,
+            CampaignArmRecord,
+            &mut *conn
+        )))
+    }
+}

@@ -18,7 +18,9 @@ use domain::values::{StaffId, StoreId, TenantId};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use analytics::{FunnelDimension, FunnelLine, ProjectionLine, RedemptionLine};
+pub use analytics::{
+    CampaignArmRecord, FunnelDimension, FunnelLine, ProjectionLine, RedemptionLine,
+};
 pub use customers::{
     CouponRecord, CustomerFilter, CustomerRecord, GroupRecord, RelationRecord, TagRecord,
     TimelineRecord,

@@ -3,6 +3,7 @@
 //! paged in memory.
 
 mod analytics;
+mod campaign;
 mod customer;
 mod job;
 mod staff;
@@ -10,6 +11,7 @@ mod staff;
 use async_graphql::SimpleObject;
 
 pub use analytics::*;
+pub use campaign::*;
 pub use customer::*;
 pub use job::*;
 pub use staff::*;
