@@ -377,6 +377,12 @@ impl FakeWecom {
             .insert((moment_id.to_string(), guide.to_string()));
     }
 
+    /// A new day: nobody has received a mass message today.
+    pub fn new_day(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.mass_messages.received_today.clear();
+    }
+
     /// Every task created: msgid, guide, and how many customers it holds.
     pub fn mass_message_tasks(&self) -> Vec<(String, String, usize)> {
         let s = self.state.lock().unwrap();
