@@ -140,6 +140,10 @@ async fn ceiling(pool: &PgPool, job: &str) -> (Duration, usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // RUST_LOG=engine::campaign=info,wecom::campaign=info shows the job's steps.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let corp = Corp {
         staff: arg("--staff", 1_000),
         customers: arg("--customers", 100_000),

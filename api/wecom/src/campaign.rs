@@ -89,7 +89,10 @@ impl CampaignJobs {
             .and_then(|c| c.api)
             .ok_or(PollError::NotConfigured)?;
         let wecom = self.api.for_tenant(tenant.as_str(), &credentials);
-        for call in items::open_calls(db, tenant, job_id).await? {
+        let started = std::time::Instant::now();
+        let open = items::open_calls(db, tenant, job_id).await?;
+        let calls = open.len();
+        for call in open {
             let polled = match (call.status.as_str(), call.api.as_str()) {
                 ("failed", _) => {
                     let now = jobs.clock().now();
@@ -117,6 +120,12 @@ impl CampaignJobs {
                 tracing::warn!(job = job_id, call = %call.call_id, %error, "campaign results not read");
             }
         }
+        tracing::info!(
+            job = job_id,
+            calls,
+            seconds = started.elapsed().as_secs_f64(),
+            "campaign results read"
+        );
         let now = jobs.clock().now();
         if items::open_count(db, tenant, job_id).await? > 0 {
             let state = items::open(db, tenant, job_id, campaign.input.kind, now).await?;

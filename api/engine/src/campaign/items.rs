@@ -270,6 +270,16 @@ async fn mark(
     })
 }
 
+/// Refreshes the planner's statistics of the rows a plan just wrote: without them
+/// PostgreSQL guesses the new rows away and scans the job's rows for every call (as the
+/// handover's items did, ADR 7).
+pub async fn analyze(db: &Database) -> Result<(), sqlx::Error> {
+    on_pool!(db, |pool| sqlx::query("ANALYZE campaign_items")
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
 /// Every customer of the audience has its row.
 pub async fn mark_planned(
     db: &Database,
@@ -323,23 +333,27 @@ pub async fn held_out_after(
     })
 }
 
-/// The next guide with planned customers in no call yet, and up to `per_call` of them
-/// in customer order.
+/// The next guide at or after `from` with planned customers in no call yet, and up to
+/// `per_call` of them in customer order. Guides are taken in order, so each look starts
+/// where the last one ended instead of passing over the customers already in calls.
 pub async fn next_unassigned(
     db: &Database,
     tenant: &TenantId,
     job_id: &str,
+    from: &str,
     per_call: usize,
 ) -> Result<Option<(String, Vec<String>)>, sqlx::Error> {
     let limit = i64::try_from(per_call).unwrap_or(i64::MAX);
     on_pool!(db, |pool| {
         let sender: Option<String> = sqlx::query_scalar(
             "SELECT sender_id FROM campaign_items WHERE tenant_id = $1 AND job_id = $2 \
-             AND outcome = $3 AND call_id IS NULL ORDER BY sender_id LIMIT 1",
+             AND outcome = $3 AND sender_id >= $4 AND call_id IS NULL \
+             ORDER BY sender_id LIMIT 1",
         )
         .bind(tenant.as_str())
         .bind(job_id)
         .bind(PLANNED)
+        .bind(from)
         .fetch_optional(pool)
         .await?;
         let Some(sender) = sender else {

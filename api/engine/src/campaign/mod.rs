@@ -185,15 +185,21 @@ impl<'a> Campaign<'a> {
             let Some(lease) = crate::lease::try_lease(db, &lease).await? else {
                 return Ok(Stage::Waiting(now + Duration::seconds(2)));
             };
+            let started = std::time::Instant::now();
             let planned = self.plan(state.send_at).await;
+            tracing::info!(job = %self.job_id, seconds = started.elapsed().as_secs_f64(), "campaign planned");
             lease.release().await;
             planned?;
         }
         if state.called_at.is_none() {
+            let started = std::time::Instant::now();
             self.group_calls().await?;
+            tracing::info!(job = %self.job_id, seconds = started.elapsed().as_secs_f64(), "campaign in calls");
         }
         if state.held_at.is_none() {
+            let started = std::time::Instant::now();
             self.hold_out(state.send_at).await?;
+            tracing::info!(job = %self.job_id, seconds = started.elapsed().as_secs_f64(), "campaign holdout recorded");
         }
         items::refresh(db, &self.tenant, &self.job_id).await?;
         Ok(Stage::Sending)
@@ -273,6 +279,7 @@ impl<'a> Campaign<'a> {
             }
             after = Some(last.clone());
         }
+        items::analyze(db).await?;
         items::mark_planned(db, &self.tenant, &self.job_id, self.now()).await?;
         Ok(())
     }
@@ -285,12 +292,14 @@ impl<'a> Campaign<'a> {
             KindInput::MassMessage => campaign_plan::customers_per_call(CampaignKind::MassMessage),
             KindInput::Moment => campaign_plan::customers_per_call(CampaignKind::Moment),
         };
+        let mut from = String::new();
         loop {
             let Some((sender, customers)) =
-                items::next_unassigned(db, &self.tenant, &self.job_id, per_call).await?
+                items::next_unassigned(db, &self.tenant, &self.job_id, &from, per_call).await?
             else {
                 break;
             };
+            from.clone_from(&sender);
             let call = self.call(&sender, &customers);
             items::assign(
                 db,
@@ -303,6 +312,7 @@ impl<'a> Campaign<'a> {
             )
             .await?;
         }
+        items::analyze(db).await?;
         items::mark_called(db, &self.tenant, &self.job_id, self.now()).await?;
         Ok(())
     }
