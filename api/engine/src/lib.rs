@@ -26,6 +26,7 @@
 pub mod app;
 pub mod auth;
 pub mod campaign;
+pub mod channel_codes;
 pub mod clock;
 pub mod commands;
 pub mod coupons;
@@ -40,3 +41,4 @@ pub mod store;
 pub mod sweep;
 pub mod tenants;
 pub mod wecom_writes;
+pub mod welcome;

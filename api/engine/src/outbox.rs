@@ -125,6 +125,82 @@ pub(crate) async fn insert_sqlite(
     insert_calls!(Sqlite, tx, calls, now)
 }
 
+/// One `INSERT` of `call` as `sending` on `$tx`, due again only at `$until`: the writer
+/// sends it at once and the tick leaves it alone meanwhile. `true` when this wrote it.
+macro_rules! claim_call {
+    ($tx:expr, $call:expr, $now:expr, $until:expr) => {{
+        let c = $call;
+        let written = sqlx::query(
+            "INSERT INTO wecom_outbox (tenant_id, call_id, api, subject, request, status, \
+             next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'sending', $6, $7, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(c.tenant.as_str())
+        .bind(&c.call_id)
+        .bind(&c.api)
+        .bind(c.subject.as_deref())
+        .bind(c.request.to_string())
+        .bind($until)
+        .bind($now)
+        .execute($tx)
+        .await?;
+        Ok(written.rows_affected() == 1)
+    }};
+}
+
+/// Writes `call` for the caller to send now rather than on the tick (a welcome code
+/// lives 20 seconds; an operator waits for a channel code's QR code). `false` when the
+/// call was written before: its writer sends it.
+pub async fn claim_pg(
+    tx: &mut sqlx::PgConnection,
+    call: &Call,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    claim_call!(tx, call, now, until)
+}
+
+/// [`claim_pg`] on SQLite.
+pub async fn claim_sqlite(
+    tx: &mut sqlx::SqliteConnection,
+    call: &Call,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    claim_call!(tx, call, now, until)
+}
+
+/// The call `call_id` as the runner reads it, whatever its status.
+pub async fn get(
+    db: &Database,
+    tenant: &str,
+    call_id: &str,
+) -> Result<Option<DueCall>, sqlx::Error> {
+    let row: Option<DueRow> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT tenant_id, call_id, api, subject, request, status, \
+             CAST(attempts AS BIGINT) FROM wecom_outbox WHERE tenant_id = $1 AND call_id = $2",
+        )
+        .bind(tenant)
+        .bind(call_id)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(row.map(due_call))
+}
+
+fn due_call((tenant, call_id, api, subject, request, status, attempts): DueRow) -> DueCall {
+    DueCall {
+        tenant,
+        call_id,
+        api,
+        subject,
+        request: serde_json::from_str(&request).unwrap_or(Value::Null),
+        status: CallStatus::parse(&status),
+        attempts,
+    }
+}
+
 /// Calls of every tenant due at `now`, oldest first. A customer's edits (tags, remark)
 /// wait for that customer's older edits: WeCom must see them in the order made.
 pub async fn due(
@@ -151,20 +227,7 @@ pub async fn due(
         .fetch_all(pool)
         .await
     })?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(tenant, call_id, api, subject, request, status, attempts)| DueCall {
-                tenant,
-                call_id,
-                api,
-                subject,
-                request: serde_json::from_str(&request).unwrap_or(Value::Null),
-                status: CallStatus::parse(&status),
-                attempts,
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(due_call).collect())
 }
 
 /// Records that an attempt is about to be sent, before it is: a crash after WeCom acted

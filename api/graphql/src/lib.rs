@@ -9,6 +9,7 @@
 //!   checked against the domain's own lists), `ids`, `guard`.
 //! - `input`, `scope`, `limits`, `in_flight`, `rate_limit`: the request walls.
 
+mod channels;
 mod errors;
 mod guard;
 pub mod ids;
@@ -74,7 +75,7 @@ pub struct ApiState {
 pub struct RequestId(pub uuid::Uuid);
 
 pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
-    Schema::build(Query, Mutation::default(), Subscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -91,7 +92,7 @@ pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
 
 /// The SDL as committed in `schema.graphql` (`scrm schema` prints it).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation::default(), Subscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
 }

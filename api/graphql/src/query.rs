@@ -18,8 +18,12 @@ use ::wecom::inbox::Status;
 use engine::auth::{customer_scope, Reach};
 use engine::reads::{CustomerFilter as Filter, FunnelDimension, StaffFilter};
 
+/// Every root query: the core ones here, the others in their context's file.
+#[derive(Debug, Default, async_graphql::MergedObject)]
+pub struct Query(CoreQuery, crate::channels::ChannelQuery);
+
 #[derive(Debug, Default)]
-pub struct Query;
+pub struct CoreQuery;
 
 /// Which customers a list covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
@@ -111,7 +115,7 @@ impl From<CustomerScope> for Reach {
 }
 
 #[Object]
-impl Query {
+impl CoreQuery {
     /// Who the server thinks you are.
     #[graphql(guard = "RoleGuard(ANYONE)")]
     async fn viewer(&self, ctx: &Context<'_>) -> ApiResult<Viewer> {
@@ -272,8 +276,20 @@ impl Query {
         after: Option<String>,
     ) -> ApiResult<Page<FunnelLine>> {
         let (paging, after) = Paging::keyed(first, after.as_deref())?;
-        let rows = reads(ctx)?.funnel(by.into(), after, paging.fetch()).await?;
-        Ok(paging.page(rows, FunnelLine::from, |l| key_cursor(&l.key)))
+        let reads = reads(ctx)?;
+        let rows = reads.funnel(by.into(), after, paging.fetch()).await?;
+        let names = match by {
+            Dimension::Channel => {
+                let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+                reads.channel_names(&keys).await?
+            }
+            _ => Default::default(),
+        };
+        let line = |r: engine::reads::FunnelLine| FunnelLine {
+            name: names.get(&r.key).cloned(),
+            ..FunnelLine::from(r)
+        };
+        Ok(paging.page(rows, line, |l| key_cursor(&l.key)))
     }
 
     /// Coupons issued, redeemed and expired, by dimension.

@@ -88,6 +88,17 @@ pub fn describe(event: &CustomerEvent) -> (DateTime<Utc>, String) {
             (*at, format!("Moment {moment} from {sender}"))
         }
         E::CampaignHeldOut { campaign, at } => (*at, format!("held out of campaign {campaign}")),
+        E::WelcomeMessageSent {
+            sender,
+            channel,
+            at,
+        } => (
+            *at,
+            match channel {
+                Some(state) => format!("welcome message from {sender} (channel {state})"),
+                None => format!("welcome message from {sender}"),
+            },
+        ),
         E::HandoverRequested {
             from, to, kind, at, ..
         } => (

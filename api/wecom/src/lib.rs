@@ -43,6 +43,7 @@ pub mod intake;
 pub mod notice;
 pub mod outbound;
 pub mod process;
+pub mod welcome;
 
 pub use crypto::{outer_encrypt, percent_decode, signature, CallbackKeys, CryptoError};
 pub use notice::{

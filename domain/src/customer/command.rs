@@ -127,6 +127,11 @@ pub enum CustomerCommand {
     HoldOutOfCampaign {
         campaign: MessageId,
     },
+    /// Records WeCom's acceptance of a welcome message sent in `sender`'s name.
+    RecordWelcome {
+        sender: StaffId,
+        channel: Option<String>,
+    },
     RequestHandover {
         handover: Uuid,
         from: StaffId,

@@ -217,6 +217,16 @@ impl Customer {
             C::HoldOutOfCampaign { campaign } => {
                 Ok(vec![CustomerEvent::CampaignHeldOut { campaign, at }])
             }
+            C::RecordWelcome { sender, channel } => {
+                // WeCom gives a welcome code only for a friend-add, and the add is
+                // applied before the welcome goes out.
+                self.friend(&sender)?;
+                Ok(vec![CustomerEvent::WelcomeMessageSent {
+                    sender,
+                    channel,
+                    at,
+                }])
+            }
             C::RequestHandover {
                 handover,
                 from,

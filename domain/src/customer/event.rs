@@ -182,6 +182,14 @@ pub enum CustomerEvent {
         campaign: MessageId,
         at: DateTime<Utc>,
     },
+    /// WeCom accepted the welcome message (`send_welcome_msg`) the engine sent in
+    /// `sender`'s name when the customer added them, through the channel code `channel`
+    /// when the add carried one.
+    WelcomeMessageSent {
+        sender: StaffId,
+        channel: Option<String>,
+        at: DateTime<Utc>,
+    },
     HandoverRequested {
         handover: Uuid,
         from: StaffId,
@@ -225,6 +233,7 @@ impl CustomerEvent {
             Self::MassMessageDelivered { .. } => "MassMessageDelivered",
             Self::MomentDelivered { .. } => "MomentDelivered",
             Self::CampaignHeldOut { .. } => "CampaignHeldOut",
+            Self::WelcomeMessageSent { .. } => "WelcomeMessageSent",
             Self::HandoverRequested { .. } => "HandoverRequested",
             Self::HandoverAccepted { .. } => "HandoverAccepted",
             Self::HandoverRefused { .. } => "HandoverRefused",
@@ -249,6 +258,7 @@ impl CustomerEvent {
             | Self::MassMessageDelivered { at, .. }
             | Self::MomentDelivered { at, .. }
             | Self::CampaignHeldOut { at, .. }
+            | Self::WelcomeMessageSent { at, .. }
             | Self::HandoverRequested { at, .. }
             | Self::HandoverAccepted { at, .. }
             | Self::HandoverRefused { at, .. } => *at,

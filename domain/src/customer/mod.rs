@@ -255,7 +255,7 @@ impl Aggregate for Customer {
             CustomerEvent::MomentDelivered { at, .. } => {
                 self.moments.record(at);
             }
-            CustomerEvent::CampaignHeldOut { .. } => {}
+            CustomerEvent::CampaignHeldOut { .. } | CustomerEvent::WelcomeMessageSent { .. } => {}
             CustomerEvent::HandoverRequested {
                 handover,
                 from,

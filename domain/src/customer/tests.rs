@@ -307,6 +307,45 @@ fn the_same_staff_cannot_add_the_customer_twice() {
 }
 
 #[test]
+fn a_welcome_wecom_accepted_is_recorded_in_the_name_of_the_guide_who_was_added() {
+    given(vec![friend_added(ZHANG, t(1, 9))])
+        .when(Stamped::new(
+            tm(1, 9, 1),
+            C::RecordWelcome {
+                sender: staff(ZHANG),
+                channel: Some("store-qr".into()),
+            },
+        ))
+        .then_expect_events(vec![E::WelcomeMessageSent {
+            sender: staff(ZHANG),
+            channel: Some("store-qr".into()),
+            at: tm(1, 9, 1),
+        }]);
+}
+
+#[test]
+fn a_welcome_is_never_recorded_for_a_guide_who_is_not_the_customers_friend() {
+    given(vec![friend_added(ZHANG, t(1, 9))])
+        .when(Stamped::new(
+            tm(1, 9, 1),
+            C::RecordWelcome {
+                sender: staff(LI),
+                channel: None,
+            },
+        ))
+        .then_expect_error(CustomerError::NotAFriend(staff(LI)));
+    given(vec![])
+        .when(Stamped::new(
+            tm(1, 9, 1),
+            C::RecordWelcome {
+                sender: staff(ZHANG),
+                channel: None,
+            },
+        ))
+        .then_expect_error(CustomerError::UnknownCustomer);
+}
+
+#[test]
 fn a_staff_member_who_was_removed_can_add_the_customer_again() {
     given(vec![
         friend_added(ZHANG, t(1, 9)),

@@ -242,6 +242,7 @@ impl Portrait {
             CustomerEvent::MassMessageDelivered { .. }
             | CustomerEvent::MomentDelivered { .. }
             | CustomerEvent::CampaignHeldOut { .. }
+            | CustomerEvent::WelcomeMessageSent { .. }
             | CustomerEvent::HandoverRequested { .. }
             | CustomerEvent::HandoverRefused { .. } => {} // see changes_customer_row_only
         }
@@ -258,6 +259,7 @@ fn changes_customer_row_only(event: &CustomerEvent) -> bool {
         CustomerEvent::MassMessageDelivered { .. }
             | CustomerEvent::MomentDelivered { .. }
             | CustomerEvent::CampaignHeldOut { .. }
+            | CustomerEvent::WelcomeMessageSent { .. }
             | CustomerEvent::HandoverRequested { .. }
             | CustomerEvent::HandoverRefused { .. }
     )

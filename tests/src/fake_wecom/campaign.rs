@@ -121,7 +121,7 @@ fn create_task(state: &Shared, body: &Value) -> Value {
     json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid, "fail_list": failed })
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -6,6 +6,7 @@
 pub mod campaign;
 pub mod library;
 pub mod transfer;
+pub mod welcome;
 pub mod writes;
 
 mod directory;
@@ -58,6 +59,7 @@ struct Fake {
     tags_created: usize,
     import: import::ImportState,
     mass_messages: campaign::MassMessages,
+    welcomes: welcome::Welcomes,
 }
 
 /// A running fake, stopped when dropped.
@@ -231,6 +233,7 @@ impl FakeWecom {
             .merge(directory::routes())
             .merge(import::routes())
             .merge(campaign::routes())
+            .merge(welcome::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -142,6 +142,18 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS_AND_ANALYSTS,
         ),
         (
+            "channelCodes",
+            "{ channelCodes(first: 5) { nodes { state } } }".into(),
+            json!({}),
+            OPS_AND_ANALYSTS,
+        ),
+        (
+            "welcomeMessage",
+            "{ welcomeMessage { text } }".into(),
+            json!({}),
+            OPS,
+        ),
+        (
             "staffMembers",
             "{ staffMembers(first: 5) { edges { node { staffId } } } }".into(),
             json!({}),
@@ -368,6 +380,36 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             m("startCampaign", "StartCampaignInput", "userErrors { code }"),
             json!({ "i": { "kind": "MASS_MESSAGE", "text": "hi", "idempotencyKey": key() } }),
             &[StoreManager, Operations, Admin],
+        ),
+        (
+            "setWelcomeMessage",
+            m(
+                "setWelcomeMessage",
+                "SetWelcomeMessageInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "welcome": null, "idempotencyKey": key() } }),
+            OPS,
+        ),
+        (
+            "createChannelCode",
+            m(
+                "createChannelCode",
+                "CreateChannelCodeInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "name": "n", "staffIds": ["g"], "idempotencyKey": key() } }),
+            OPS,
+        ),
+        (
+            "disableChannelCode",
+            m(
+                "disableChannelCode",
+                "DisableChannelCodeInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "id": "Q2hhbm5lbENvZGU6bm9uZQ", "idempotencyKey": key() } }),
+            OPS,
         ),
         (
             "startHandover",

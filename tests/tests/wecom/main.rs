@@ -10,4 +10,5 @@ mod campaign;
 mod corp_handover;
 mod directory;
 mod import;
+mod welcome;
 mod write_back;

@@ -5,6 +5,7 @@
 //! forgot its predicate (migrations/postgres/0003_api.sql).
 
 mod analytics;
+mod channels;
 mod customers;
 mod jobs;
 mod portrait;
@@ -21,6 +22,7 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use analytics::{
     CampaignArmRecord, FunnelDimension, FunnelLine, ProjectionLine, RedemptionLine,
 };
+pub use channels::WelcomeRecord;
 pub use customers::{
     CouponRecord, CustomerFilter, CustomerRecord, GroupRecord, RelationRecord, TagRecord,
     TimelineRecord,

@@ -83,18 +83,22 @@ fn invalid(field: &str, message: impl Into<String>) -> Refusal {
     UserError::new(&["input", field], UserErrorCode::InvalidInput, message).into()
 }
 
-/// The WeCom-shaped attachments of a campaign.
-fn attachments(input: &StartCampaignInput) -> Vec<serde_json::Value> {
+/// The WeCom-shaped attachments of a campaign or a welcome.
+pub(super) fn attachments_of(
+    image_media_id: &Option<String>,
+    link: &Option<CampaignLinkInput>,
+    miniprogram: &Option<CampaignMiniprogramInput>,
+) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
-    if let Some(media_id) = &input.image_media_id {
+    if let Some(media_id) = image_media_id {
         out.push(json!({ "msgtype": "image", "image": { "media_id": media_id } }));
     }
-    if let Some(link) = &input.link {
+    if let Some(link) = link {
         out.push(json!({ "msgtype": "link", "link": {
             "title": link.title, "url": link.url,
             "picurl": link.picture_url, "desc": link.description } }));
     }
-    if let Some(card) = &input.miniprogram {
+    if let Some(card) = miniprogram {
         out.push(json!({ "msgtype": "miniprogram", "miniprogram": {
             "title": card.title, "pic_media_id": card.picture_media_id,
             "appid": card.appid, "page": card.page } }));
@@ -115,7 +119,7 @@ async fn campaign_input(
         return Err(ApiError::WecomNotConfigured.into());
     }
     let text = input.text.trim();
-    let attachments = attachments(input);
+    let attachments = attachments_of(&input.image_media_id, &input.link, &input.miniprogram);
     if text.is_empty() && attachments.is_empty() {
         return Err(invalid("text", "say something: a text or an attachment"));
     }

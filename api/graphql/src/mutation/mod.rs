@@ -7,6 +7,7 @@
 //! The SDL lists fields sorted by name, so merging does not change `schema.graphql`.
 
 mod campaign;
+mod channel;
 mod customer;
 mod directory;
 mod group;
@@ -24,6 +25,7 @@ use async_graphql::MergedObject;
 pub struct Mutation(
     customer::CustomerMutation,
     campaign::CampaignMutation,
+    channel::ChannelMutation,
     group::GroupMutation,
     tags::TagMutation,
     staff::StaffMutation,

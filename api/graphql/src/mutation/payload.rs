@@ -121,7 +121,7 @@ pub(super) trait Payload: Default + Serialize + DeserializeOwned {
 
 macro_rules! payload {
     ($($t:ty),*) => {$(
-        impl Payload for $t {
+        impl $crate::mutation::payload::Payload for $t {
             fn rejected(error: UserError) -> Self {
                 Self { user_errors: vec![error], ..Default::default() }
             }
@@ -131,6 +131,7 @@ macro_rules! payload {
         }
     )*};
 }
+pub(super) use payload;
 payload!(CustomerPayload, ChangePayload, JobPayload);
 
 fn position(outcome: &Outcome) -> Option<String> {

@@ -40,6 +40,9 @@ pub struct LibraryTag {
 pub struct FunnelLine {
     /// The store, staff id, channel or cohort month (`YYYY-MM`).
     pub key: String,
+    /// By CHANNEL, the name of the channel code whose state the key is (null for a
+    /// kind of add, or a state no code of the tenant's carries).
+    pub name: Option<String>,
     pub friends: i32,
     pub first_purchase: i32,
     pub repurchase: i32,
@@ -106,6 +109,7 @@ impl From<reads::FunnelLine> for FunnelLine {
         Self {
             repurchase_rate: rate(r.repurchase, r.first_purchase),
             key: r.key,
+            name: None,
             friends: int(r.friends),
             first_purchase: int(r.first_purchase),
             repurchase: int(r.repurchase),

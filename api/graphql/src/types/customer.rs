@@ -155,6 +155,18 @@ impl Customer {
         self.0.channel_state.as_deref()
     }
 
+    /// The name of the channel code the customer first came through (null when the
+    /// add carried no state a code of the tenant's has).
+    async fn channel_name(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        let Some(state) = &self.0.channel_state else {
+            return Ok(None);
+        };
+        let mut names = crate::reads(ctx)?
+            .channel_names(std::slice::from_ref(state))
+            .await?;
+        Ok(names.remove(state))
+    }
+
     async fn purchases(&self) -> i32 {
         int(self.0.purchases)
     }

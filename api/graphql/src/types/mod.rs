@@ -4,6 +4,7 @@
 
 mod analytics;
 mod campaign;
+mod channel;
 mod customer;
 mod job;
 mod staff;
@@ -12,6 +13,7 @@ use async_graphql::SimpleObject;
 
 pub use analytics::*;
 pub use campaign::*;
+pub use channel::*;
 pub use customer::*;
 pub use job::*;
 pub use staff::*;

@@ -12,6 +12,7 @@
 //!
 //! `directory`: the corp's departments and staff, for the directory sync.
 
+pub mod contact_way;
 mod directory;
 
 pub mod mass_message;

@@ -14,9 +14,11 @@
 //! refused one is taken back in the log (`writes`).
 //!
 //! - `answers`: WeCom's answers read without I/O.
+//! - `claimed`: calls their writer sends at once (welcome messages, channel codes).
 //! - `writes`: edits written back, taken back when refused, safe from their own echo.
 
 pub mod answers;
+pub mod claimed;
 pub mod writes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -30,11 +32,13 @@ use domain::stamp::{stream_id, Stamped};
 use domain::values::TenantId;
 use engine::app::Engine;
 use engine::campaign;
+use engine::channel_codes;
 use engine::commands::{Actor, CommandError, CommandMeta};
 use engine::handover::{handover_id, items, transfer};
 use engine::outbox::{self, CallStatus, DueCall};
 use engine::sweep::{self, Due};
 use engine::wecom_writes;
+use engine::welcome;
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -120,7 +124,7 @@ pub async fn send_due(
     Ok(answered)
 }
 
-async fn send_one(
+pub(crate) async fn send_one(
     engine: &Engine,
     api: &WecomApi,
     settings: &OutboundSettings,
@@ -147,6 +151,9 @@ async fn send_one(
         wecom_writes::MARK_TAG | wecom_writes::REMARK => send_as_is(&wecom, db, call, now).await?,
         campaign::ADD_MSG_TEMPLATE => send_mass_message(&wecom, db, call, now).await?,
         campaign::ADD_MOMENT_TASK => send_moment(db, &wecom, call, now).await?,
+        welcome::SEND_WELCOME => claimed::send_welcome(&wecom, db, call, now).await?,
+        channel_codes::ADD_CONTACT_WAY => claimed::send_contact_way(&wecom, db, call, now).await?,
+        channel_codes::DEL_CONTACT_WAY => send_as_is(&wecom, db, call, now).await?,
         other => {
             let error = format!("UNKNOWN_API {other}");
             outbox::fail(db, call, &error, now).await?;
@@ -156,7 +163,14 @@ async fn send_one(
     let answer = match sent {
         Sent::Answer(answer) => answer,
         Sent::Later(error) => {
-            try_later(db, settings, call, error, now).await?;
+            if try_later(db, settings, call, error, now).await? {
+                claimed::gave_up(db, call, "NO_ANSWER after every attempt", now).await?;
+            }
+            return Ok(false);
+        }
+        Sent::GiveUp(error) => {
+            outbox::fail(db, call, &error, now).await?;
+            claimed::gave_up(db, call, &error, now).await?;
             return Ok(false);
         }
     };
@@ -172,6 +186,12 @@ async fn send_one(
         campaign::ADD_MSG_TEMPLATE | campaign::ADD_MOMENT_TASK => {
             apply_campaign(db, &tenant, call, &answer, now).await?;
         }
+        welcome::SEND_WELCOME => {
+            claimed::apply_welcome(engine, &tenant, call, &answer, now).await?
+        }
+        channel_codes::ADD_CONTACT_WAY | channel_codes::DEL_CONTACT_WAY => {
+            claimed::apply_contact_way(db, call, &answer, now).await?;
+        }
         _ => apply_customers(engine, &tenant, call, &answer, now).await?,
     }
     outbox::answered(db, call, &answer, now).await?;
@@ -179,10 +199,12 @@ async fn send_one(
 }
 
 /// What one attempt came to.
-enum Sent {
+pub(crate) enum Sent {
     /// WeCom answered (a whole-call refusal is an answer: every item gets its errcode).
     Answer(Value),
     Later(ClientError),
+    /// No answer, and no later try can help (a welcome code's 20 seconds are over).
+    GiveUp(String),
 }
 
 /// WeCom's answer to `result`, or a later try for what it did not carry out.
@@ -229,7 +251,7 @@ async fn send_customers(
 /// sets, it does not add), so a call whose answer was lost is simply sent again; calls
 /// about one customer go one at a time, oldest first (`outbox::due`), so an older edit
 /// never lands after a newer.
-async fn send_as_is(
+pub(crate) async fn send_as_is(
     wecom: &TenantApi<'_>,
     db: &engine::db::Database,
     call: &DueCall,
@@ -442,14 +464,14 @@ async fn send_rest(
     }))
 }
 
-/// No answer to record: again later, or never after the last attempt.
+/// No answer to record: again later, or never after the last attempt (`true`).
 async fn try_later(
     db: &engine::db::Database,
     settings: &OutboundSettings,
     call: &DueCall,
     error: ClientError,
     now: DateTime<Utc>,
-) -> Result<(), OutboundError> {
+) -> Result<bool, OutboundError> {
     // `sending` counted this attempt when it got that far; a failed reconcile did not.
     let attempts = call.attempts + 1;
     let busy = matches!(&error, ClientError::Api { errcode, .. } if TRY_AGAIN.contains(errcode));
@@ -457,7 +479,7 @@ async fn try_later(
     if attempts >= settings.max_attempts {
         tracing::warn!(call = %call.call_id, %error, "a WeCom call is given up");
         outbox::fail(db, call, &text, now).await?;
-        return Ok(());
+        return Ok(true);
     }
     // WeCom said it did nothing; otherwise nobody knows, and the next attempt asks.
     let status = if busy && call.status == CallStatus::Pending {
@@ -466,7 +488,7 @@ async fn try_later(
         CallStatus::Sending
     };
     outbox::retry_later(db, call, status, now + backoff(attempts), &text, now).await?;
-    Ok(())
+    Ok(false)
 }
 
 fn pair<'a>(request: &'a Value, from: &str, to: &str) -> (&'a str, &'a str) {

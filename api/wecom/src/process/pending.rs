@@ -279,6 +279,11 @@ async fn process_one(
             rejections.push(format!("{code}: {message}"));
         }
     }
+    // After the add is in the log, so the welcome is recorded against the relation;
+    // whatever the steps came to, the customer did add the guide in WeCom.
+    if let Err(error) = crate::welcome::greet(engine, api, &tenant, &notice, now).await {
+        tracing::error!(%tenant, %error, "the welcome message could not be sent");
+    }
     if rejections.is_empty() {
         Ok(Outcome::Concluded(Status::Processed, None))
     } else {
