@@ -42,6 +42,54 @@ async fn busiest_guide(db: &Database) -> Result<Option<(String, String)>, sqlx::
     })
 }
 
+/// The mass messages the generated log holds, as finished campaign jobs (the fixtures
+/// write their deliveries and holdouts, not the jobs that sent them), so `campaignResults`
+/// answers for them as for a campaign started through the API. Returns the busiest one's
+/// job id.
+async fn register_campaigns(db: &Database) -> anyhow::Result<Option<String>> {
+    let found: Vec<(String, i64, i64)> = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT campaign_id, min(at_s), count(*) FROM rm_campaign_member \
+             WHERE tenant_id = $1 GROUP BY campaign_id HAVING max(kind) = 'mass_message' \
+             ORDER BY count(*) DESC, campaign_id",
+        )
+        .bind(TENANT)
+        .fetch_all(pool)
+        .await
+    })?;
+    for (campaign, first_s, _) in &found {
+        let send_at = chrono::DateTime::from_timestamp(*first_s, 0).unwrap_or_default();
+        let input = engine::campaign::CampaignInput {
+            kind: engine::campaign::KindInput::MassMessage,
+            text: format!("门店群发 {campaign}"),
+            attachments: Vec::new(),
+            coupon_campaign: None,
+            filter: Default::default(),
+            stores: None,
+            send_at,
+            holdout_per_mille: 100,
+        };
+        let input = serde_json::to_string(&input)?;
+        on_pool!(db, |pool| {
+            sqlx::query(
+                "INSERT INTO jobs (tenant_id, job_id, kind, status, input, created_by, \
+                 created_at, started_at, finished_at) \
+                 VALUES ($1, $2, $3, 'succeeded', $4, 'system:fixtures', $5, $5, $5) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(TENANT)
+            .bind(campaign)
+            .bind(engine::campaign::KIND)
+            .bind(&input)
+            .bind(send_at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+    }
+    Ok(found.into_iter().next().map(|(campaign, _, _)| campaign))
+}
+
 fn token(
     jwt: &JwtSettings,
     role: Role,
@@ -80,7 +128,10 @@ pub async fn run(
         );
         projector::prepare(&db).await?;
         rebuild::rebuild_all(&db, false).await?;
+        register_campaigns(&db).await?;
     }
+    let campaign = register_campaigns(&db).await?.unwrap_or_default();
+    let campaign_id = graphql::ids::encode("Job", &campaign).to_string();
     let engine = engine::app::Engine::start(db.clone()).await?;
     projector::catch_up(&db).await?;
     let jwt = auth.jwt()?;
@@ -117,6 +168,8 @@ As operations:
   {{ departures(first: 5) {{ edges {{ node {{ staffId name customersRemaining groupsRemaining }} }} }} }}
 As the analyst:
   {{ funnel(by: STORE, first: 5) {{ edges {{ node {{ key friends firstPurchase repurchase repurchaseRate }} }} }} }}
+  {{ campaignResults(id: "{campaign_id}") {{ reached {{ customers buyers amountFen conversionRate }}
+      heldOut {{ customers buyers conversionRate }} conversionUplift }} }}
 
 Or with curl:
   curl -s {url}/graphql -H 'content-type: application/json' \

@@ -8,6 +8,7 @@ struct Demo {
     child: Child,
     url: String,
     guide_token: String,
+    analyst_token: String,
     printed: String,
 }
 
@@ -31,7 +32,8 @@ fn start(dir: &std::path::Path) -> Demo {
         .expect("run scrm demo");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut url, mut guide_token, mut printed) = (None, None, String::new());
-    let mut next_is_guide = false;
+    let mut analyst_token = None;
+    let (mut next_is_guide, mut next_is_analyst) = (false, false);
     for line in lines.by_ref() {
         let line = line.expect("stdout");
         printed.push_str(&line);
@@ -41,6 +43,11 @@ fn start(dir: &std::path::Path) -> Demo {
             guide_token = Some(trimmed.to_string());
             next_is_guide = false;
         }
+        if next_is_analyst {
+            analyst_token = Some(trimmed.to_string());
+            next_is_analyst = false;
+        }
+        next_is_analyst |= trimmed == "analyst:";
         if let Some(rest) = trimmed.strip_prefix("GraphiQL:") {
             url = rest.split_whitespace().next().map(str::to_string);
         }
@@ -53,6 +60,7 @@ fn start(dir: &std::path::Path) -> Demo {
         child,
         url: url.unwrap_or_else(|| panic!("no GraphiQL URL in:\n{printed}")),
         guide_token: guide_token.unwrap_or_else(|| panic!("no guide token in:\n{printed}")),
+        analyst_token: analyst_token.unwrap_or_else(|| panic!("no analyst token in:\n{printed}")),
         printed,
     }
 }
@@ -95,6 +103,33 @@ async fn the_demo_serves_graphiql_and_answers_its_printed_tokens() {
     // Started again in the same place: the data is there, nothing is seeded twice.
     let demo = start(&dir);
     assert!(!demo.printed.contains("seeding"), "{}", demo.printed);
+    // The generated mass messages are campaigns with a holdout: the printed query
+    // answers with both arms.
+    let at = demo
+        .printed
+        .find("{ campaignResults")
+        .expect("a campaign query");
+    let query = &demo.printed[at..];
+    let end = "conversionUplift } }";
+    let query = &query[..query.find(end).expect("the query's end") + end.len()];
+    let query = query.replace('\n', " ");
+    let api = demo.url.replace("/graphiql", "/graphql");
+    let body: serde_json::Value = http
+        .post(&api)
+        .bearer_auth(&demo.analyst_token)
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let results = &body["data"]["campaignResults"];
+    let reached = results["reached"]["customers"].as_i64().unwrap_or(0);
+    let held = results["heldOut"]["customers"].as_i64().unwrap_or(0);
+    assert!(reached > 0 && held > 0, "{query}\n{body}");
+    assert!(reached > 2 * held, "one in ten held out: {body}");
+    assert!(results["conversionUplift"].is_number(), "{body}");
     drop(demo);
     let _ = std::fs::remove_dir_all(&dir);
 }
