@@ -318,7 +318,8 @@ on_both_backends! {
         assert_eq!(count(&j, "SENT"), in_tasks as i64, "{j}");
         // Nobody is reached until the guides confirm in the app.
         assert!(deliveries(&api, &id).await.is_empty());
-        assert_eq!(j["status"], "RUNNING", "{j}");
+        // Unfinished: running a poll, or queued for the next one.
+        assert!(["RUNNING", "QUEUED"].contains(&j["status"].as_str().unwrap()), "{j}");
 
         // One customer of a task already got a mass message today from elsewhere.
         let busy = first_with(&api, "SENT").await;

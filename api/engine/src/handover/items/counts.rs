@@ -57,10 +57,25 @@ pub async fn record(
     done: &[Done],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let from = (kind == CUSTOMER).then_some(PLANNED);
-    update_outcomes(db, tenant, job_id, kind, done, from, now)
+    // A group's transfer may be answered by WeCom before its batch is recorded here:
+    // the answer stands, so only groups still waiting move.
+    let moving = if kind == CUSTOMER {
+        Moving::From(PLANNED)
+    } else {
+        Moving::FromAny(&[PLANNED, SCHEDULED])
+    };
+    update_outcomes(db, tenant, job_id, kind, done, moving, now)
         .await
         .map(|_| ())
+}
+
+/// Which items an update may move.
+#[derive(Debug, Clone, Copy)]
+enum Moving<'a> {
+    /// Only those at this code; the job's counts shift by the rows moved.
+    From(&'a str),
+    /// Only those at one of these codes; the job is recounted.
+    FromAny(&'a [&'a str]),
 }
 
 /// Sets each item's outcome and the job's counts in one transaction. With `from`, only
@@ -75,13 +90,15 @@ pub async fn groups_answered(
     done: &[Done],
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
+    // Still waiting when the answer came: the job records the batch after its calls
+    // are written, and the outbox may answer first.
     update_outcomes(
         db,
         tenant,
         job_id,
         super::GROUP,
         done,
-        Some(super::SENT),
+        Moving::FromAny(&[super::SENT, PLANNED, SCHEDULED]),
         now,
     )
     .await
@@ -93,7 +110,7 @@ async fn update_outcomes(
     job_id: &str,
     kind: &str,
     done: &[Done],
-    from: Option<&str>,
+    moving: Moving<'_>,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     // One statement per distinct outcome: a batch is usually all REQUESTED.
@@ -111,10 +128,14 @@ async fn update_outcomes(
         for ((code, status), ids) in &by_outcome {
             // No `$n IS NULL OR code = $n`: the planner cannot use an optional
             // condition, and with it the update scanned the job's to-do index.
-            let (only_from, first) = match from {
-                Some(_) => ("AND code = $7 ", 8),
-                None => ("", 7),
+            let froms: &[&str] = match &moving {
+                Moving::From(code) => std::slice::from_ref(code),
+                Moving::FromAny(codes) => codes,
             };
+            let from_placeholders: Vec<String> =
+                (0..froms.len()).map(|i| format!("${}", i + 7)).collect();
+            let only_from = format!("AND code IN ({}) ", from_placeholders.join(", "));
+            let first = 7 + froms.len();
             let placeholders: Vec<String> =
                 (0..ids.len()).map(|i| format!("${}", i + first)).collect();
             let sql = format!(
@@ -130,8 +151,8 @@ async fn update_outcomes(
                 .bind(tenant.as_str())
                 .bind(job_id)
                 .bind(kind);
-            if let Some(from) = from {
-                q = q.bind(from);
+            for from in froms {
+                q = q.bind(*from);
             }
             for id in ids {
                 q = q.bind(*id);
@@ -139,7 +160,7 @@ async fn update_outcomes(
             let n = q.execute(&mut *tx).await?.rows_affected();
             moved.push(((*code, *status), n));
         }
-        if let Some(from) = from {
+        if let Moving::From(from) = moving {
             let outcomes: String = sqlx::query_scalar(
                 "SELECT outcomes FROM jobs WHERE tenant_id = $1 AND job_id = $2",
             )
@@ -242,8 +263,16 @@ pub async fn sync_outcomes(db: &Database, now: DateTime<Utc>) -> Result<u64, sql
             continue;
         };
         for chunk in done.chunks(ROWS_PER_INSERT) {
-            changed += update_outcomes(db, &tenant, &job_id, CUSTOMER, chunk, Some(REQUESTED), now)
-                .await?;
+            changed += update_outcomes(
+                db,
+                &tenant,
+                &job_id,
+                CUSTOMER,
+                chunk,
+                Moving::From(REQUESTED),
+                now,
+            )
+            .await?;
         }
     }
     Ok(changed)
