@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use domain::values::StaffId;
 use engine::campaign::items::{self, OpenCall, Outcome};
-use engine::campaign::{self, Campaign, CampaignError, Reached, Stage};
+use engine::campaign::{self, Campaign, CampaignError, Stage};
 use engine::handover::items::{succeed, wait};
 use engine::jobs::{JobKind, Jobs};
 use engine::reads::JobRecord;
@@ -92,10 +92,8 @@ impl CampaignJobs {
         let started = std::time::Instant::now();
         let open = items::open_calls(db, tenant, job_id).await?;
         let calls = open.len();
-        // What the calls' results say, recorded a batch at a time across guides.
-        let mut polled = Polled::default();
         for call in open {
-            let read = match (call.status.as_str(), call.api.as_str()) {
+            let polled = match (call.status.as_str(), call.api.as_str()) {
                 ("failed", _) => {
                     let now = jobs.clock().now();
                     let id = Some(call.call_id.as_str());
@@ -112,22 +110,16 @@ impl CampaignJobs {
                     Ok(())
                 }
                 ("done", campaign::ADD_MSG_TEMPLATE) => {
-                    mass_message(&campaign, &wecom, &call, &mut polled).await
+                    mass_message(&campaign, &wecom, &call).await
                 }
-                ("done", campaign::ADD_MOMENT_TASK) => {
-                    moment(&campaign, &wecom, &call, &mut polled).await
-                }
+                ("done", campaign::ADD_MOMENT_TASK) => moment(&campaign, &wecom, &call).await,
                 _ => Ok(()),
             };
-            if let Err(error) = read {
+            if let Err(error) = polled {
                 // WeCom busy or unreachable: the next poll asks again.
                 tracing::warn!(job = job_id, call = %call.call_id, %error, "campaign results not read");
             }
-            if polled.full() {
-                polled.record(&campaign).await?;
-            }
         }
-        polled.record(&campaign).await?;
         tracing::info!(
             job = job_id,
             calls,
@@ -170,32 +162,6 @@ enum CallError {
     Store(#[from] sqlx::Error),
 }
 
-/// Customers the polled calls reached and the other outcomes they reported, not yet
-/// recorded.
-#[derive(Debug, Default)]
-struct Polled {
-    reached: Vec<Reached>,
-    outcomes: Vec<Outcome>,
-}
-
-impl Polled {
-    fn full(&self) -> bool {
-        self.reached.len() >= campaign::DELIVERIES_PER_BATCH
-            || self.outcomes.len() >= campaign::DELIVERIES_PER_BATCH
-    }
-
-    /// Delivers what reached customers and records every outcome, then starts over.
-    async fn record(&mut self, campaign: &Campaign<'_>) -> Result<(), PollError> {
-        let db = campaign.jobs.db();
-        let now = campaign.jobs.clock().now();
-        let reached = std::mem::take(&mut self.reached);
-        let mut outcomes = std::mem::take(&mut self.outcomes);
-        outcomes.extend(campaign.deliver(&reached).await?);
-        items::record(db, &campaign.tenant, &campaign.job_id, &outcomes, now).await?;
-        Ok(())
-    }
-}
-
 fn unix(seconds: i64, otherwise: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, 0)
         .filter(|_| seconds > 0)
@@ -209,17 +175,13 @@ async fn mass_message(
     campaign: &Campaign<'_>,
     wecom: &TenantApi<'_>,
     call: &OpenCall,
-    polled: &mut Polled,
 ) -> Result<(), CallError> {
     let db = campaign.jobs.db();
     let (tenant, job_id) = (&campaign.tenant, campaign.job_id.as_str());
     let Some(msgid) = call.answer.as_ref().and_then(|a| a["msgid"].as_str()) else {
         return Ok(());
     };
-    let sender_id = call.request["sender"].as_str().unwrap_or_default();
-    let Ok(sender) = StaffId::parse(sender_id) else {
-        return Ok(());
-    };
+    let sender = call.request["sender"].as_str().unwrap_or_default();
     let sent: HashSet<String> = items::customers_in(db, tenant, job_id, &call.call_id, items::SENT)
         .await?
         .into_iter()
@@ -233,7 +195,7 @@ async fn mass_message(
     let mut complete = false;
     for _ in 0..PAGES {
         let page = wecom
-            .groupmsg_send_result(msgid, sender_id, cursor.as_deref(), PAGE)
+            .groupmsg_send_result(msgid, sender, cursor.as_deref(), PAGE)
             .await?;
         for r in page.results {
             if !sent.contains(&r.external_userid) {
@@ -243,11 +205,7 @@ async fn mass_message(
             let outcome = match r.status {
                 SendStatus::Unsent => continue,
                 SendStatus::Sent => {
-                    reached.push(Reached {
-                        customer: r.external_userid,
-                        sender: sender.clone(),
-                        at: unix(r.send_time, now),
-                    });
+                    reached.push((r.external_userid, unix(r.send_time, now)));
                     continue;
                 }
                 SendStatus::NotFriend => items::NOT_FRIEND,
@@ -278,8 +236,10 @@ async fn mass_message(
                 }),
         );
     }
-    polled.reached.extend(reached);
-    polled.outcomes.extend(outcomes);
+    if let Ok(sender) = StaffId::parse(sender) {
+        outcomes.extend(campaign.deliver(&sender, &reached).await?);
+    }
+    items::record(db, tenant, job_id, &outcomes, now).await?;
     Ok(())
 }
 
@@ -289,7 +249,6 @@ async fn moment(
     campaign: &Campaign<'_>,
     wecom: &TenantApi<'_>,
     call: &OpenCall,
-    polled: &mut Polled,
 ) -> Result<(), CallError> {
     let db = campaign.jobs.db();
     let (tenant, job_id) = (&campaign.tenant, campaign.job_id.as_str());
@@ -320,30 +279,26 @@ async fn moment(
         .await?
         .into_iter()
         .collect();
-    let Ok(sender_id) = StaffId::parse(sender) else {
-        return Ok(());
-    };
+    let mut reached = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = wecom
             .moment_customers(&moment_id, sender, cursor.as_deref(), PAGE)
             .await?;
-        polled
-            .reached
-            .extend(
-                page.customers
-                    .into_iter()
-                    .filter(|c| sent.contains(c))
-                    .map(|customer| Reached {
-                        customer,
-                        sender: sender_id.clone(),
-                        at: now,
-                    }),
-            );
+        reached.extend(
+            page.customers
+                .into_iter()
+                .filter(|c| sent.contains(c))
+                .map(|c| (c, now)),
+        );
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
         }
+    }
+    if let Ok(sender) = StaffId::parse(sender) {
+        let outcomes = campaign.deliver(&sender, &reached).await?;
+        items::record(db, tenant, job_id, &outcomes, now).await?;
     }
     Ok(())
 }

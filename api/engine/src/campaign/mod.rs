@@ -403,34 +403,38 @@ impl<'a> Campaign<'a> {
         }
     }
 
-    /// Records what reached each customer (from their guide, at WeCom's time) in their
-    /// streams, [`DELIVERIES_PER_BATCH`] to a transaction whatever the guides. Each
-    /// delivery is keyed by campaign and customer, so results read twice record nothing
-    /// twice. Returns each customer's outcome: `DELIVERED`, or the rule that refused it.
-    pub async fn deliver(&self, reached: &[Reached]) -> Result<Vec<items::Outcome>, CampaignError> {
+    /// Records what reached `customers` from `sender` (with WeCom's time for each) in
+    /// their streams, in WeCom-sized batches. Each delivery is keyed by campaign and
+    /// customer, so results read twice record nothing twice. Returns each customer's
+    /// outcome: `DELIVERED`, or the rule that refused it.
+    pub async fn deliver(
+        &self,
+        sender: &StaffId,
+        reached: &[(String, DateTime<Utc>)],
+    ) -> Result<Vec<items::Outcome>, CampaignError> {
         let engine = self.jobs.engine();
         let message = self.message()?;
         let mut outcomes = Vec::with_capacity(reached.len());
-        for chunk in reached.chunks(DELIVERIES_PER_BATCH) {
+        for chunk in reached.chunks(domain::rules::WECOM_BATCH_SIZE) {
             let commands: Vec<Batched<CustomerCommand>> = chunk
                 .iter()
-                .map(|r| {
+                .map(|(customer, at)| {
                     let command = match self.input.kind {
                         KindInput::MassMessage => CustomerCommand::DeliverMassMessage {
                             message: message.clone(),
-                            sender: r.sender.clone(),
+                            sender: sender.clone(),
                             time_zone: self.tz,
                         },
                         KindInput::Moment => CustomerCommand::DeliverMoment {
                             moment: message.clone(),
-                            sender: r.sender.clone(),
+                            sender: sender.clone(),
                             time_zone: self.tz,
                         },
                     };
-                    let key = format!("campaign:{}:{}", self.job_id, r.customer);
+                    let key = format!("campaign:{}:{customer}", self.job_id);
                     Batched {
-                        aggregate_id: stream_id(&self.tenant, &r.customer),
-                        command: Stamped::new(r.at, command),
+                        aggregate_id: stream_id(&self.tenant, customer),
+                        command: Stamped::new(*at, command),
                         meta: CommandMeta::new(
                             self.tenant.clone(),
                             Actor::integration("wecom"),
@@ -440,17 +444,17 @@ impl<'a> Campaign<'a> {
                     }
                 })
                 .collect();
-            for (r, answer) in chunk
+            for ((customer, at), answer) in chunk
                 .iter()
                 .zip(engine.customers.execute_many(commands).await)
             {
                 let (outcome, delivered_at) = match answer {
-                    Ok(_) => (items::DELIVERED.to_string(), Some(r.at)),
+                    Ok(_) => (items::DELIVERED.to_string(), Some(*at)),
                     Err(CommandError::Rejected(e)) => (e.code().to_string(), None),
                     Err(e) => return Err(CampaignError::Command(e.to_string())),
                 };
                 outcomes.push(items::Outcome {
-                    customer: r.customer.clone(),
+                    customer: customer.clone(),
                     outcome,
                     delivered_at,
                 });
@@ -458,21 +462,6 @@ impl<'a> Campaign<'a> {
         }
         Ok(outcomes)
     }
-}
-
-/// Deliveries recorded in one transaction. WeCom reports a guide's task at a time (100
-/// customers a guide is common); recording each guide's apart made a campaign's
-/// recording one small transaction per guide (BENCHMARKS.md, campaigns).
-pub const DELIVERIES_PER_BATCH: usize = 1_000;
-
-/// A customer WeCom says the campaign reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reached {
-    pub customer: String,
-    /// The guide it came from.
-    pub sender: StaffId,
-    /// When, by WeCom's word.
-    pub at: DateTime<Utc>,
 }
 
 /// Each customer's guides still in the company, with when each relation began, from
