@@ -333,17 +333,22 @@ on_both_backends! {
     }
 }
 
+/// The fake's app, as a tenant's settings name it.
+fn credentials_of(fake: &FakeWecom) -> wecom::client::Credentials {
+    wecom::client::Credentials {
+        corp_id: CORP.into(),
+        secret: wecom::client::Secret::new(fake_wecom::CORP_SECRET),
+        base_url: Some(fake.base.clone()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_reads_a_subtree_of_departments_and_its_staff() {
-    use wecom::client::{ClientError, Credentials, Secret, WecomApi};
+    use wecom::client::{ClientError, WecomApi};
     let fake = FakeWecom::start(CORP).await;
     fake.set_departments(departments());
     fake.set_users(json!(users(6)));
-    let credentials = Credentials {
-        corp_id: CORP.into(),
-        secret: Secret::new(fake_wecom::CORP_SECRET),
-        base_url: Some(fake.base.clone()),
-    };
+    let credentials = credentials_of(&fake);
     let client = WecomApi::default();
     let api = client.for_tenant(T, &credentials);
 
@@ -370,4 +375,31 @@ async fn the_client_reads_a_subtree_of_departments_and_its_staff() {
     ));
     // One token for all of it.
     assert_eq!(fake.tokens_issued(), 1);
+}
+
+/// Calls sent side by side from a cold cache share one token: each fetching its own
+/// would end the others' (the fake, like WeCom may, honours only the newest) and every
+/// call but one would answer 42001.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_side_by_side_fetch_one_token_and_all_succeed() {
+    use wecom::client::WecomApi;
+    let fake = FakeWecom::start(CORP).await;
+    fake.set_departments(departments());
+    let credentials = credentials_of(&fake);
+    let client = WecomApi::default();
+    let api = client.for_tenant(T, &credentials);
+    let answers = futures::future::join_all((0..8).map(|_| api.departments(None))).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_ref().is_ok_and(|d| d.len() == 4)),
+        "{answers:?}"
+    );
+    assert_eq!(fake.tokens_issued(), 1);
+
+    // A token WeCom ends early is fetched again once, not once per call in flight.
+    fake.expire_token();
+    let answers = futures::future::join_all((0..8).map(|_| api.departments(None))).await;
+    assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+    assert_eq!(fake.tokens_issued(), 2);
 }

@@ -136,6 +136,10 @@ pub struct WecomApi {
     http: reqwest::Client,
     settings: ClientSettings,
     tokens: Arc<Mutex<HashMap<String, CachedToken>>>,
+    /// One token fetch at a time per cache key: calls sent side by side that each
+    /// fetched their own would invalidate one another's tokens (a new token may end
+    /// the old one) and answer 42001 on their retry too.
+    fetching: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl std::fmt::Debug for WecomApi {
@@ -173,6 +177,7 @@ impl WecomApi {
             http,
             settings,
             tokens: Arc::new(Mutex::new(HashMap::new())),
+            fetching: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -256,13 +261,29 @@ impl TenantApi<'_> {
             .map(|t| t.token.clone())
     }
 
-    fn forget(&self) {
+    /// Drops the cached token if it is still `stale`: another call may already have
+    /// fetched a fresh one.
+    fn forget(&self, stale: &str) {
         if let Ok(mut tokens) = self.api.tokens.lock() {
-            tokens.remove(&self.cache_key);
+            if tokens
+                .get(&self.cache_key)
+                .is_some_and(|t| t.token == stale)
+            {
+                tokens.remove(&self.cache_key);
+            }
         }
     }
 
     async fn token(&self) -> Result<String, ClientError> {
+        if let Some(token) = self.cached() {
+            return Ok(token);
+        }
+        let gate = match self.api.fetching.lock() {
+            Ok(mut gates) => gates.entry(self.cache_key.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let _one_fetch = gate.lock().await;
+        // Whoever held the gate before may have fetched it meanwhile.
         if let Some(token) = self.cached() {
             return Ok(token);
         }
@@ -313,7 +334,7 @@ impl TenantApi<'_> {
                 Err(ClientError::Api { errcode, .. })
                     if !retried && STALE_TOKEN.contains(&errcode) =>
                 {
-                    self.forget();
+                    self.forget(&token);
                     retried = true;
                 }
                 other => return other,
