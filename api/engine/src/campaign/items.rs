@@ -333,90 +333,123 @@ pub async fn held_out_after(
     })
 }
 
-/// The next guide at or after `from` with planned customers in no call yet, and up to
-/// `per_call` of them in customer order. Guides are taken in order, so each look starts
-/// where the last one ended instead of passing over the customers already in calls.
-pub async fn next_unassigned(
+/// The next `limit` guides after `after` with planned customers in no call yet: each
+/// look starts where the last one ended instead of passing over the customers already
+/// in calls.
+pub async fn unassigned_senders(
     db: &Database,
     tenant: &TenantId,
     job_id: &str,
-    from: &str,
-    per_call: usize,
-) -> Result<Option<(String, Vec<String>)>, sqlx::Error> {
-    let limit = i64::try_from(per_call).unwrap_or(i64::MAX);
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
     on_pool!(db, |pool| {
-        let sender: Option<String> = sqlx::query_scalar(
-            "SELECT sender_id FROM campaign_items WHERE tenant_id = $1 AND job_id = $2 \
-             AND outcome = $3 AND sender_id >= $4 AND call_id IS NULL \
-             ORDER BY sender_id LIMIT 1",
+        sqlx::query_scalar(
+            "SELECT DISTINCT sender_id FROM campaign_items WHERE tenant_id = $1 \
+             AND job_id = $2 AND outcome = $3 AND sender_id > $4 AND call_id IS NULL \
+             ORDER BY sender_id LIMIT $5",
         )
         .bind(tenant.as_str())
         .bind(job_id)
         .bind(PLANNED)
-        .bind(from)
-        .fetch_optional(pool)
-        .await?;
-        let Some(sender) = sender else {
-            return Ok(None);
-        };
-        let customers: Vec<String> = sqlx::query_scalar(
-            "SELECT customer_id FROM campaign_items WHERE tenant_id = $1 AND job_id = $2 \
-             AND outcome = $3 AND sender_id = $4 AND call_id IS NULL \
-             ORDER BY customer_id LIMIT $5",
-        )
-        .bind(tenant.as_str())
-        .bind(job_id)
-        .bind(PLANNED)
-        .bind(&sender)
+        .bind(after)
         .bind(limit)
         .fetch_all(pool)
-        .await?;
-        Ok(Some((sender, customers)))
+        .await
     })
 }
 
-/// Writes `call` to the outbox and puts `sender`'s planned customers from `first` to
-/// `last` in it, in one transaction: the call exists exactly when its customers are in
-/// it.
+/// The planned customers in no call yet of the guides after `after` up to `last`, as
+/// `(guide, customer)` in guide then customer order.
+pub async fn unassigned_between(
+    db: &Database,
+    tenant: &TenantId,
+    job_id: &str,
+    (after, last): (&str, &str),
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT sender_id, customer_id FROM campaign_items WHERE tenant_id = $1 \
+             AND job_id = $2 AND outcome = $3 AND sender_id > $4 AND sender_id <= $5 \
+             AND call_id IS NULL ORDER BY sender_id, customer_id",
+        )
+        .bind(tenant.as_str())
+        .bind(job_id)
+        .bind(PLANNED)
+        .bind(after)
+        .bind(last)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// A call and the range of one guide's planned customers it sends to.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub call: Call,
+    pub sender: String,
+    pub first: String,
+    pub last: String,
+}
+
+/// Writes the calls to the outbox and puts each one's customers in it, in one
+/// transaction: a call exists exactly when its customers are in it.
 pub async fn assign(
     db: &Database,
     tenant: &TenantId,
     job_id: &str,
-    call: &Call,
-    sender: &str,
-    (first, last): (&str, &str),
+    assignments: &[Assignment],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE campaign_items SET call_id = $3, updated_at = $4 \
-        WHERE tenant_id = $1 AND job_id = $2 AND outcome = $5 AND sender_id = $6 \
-        AND call_id IS NULL AND customer_id >= $7 AND customer_id <= $8";
-    let calls = std::slice::from_ref(call);
-    macro_rules! run {
-        ($tx:ident) => {
-            sqlx::query(SQL)
-                .bind(tenant.as_str())
-                .bind(job_id)
-                .bind(&call.call_id)
-                .bind(now)
-                .bind(PLANNED)
-                .bind(sender)
-                .bind(first)
-                .bind(last)
-                .execute(&mut *$tx)
-                .await?
-        };
-    }
+    let calls: Vec<Call> = assignments.iter().map(|a| a.call.clone()).collect();
     match db {
         Database::Postgres(pool) => {
+            let column =
+                |f: fn(&Assignment) -> &str| -> Vec<&str> { assignments.iter().map(f).collect() };
             let mut tx = pool.begin().await?;
-            outbox::insert_pg(&mut tx, calls, now).await?;
-            run!(tx);
+            outbox::insert_pg(&mut tx, &calls, now).await?;
+            sqlx::query(
+                "UPDATE campaign_items i SET call_id = v.call_id, updated_at = $3 \
+                 FROM unnest($5::text[], $6::text[], $7::text[], $8::text[]) \
+                 AS v(call_id, sender_id, first, last) \
+                 WHERE i.tenant_id = $1 AND i.job_id = $2 AND i.outcome = $4 \
+                 AND i.sender_id = v.sender_id AND i.call_id IS NULL \
+                 AND i.customer_id >= v.first AND i.customer_id <= v.last",
+            )
+            .bind(tenant.as_str())
+            .bind(job_id)
+            .bind(now)
+            .bind(PLANNED)
+            .bind(column(|a| a.call.call_id.as_str()))
+            .bind(column(|a| a.sender.as_str()))
+            .bind(column(|a| a.first.as_str()))
+            .bind(column(|a| a.last.as_str()))
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await
         }
         Database::Sqlite(pool) => {
+            // In-process: a statement per call costs microseconds.
             let mut tx = pool.begin().await?;
-            outbox::insert_sqlite(&mut tx, calls, now).await?;
-            run!(tx);
+            outbox::insert_sqlite(&mut tx, &calls, now).await?;
+            for a in assignments {
+                sqlx::query(
+                    "UPDATE campaign_items SET call_id = $3, updated_at = $4 \
+                     WHERE tenant_id = $1 AND job_id = $2 AND outcome = $5 \
+                     AND sender_id = $6 AND call_id IS NULL \
+                     AND customer_id >= $7 AND customer_id <= $8",
+                )
+                .bind(tenant.as_str())
+                .bind(job_id)
+                .bind(&a.call.call_id)
+                .bind(now)
+                .bind(PLANNED)
+                .bind(&a.sender)
+                .bind(&a.first)
+                .bind(&a.last)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await
         }
     }

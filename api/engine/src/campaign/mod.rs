@@ -20,6 +20,7 @@ use domain::campaign_plan::{self, CampaignKind, Recipient, Settings};
 use domain::customer::CustomerCommand;
 use domain::stamp::{stream_id, Stamped};
 use domain::values::{MessageId, StaffId, StoreId, TenantId};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -36,6 +37,12 @@ pub const ADD_MOMENT_TASK: &str = "externalcontact/add_moment_task";
 
 /// Customers of the audience planned per page: memory stays flat whatever its size.
 const PAGE: i64 = 5_000;
+/// Guides whose calls are written per transaction: a round trip per call, not per
+/// customer, is what grouping costs, and a page holds a few guides' customers.
+const GUIDES_PER_WRITE: i64 = 50;
+/// Held-out customers read per page, and their batches written at once.
+const HELD_OUT_PER_PAGE: i64 = 1_000;
+const BATCHES_AT_ONCE: usize = 4;
 /// How far back other campaigns' sends are looked up for the one-a-day rule: a day in
 /// any time zone, and then some.
 const REACHED_LOOKBACK_HOURS: i64 = 48;
@@ -284,33 +291,33 @@ impl<'a> Campaign<'a> {
         Ok(())
     }
 
-    /// Groups the planned customers into WeCom's calls, one guide at a time in customer
-    /// order; each call is written to the outbox with its customers' rows.
+    /// Groups the planned customers into WeCom's calls, a page of guides at a time in
+    /// guide order; a page's calls are written to the outbox with their customers'
+    /// rows in one transaction, so a resumed job goes on with the next guide.
     async fn group_calls(&self) -> Result<(), CampaignError> {
         let db = self.jobs.db();
-        let per_call = match self.input.kind {
-            KindInput::MassMessage => campaign_plan::customers_per_call(CampaignKind::MassMessage),
-            KindInput::Moment => campaign_plan::customers_per_call(CampaignKind::Moment),
-        };
-        let mut from = String::new();
+        let per_call = campaign_plan::customers_per_call(self.input.kind.domain());
+        let mut after = String::new();
         loop {
-            let Some((sender, customers)) =
-                items::next_unassigned(db, &self.tenant, &self.job_id, &from, per_call).await?
-            else {
+            let senders =
+                items::unassigned_senders(db, &self.tenant, &self.job_id, &after, GUIDES_PER_WRITE)
+                    .await?;
+            let Some(last) = senders.last() else {
                 break;
             };
-            from.clone_from(&sender);
-            let call = self.call(&sender, &customers);
-            items::assign(
-                db,
-                &self.tenant,
-                &self.job_id,
-                &call,
-                &sender,
-                (&customers[0], &customers[customers.len() - 1]),
-                self.now(),
-            )
-            .await?;
+            let rows =
+                items::unassigned_between(db, &self.tenant, &self.job_id, (&after, last)).await?;
+            let assignments: Vec<items::Assignment> = calls_of(rows, per_call)
+                .into_iter()
+                .map(|(sender, customers)| items::Assignment {
+                    call: self.call(&sender, &customers),
+                    first: customers[0].clone(),
+                    last: customers[customers.len() - 1].clone(),
+                    sender,
+                })
+                .collect();
+            items::assign(db, &self.tenant, &self.job_id, &assignments, self.now()).await?;
+            after.clone_from(last);
         }
         items::analyze(db).await?;
         items::mark_called(db, &self.tenant, &self.job_id, self.now()).await?;
@@ -326,39 +333,50 @@ impl<'a> Campaign<'a> {
         let campaign = self.message()?;
         let mut after = String::new();
         loop {
-            let batch = items::held_out_after(
-                db,
-                &self.tenant,
-                &self.job_id,
-                &after,
-                domain::rules::WECOM_BATCH_SIZE as i64,
-            )
-            .await?;
-            let Some(last) = batch.last() else {
+            let page =
+                items::held_out_after(db, &self.tenant, &self.job_id, &after, HELD_OUT_PER_PAGE)
+                    .await?;
+            let Some(last) = page.last() else {
                 break;
             };
-            let commands = batch
-                .iter()
-                .map(|customer| {
-                    let key = format!("campaign-holdout:{}:{customer}", self.job_id);
-                    Batched {
-                        aggregate_id: stream_id(&self.tenant, customer),
-                        command: Stamped::new(
-                            send_at,
-                            CustomerCommand::HoldOutOfCampaign {
-                                campaign: campaign.clone(),
-                            },
-                        ),
-                        meta: CommandMeta::new(
-                            self.tenant.clone(),
-                            Actor::system(&self.job_id),
-                            Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
-                        )
-                        .with_idempotency_key(key),
-                    }
+            let batches: Vec<Vec<Batched<CustomerCommand>>> = page
+                .chunks(domain::rules::WECOM_BATCH_SIZE)
+                .map(|batch| {
+                    batch
+                        .iter()
+                        .map(|customer| {
+                            let key = format!("campaign-holdout:{}:{customer}", self.job_id);
+                            Batched {
+                                aggregate_id: stream_id(&self.tenant, customer),
+                                command: Stamped::new(
+                                    send_at,
+                                    CustomerCommand::HoldOutOfCampaign {
+                                        campaign: campaign.clone(),
+                                    },
+                                ),
+                                meta: CommandMeta::new(
+                                    self.tenant.clone(),
+                                    Actor::system(&self.job_id),
+                                    Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
+                                )
+                                .with_idempotency_key(key),
+                            }
+                        })
+                        .collect()
                 })
                 .collect();
-            for answer in engine.customers.execute_many(commands).await {
+            // Distinct customers in each batch: a few are written at once. The futures
+            // are made before they are streamed: a stream's mapping closure over borrowed
+            // values is not provably `Send`.
+            let writes: Vec<_> = batches
+                .into_iter()
+                .map(|commands| engine.customers.execute_many(commands))
+                .collect();
+            let answers: Vec<_> = futures::stream::iter(writes)
+                .buffer_unordered(BATCHES_AT_ONCE)
+                .collect()
+                .await;
+            for answer in answers.into_iter().flatten() {
                 if let Err(e) = answer {
                     return Err(CampaignError::Command(e.to_string()));
                 }
@@ -464,6 +482,21 @@ impl<'a> Campaign<'a> {
     }
 }
 
+/// Splits `(guide, customer)` rows, in guide then customer order, into calls: each
+/// guide's customers in runs of at most `per_call`.
+fn calls_of(rows: Vec<(String, String)>, per_call: usize) -> Vec<(String, Vec<String>)> {
+    let mut calls: Vec<(String, Vec<String>)> = Vec::new();
+    for (sender, customer) in rows {
+        match calls.last_mut() {
+            Some((s, customers)) if *s == sender && customers.len() < per_call => {
+                customers.push(customer);
+            }
+            _ => calls.push((sender, vec![customer])),
+        }
+    }
+    calls
+}
+
 /// Each customer's guides still in the company, with when each relation began, from
 /// `(customer, staff, since)` rows.
 fn guides_by_customer(
@@ -476,4 +509,47 @@ fn guides_by_customer(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::calls_of;
+
+    fn rows(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(s, c)| (s.to_string(), c.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_guide_gets_their_own_calls_of_at_most_the_limit() {
+        let given = rows(&[
+            ("a", "c1"),
+            ("a", "c2"),
+            ("a", "c3"),
+            ("b", "c4"),
+            ("c", "c5"),
+            ("c", "c6"),
+        ]);
+        let calls = calls_of(given, 2);
+        let shape: Vec<(&str, Vec<&str>)> = calls
+            .iter()
+            .map(|(s, cs)| (s.as_str(), cs.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("a", vec!["c1", "c2"]),
+                ("a", vec!["c3"]),
+                ("b", vec!["c4"]),
+                ("c", vec!["c5", "c6"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_rows_make_no_calls() {
+        assert!(calls_of(Vec::new(), 10).is_empty());
+    }
 }
