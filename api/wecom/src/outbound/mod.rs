@@ -39,6 +39,7 @@ use engine::outbox::{self, CallStatus, DueCall};
 use engine::sweep::{self, Due};
 use engine::wecom_writes;
 use engine::welcome;
+use futures::StreamExt;
 use projections::on_pool;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -50,6 +51,8 @@ use answers::{Concluded, TRY_AGAIN};
 /// Calls taken per round, and rounds per tick.
 const CALLS_PER_TICK: i64 = 200;
 const ROUNDS_PER_TICK: usize = 10;
+/// Calls of a round in flight at once.
+const CALLS_AT_ONCE: usize = 4;
 /// Pages of `transfer_result` read per pair and poll: 100 customers a page at most.
 const RESULT_PAGES: usize = 500;
 /// Pairs of guides polled per tick.
@@ -112,9 +115,21 @@ pub async fn send_due(
     // In rounds: a customer's later edit becomes due once its earlier one is answered.
     for _ in 0..ROUNDS_PER_TICK {
         let due = outbox::due(&engine.db, now, CALLS_PER_TICK).await?;
+        // A round's calls are independent (a customer's edits wait for the round after),
+        // so a few are in flight at once: one at a time, each waited on WeCom and the
+        // store in turn. Every call of the round ends before an error is reported.
+        // Made before streamed: see `crate::campaign`'s poll.
+        let sends: Vec<_> = due
+            .iter()
+            .map(|call| send_one(engine, api, settings, call, now))
+            .collect();
+        let sent: Vec<Result<bool, OutboundError>> = futures::stream::iter(sends)
+            .buffer_unordered(CALLS_AT_ONCE)
+            .collect()
+            .await;
         let mut round = 0;
-        for call in &due {
-            round += usize::from(send_one(engine, api, settings, call, now).await?);
+        for answered in sent {
+            round += usize::from(answered?);
         }
         answered += round;
         if round == 0 {
