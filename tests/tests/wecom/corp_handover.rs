@@ -34,7 +34,14 @@ async fn gql(api: &TestApi, query: &str, variables: Value) -> Value {
 }
 
 const JOB: &str = "query($id: ID!) { job(id: $id) { status errorCode \
-    outcomes { kind code count } } }";
+    outcomes { kind code count } wecomCalls(first: 50) { edges { node { status } } } } }";
+
+/// Every call the job wrote has WeCom's answer: customers are `REQUESTED` as soon as
+/// their call is written, so the outcomes alone do not say the calls were all sent.
+fn calls_answered(job: &Value) -> bool {
+    let calls = job["wecomCalls"]["edges"].as_array().unwrap();
+    !calls.is_empty() && calls.iter().all(|c| c["node"]["status"] == "DONE")
+}
 
 /// Polls job `id` until `done` says so.
 async fn until(api: &TestApi, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -157,6 +164,7 @@ async fn a_corp_brought_in_from_wecom_hands_a_leavers_book_over_in_wecom() {
         count(j, "ACCEPTED") == 1
             && count(j, "REFUSED_CUSTOMER") == 1
             && count(j, "WECOM_40096") == 1
+            && calls_answered(j)
     })
     .await;
     let requested = count(&job, "REQUESTED");
