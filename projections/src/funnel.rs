@@ -296,7 +296,7 @@ impl ReadModel for Funnel {
         self.moved
             .iter()
             .map(|(tenant, staff)| Mend {
-                pieces: MEND_STORES,
+                pieces: MEND_STORES.to_vec(),
                 binds: vec![Val::Text(tenant.clone()), Val::Text(staff.clone())],
             })
             .collect()

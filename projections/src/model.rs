@@ -93,10 +93,11 @@ impl Rows {
 
 /// A statement that mends rows a batch changed without loading them (an event of one
 /// aggregate that changes rows keyed by another's): its text in pieces, each but the
-/// last followed by one bound value.
+/// last followed by one bound value. The pieces are fixed text, so no value ever
+/// becomes SQL; a statement of many rows repeats them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mend {
-    pub pieces: &'static [&'static str],
+    pub pieces: Vec<&'static str>,
     pub binds: Vec<Val>,
 }
 
@@ -288,6 +289,7 @@ mod tests {
     use crate::funnel::Funnel;
     use crate::log::{AnyEvent, Checkpoint, LoggedEvent};
     use crate::portrait::fold::PortraitSet;
+    use crate::table::Val;
 
     fn requested(customer: &str) -> LoggedEvent {
         let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
@@ -325,6 +327,36 @@ mod tests {
         assert_eq!(rewritten::<PortraitSet>(&batch), vec!["rm_customer"]);
         assert_eq!(rewritten::<Departures>(&batch), vec!["rm_handover"]);
         assert!(rewritten::<Funnel>(&batch).is_empty());
+    }
+
+    #[test]
+    fn a_handover_request_mends_the_relations_sort_key_in_place() {
+        // Given a batch of handover requests, which leaves the relations unloaded
+        let batch: Vec<_> = (0..250).map(|i| requested(&format!("wm{i}"))).collect();
+        let mut model = PortraitSet::default();
+        for e in &batch {
+            model.apply(e);
+        }
+        // then the batch mends every requested customer's relations, 200 to a statement,
+        // with the customer's own new stage and last activity.
+        let mends = model.mend();
+        assert_eq!(mends.len(), 2);
+        assert_eq!(mends[0].binds.len(), 200 * 4);
+        assert_eq!(mends[1].binds.len(), 50 * 4);
+        for mend in &mends {
+            assert_eq!(mend.pieces.len(), mend.binds.len() + 1);
+        }
+        let customer = &model.customers[&("acme".to_string(), "wm0".to_string())].customer;
+        let first: Vec<_> = model.mend()[0].binds[..4].to_vec();
+        assert_eq!(
+            first,
+            [
+                Val::Text("acme".into()),
+                Val::Text("wm0".into()),
+                Val::Text(customer.stage.clone()),
+                Val::Time(customer.last_activity_at),
+            ]
+        );
     }
 
     #[test]

@@ -45,10 +45,21 @@ pub async fn prepare(db: &Database) -> Result<Vec<&'static Projection>, Projecti
         let postgres = matches!(db, Database::Postgres(_));
         let stored = on_pool!(db, |pool| {
             let mut tx = pool.begin().await?;
+            let row: Option<(i64,)> =
+                sqlx::query_as("SELECT version FROM projection_checkpoints WHERE name = $1")
+                    .bind(p.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            // Tables another version built keep their shape until the rebuild replaces
+            // them: an index of this version may name columns they lack.
+            let current = row.is_none_or(|(v,)| v == p.version);
             for (table, _) in p.tables {
                 sqlx::query(&table.create_sql(table.name, postgres))
                     .execute(&mut *tx)
                     .await?;
+                if !current {
+                    continue;
+                }
                 for sql in table.index_sql(table.name) {
                     sqlx::query(&sql).execute(&mut *tx).await?;
                 }
@@ -58,11 +69,6 @@ pub async fn prepare(db: &Database) -> Result<Vec<&'static Projection>, Projecti
                     }
                 }
             }
-            let row: Option<(i64,)> =
-                sqlx::query_as("SELECT version FROM projection_checkpoints WHERE name = $1")
-                    .bind(p.name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
             if row.is_none() {
                 sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2)")
                     .bind(p.name)

@@ -2,7 +2,7 @@
 //! batch touches, folds, and writes them back; a rebuild folds the whole log in memory.
 //! Both run this code, so both produce the same rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use domain::customer::CustomerEvent;
@@ -11,8 +11,8 @@ use domain::tags::TagLibraryEvent;
 
 use super::rows::*;
 use crate::log::{AnyEvent, LoggedEvent};
-use crate::model::{touch, Keys, ReadModel, Rows, Touched};
-use crate::table::Table;
+use crate::model::{touch, Keys, Mend, ReadModel, Rows, Touched};
+use crate::table::{Table, Val};
 
 /// Orders from which a customer counts as loyal.
 pub const LOYAL_ORDERS: i64 = 5;
@@ -71,6 +71,17 @@ impl Portrait {
     }
 
     fn apply(&mut self, event: &CustomerEvent, sequence: i64) {
+        self.apply_event(event, sequence);
+        // The relations' copy of the sort key and stage. When they are not loaded (an
+        // event of `changes_customer_row_only` in a projector batch) the batch mends
+        // them in place ([`PortraitSet::mend`]).
+        for r in self.relations.values_mut() {
+            r.stage.clone_from(&self.customer.stage);
+            r.last_activity_at = self.customer.last_activity_at;
+        }
+    }
+
+    fn apply_event(&mut self, event: &CustomerEvent, sequence: i64) {
         let (tenant, customer) = (
             self.customer.tenant_id.clone(),
             self.customer.customer_id.clone(),
@@ -110,6 +121,8 @@ impl Portrait {
                         add_way: i64::from(add_way.0),
                         remark: String::new(),
                         description: String::new(),
+                        stage: String::new(),
+                        last_activity_at: *at,
                     },
                 );
             }
@@ -273,7 +286,20 @@ pub struct PortraitSet {
     pub tags: HashMap<Key, TagRow>,
     pub tag_groups: HashMap<Key, TagGroupRow>,
     pub staff: HashMap<Key, StaffRow>,
+    /// Customers with an event that changed their row only: their relations, not loaded,
+    /// take the new stage and last activity through [`ReadModel::mend`].
+    pub row_only: BTreeSet<Key>,
 }
+
+/// Relations' copy of the customer's stage and last activity, set in place: one statement
+/// per [`MEND_ROWS`] customers, each a row of `VALUES` (tenant, customer, stage, time).
+const MEND_HEAD: &str = "UPDATE rm_customer_staff SET stage = v.column3, \
+    last_activity_at = v.column4 FROM (VALUES (";
+const MEND_NEXT_VALUE: &str = ", ";
+const MEND_NEXT_ROW: &str = "), (";
+const MEND_TAIL: &str = ")) AS v WHERE rm_customer_staff.tenant_id = v.column1 \
+    AND rm_customer_staff.customer_id = v.column2";
+const MEND_ROWS: usize = 200;
 
 impl ReadModel for PortraitSet {
     const NAME: &'static str = super::NAME;
@@ -378,6 +404,31 @@ impl ReadModel for PortraitSet {
         }
     }
 
+    fn mend(&self) -> Vec<Mend> {
+        let keys: Vec<&Key> = self.row_only.iter().collect();
+        keys.chunks(MEND_ROWS)
+            .map(|chunk| {
+                let mut pieces = vec![MEND_HEAD];
+                let mut binds = Vec::with_capacity(chunk.len() * 4);
+                for (i, key) in chunk.iter().enumerate() {
+                    let c = &self.customers[*key].customer;
+                    if i > 0 {
+                        pieces.push(MEND_NEXT_ROW);
+                    }
+                    pieces.extend([MEND_NEXT_VALUE; 3]);
+                    binds.extend([
+                        Val::Text(c.tenant_id.clone()),
+                        Val::Text(c.customer_id.clone()),
+                        Val::Text(c.stage.clone()),
+                        Val::Time(c.last_activity_at),
+                    ]);
+                }
+                pieces.push(MEND_TAIL);
+                Mend { pieces, binds }
+            })
+            .collect()
+    }
+
     fn rows(&self) -> Rows {
         let portraits = || self.customers.values();
         let mut rows = Rows::default();
@@ -396,6 +447,9 @@ impl ReadModel for PortraitSet {
         let key = (e.tenant.clone(), e.local_id.clone());
         match &e.event {
             AnyEvent::Customer(event) => {
+                if changes_customer_row_only(event) {
+                    self.row_only.insert(key.clone());
+                }
                 self.customers
                     .entry(key)
                     .or_insert_with(|| Portrait::new(&e.tenant, &e.local_id, event.at()))

@@ -11,5 +11,6 @@ pub mod rows;
 /// 2: the tag library's display order (`sort_order`).
 /// 3: an index for the coupon expiry's scan of each tenant's due coupons.
 /// 4: the first friend-add is the earliest, whatever order they arrive in (issue 16).
-pub const VERSION: i64 = 4;
+/// 5: relations carry the customer's stage and last activity (issue 19).
+pub const VERSION: i64 = 5;
 pub const NAME: &str = "customer_portrait";

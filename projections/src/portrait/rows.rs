@@ -30,10 +30,16 @@ table_row! {
 }
 
 table_row! {
-    /// A staff member's relation with the customer, with its own remark.
+    /// A staff member's relation with the customer, with its own remark. It carries the
+    /// customer's stage and last activity too, so a guide's customer list, newest
+    /// activity first, is a range of the second index instead of a read of every
+    /// customer the guide serves and a sort (issue 19).
     RelationRow in RELATION = "rm_customer_staff",
     key ["tenant_id", "customer_id", "staff_id"],
-    indexes [["tenant_id", "staff_id", "customer_id"]],
+    indexes [
+        ["tenant_id", "staff_id", "customer_id"],
+        ["tenant_id", "staff_id", "last_activity_at", "customer_id", "stage"]
+    ],
     {
         tenant_id: text,
         customer_id: text,
@@ -42,6 +48,8 @@ table_row! {
         add_way: int,
         remark: text,
         description: text,
+        stage: text,
+        last_activity_at: time,
     }
 }
 

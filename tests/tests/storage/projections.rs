@@ -421,6 +421,15 @@ on_both_backends! {
                             ON d.tenant_id = s.tenant_id AND d.staff_id = s.staff_id \
                             WHERE d.departed_at IS NOT NULL").await > 0);
 
+        // Every relation carries its customer's stage and last activity (a guide's list
+        // is sorted on the relation), including after handover requests, which change the
+        // customer's row alone and mend the relations in place.
+        assert!(count("HandoverRequested") > 0);
+        assert_eq!(scalar(db, "SELECT count(*) FROM rm_customer_staff r JOIN rm_customer c \
+                            ON c.tenant_id = r.tenant_id AND c.customer_id = r.customer_id \
+                            WHERE r.stage <> c.stage OR r.last_activity_at <> c.last_activity_at").await, 0);
+        assert!(scalar(db, "SELECT count(*) FROM rm_customer_staff").await > 0);
+
         // The tag library's rename and deletion show through the join.
         assert_eq!(scalar(db, "SELECT count(*) FROM rm_tag WHERE name = '新中式'").await, 1);
         assert_eq!(scalar(db, "SELECT count(*) FROM rm_tag WHERE deleted").await, count("TagDeleted"));
