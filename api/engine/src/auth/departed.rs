@@ -11,22 +11,34 @@ use projections::on_pool;
 
 use crate::db::Database;
 
+const DEPARTED: &str = "SELECT sequence FROM events WHERE aggregate_type = $1 \
+    AND aggregate_id = $2 AND event_type = 'StaffDeparted' LIMIT 1";
+
 /// Whether `staff` of `tenant` has departed. One short range read of the staff
-/// member's own stream (a handful of events) on the events table's key.
+/// member's own stream (a handful of events) on the events table's key, on PostgreSQL
+/// on the tenant's own connections, which the request's reads then use too.
 pub async fn has_departed(
     db: &Database,
     tenant: &TenantId,
     staff: &StaffId,
 ) -> Result<bool, sqlx::Error> {
+    let stream = stream_id(tenant, staff.as_str());
+    if let Database::Postgres(main) = db {
+        if let Some(pool) = crate::reads::bound::tenant_pool(main, tenant).await? {
+            let found: Option<(i64,)> = sqlx::query_as(DEPARTED)
+                .bind(Staff::TYPE)
+                .bind(&stream)
+                .fetch_optional(&pool)
+                .await?;
+            return Ok(found.is_some());
+        }
+    }
     let found: Option<(i64,)> = on_pool!(db, |pool| {
-        sqlx::query_as(
-            "SELECT sequence FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-             AND event_type = 'StaffDeparted' LIMIT 1",
-        )
-        .bind(Staff::TYPE)
-        .bind(stream_id(tenant, staff.as_str()))
-        .fetch_optional(pool)
-        .await
+        sqlx::query_as(DEPARTED)
+            .bind(Staff::TYPE)
+            .bind(&stream)
+            .fetch_optional(pool)
+            .await
     })?;
     Ok(found.is_some())
 }

@@ -159,7 +159,11 @@ impl Reads {
         )))
     }
 
-    /// The statement [`Reads::customers`] runs (tests EXPLAIN it).
+    /// The statement [`Reads::customers`] runs (tests EXPLAIN it). A guide's list walks
+    /// the guide's relations in last-activity order ([`RelationRow`]'s second index)
+    /// and reads the customer rows of one page; wider scopes read the customers.
+    ///
+    /// [`RelationRow`]: projections::portrait::rows::RelationRow
     pub fn customers_sql(
         &self,
         scope: &Scope,
@@ -168,18 +172,35 @@ impl Reads {
         limit: i64,
         now: DateTime<Utc>,
     ) -> Sql {
-        let mut sql = self.filtered(&format!("SELECT {CUSTOMER_COLUMNS}"), scope, filter, now);
+        let select = format!("SELECT {CUSTOMER_COLUMNS}");
+        let (mut sql, keys) = match scope {
+            Scope::Staff(staff) => {
+                let mut sql = Sql::new(&format!(
+                    "{select} FROM rm_customer_staff r JOIN rm_customer c \
+                     ON c.tenant_id = r.tenant_id AND c.customer_id = r.customer_id \
+                     WHERE r.tenant_id = "
+                ));
+                sql.bind(Arg::Text(self.tenant.to_string()))
+                    .push(" AND r.staff_id = ")
+                    .bind(Arg::Text(staff.to_string()));
+                self.filters(&mut sql, filter, now, "r");
+                (sql, "r")
+            }
+            _ => (self.filtered(&select, scope, filter, now), "c"),
+        };
         if let Some((at, id)) = after {
-            sql.push(" AND (c.last_activity_at < ")
+            sql.push(&format!(" AND ({keys}.last_activity_at < "))
                 .bind(Arg::Time(at))
-                .push(" OR (c.last_activity_at = ")
+                .push(&format!(" OR ({keys}.last_activity_at = "))
                 .bind(Arg::Time(at))
-                .push(" AND c.customer_id < ")
+                .push(&format!(" AND {keys}.customer_id < "))
                 .bind(Arg::Text(id))
                 .push("))");
         }
-        sql.push(" ORDER BY c.last_activity_at DESC, c.customer_id DESC LIMIT ")
-            .bind(Arg::Int(limit));
+        sql.push(&format!(
+            " ORDER BY {keys}.last_activity_at DESC, {keys}.customer_id DESC LIMIT "
+        ))
+        .bind(Arg::Int(limit));
         sql
     }
 
@@ -228,6 +249,13 @@ impl Reads {
         let mut sql = Sql::new(&format!("{select} FROM rm_customer c WHERE c.tenant_id = "));
         sql.bind(Arg::Text(self.tenant.to_string()));
         self.scope_predicate(&mut sql, scope);
+        self.filters(&mut sql, filter, now, "c");
+        sql
+    }
+
+    /// `filter` as predicates on the customer `c`; stage and last activity are read
+    /// from `keys` (`c`, or a relation `r` that carries them).
+    fn filters(&self, sql: &mut Sql, filter: &CustomerFilter, now: DateTime<Utc>, keys: &str) {
         if let Some(tag) = &filter.tag {
             sql.push(
                 " AND EXISTS (SELECT 1 FROM rm_customer_tag t WHERE t.tenant_id = c.tenant_id \
@@ -253,15 +281,15 @@ impl Reads {
             .push(")");
         }
         if !filter.stages.is_empty() {
-            sql.push(" AND c.stage IN ")
+            sql.push(&format!(" AND {keys}.stage IN "))
                 .bind_list(filter.stages.iter().cloned().map(Arg::Text));
         }
         if let Some(since) = filter.active_since {
-            sql.push(" AND c.last_activity_at >= ")
+            sql.push(&format!(" AND {keys}.last_activity_at >= "))
                 .bind(Arg::Time(since));
         }
         if let Some(before) = filter.inactive_since {
-            sql.push(" AND c.last_activity_at < ")
+            sql.push(&format!(" AND {keys}.last_activity_at < "))
                 .bind(Arg::Time(before));
         }
         if let Some(has) = filter.has_unredeemed_coupon {
@@ -277,7 +305,6 @@ impl Reads {
             .bind(Arg::Time(now))
             .push(")");
         }
-        sql
     }
 
     /// One customer, if it exists in the caller's scope.

@@ -5,6 +5,7 @@
 //! forgot its predicate (migrations/postgres/0003_api.sql).
 
 mod analytics;
+pub mod bound;
 mod channels;
 mod customers;
 mod jobs;
@@ -16,7 +17,8 @@ mod wecom;
 use std::sync::Arc;
 
 use domain::values::{StaffId, StoreId, TenantId};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use analytics::{
@@ -37,15 +39,27 @@ pub use wecom::{DepartmentRecord, WecomImportRecord, WecomNoticeRecord};
 
 use crate::db::Database;
 
-/// Opens a PostgreSQL read transaction: the unprivileged role, the tenant RLS checks
+/// Opens a PostgreSQL read transaction on Citus, where tenant-bound connections
+/// ([`bound`]) cannot be used: the unprivileged role, the tenant RLS checks
 /// against, and a statement timeout, sent as one simple-protocol message so the set-up
 /// costs one round trip. `SET LOCAL` is transaction-local, so a pooled connection never
-/// carries one request's tenant into the next. The tenant is written as a literal, which is
-/// safe because a `TenantId` holds only ASCII letters, digits and '-' (checked again here).
+/// carries one request's tenant into the next. The tenant is written as a literal ([`literal`]).
 /// `SET LOCAL`, not `set_config()`: on Citus only the former reaches the workers, and
 /// row-level security there would otherwise hide every row without an error. PostgreSQL
 /// without Citus takes `citus.*` as a placeholder setting and ignores it.
 pub fn scope_sql(tenant: &TenantId) -> String {
+    format!(
+        "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; \
+         SET LOCAL ROLE scrm_app; \
+         SET LOCAL statement_timeout = 5000; \
+         SET LOCAL app.tenant_id = '{}'",
+        literal(tenant)
+    )
+}
+
+/// `tenant` to be written into SQL as a string literal: safe because a `TenantId` holds
+/// only ASCII letters, digits and '-' (checked again here).
+pub(crate) fn literal(tenant: &TenantId) -> &str {
     assert!(
         tenant
             .as_str()
@@ -53,13 +67,7 @@ pub fn scope_sql(tenant: &TenantId) -> String {
             .all(|c| c.is_ascii_alphanumeric() || c == '-'),
         "tenant ids are slugs"
     );
-    format!(
-        "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; \
-         SET LOCAL ROLE scrm_app; \
-         SET LOCAL statement_timeout = 5000; \
-         SET LOCAL app.tenant_id = '{}'",
-        tenant.as_str()
-    )
+    tenant.as_str()
 }
 
 /// Which customers a caller may see.
@@ -83,13 +91,31 @@ pub enum ReadError {
 }
 
 /// Read access to one tenant for one request. On PostgreSQL every read of the request
-/// shares one scoped transaction, begun at the first read and rolled back when the last
-/// clone is dropped: a portrait with five parts costs one set-up round trip, not five.
+/// shares one connection of the tenant's own pool ([`bound`]), taken at the first read
+/// and given back when the last clone is dropped; on Citus, one scoped transaction.
 #[derive(Clone)]
 pub struct Reads {
     db: Database,
     tenant: TenantId,
-    session: Arc<Mutex<Option<Transaction<'static, Postgres>>>>,
+    session: Arc<Mutex<Option<Session>>>,
+}
+
+/// Where a request's PostgreSQL reads run.
+#[allow(missing_debug_implementations)]
+pub enum Session {
+    /// A connection that took the role and the tenant when it was opened.
+    Bound(PoolConnection<Postgres>),
+    /// A transaction that set them with `SET LOCAL` ([`scope_sql`]): Citus.
+    Scoped(Transaction<'static, Postgres>),
+}
+
+impl Session {
+    pub fn conn(&mut self) -> &mut PgConnection {
+        match self {
+            Self::Bound(conn) => conn,
+            Self::Scoped(tx) => tx,
+        }
+    }
 }
 
 impl std::fmt::Debug for Reads {
@@ -109,7 +135,8 @@ macro_rules! scoped {
         match &$reads.db {
             $crate::db::Database::Postgres(pool) => {
                 let mut session = $reads.session(pool).await?;
-                let $conn: &mut sqlx::PgConnection = session.as_mut().expect("session begun");
+                let $conn: &mut sqlx::PgConnection =
+                    session.as_mut().expect("session begun").conn();
                 $body
             }
             $crate::db::Database::Sqlite(pool) => {
@@ -131,20 +158,20 @@ impl Reads {
         }
     }
 
-    /// The request's read transaction, begun on first use.
-    async fn session(
-        &self,
-        pool: &PgPool,
-    ) -> Result<MutexGuard<'_, Option<Transaction<'static, Postgres>>>, sqlx::Error> {
+    /// The request's read session, taken on first use.
+    async fn session(&self, pool: &PgPool) -> Result<MutexGuard<'_, Option<Session>>, sqlx::Error> {
         let mut session = self.session.lock().await;
         if session.is_none() {
-            *session = Some(pool.begin_with(scope_sql(&self.tenant)).await?);
+            *session = Some(match bound::tenant_pool(pool, &self.tenant).await? {
+                Some(tenant_pool) => Session::Bound(tenant_pool.acquire().await?),
+                None => Session::Scoped(pool.begin_with(scope_sql(&self.tenant)).await?),
+            });
         }
         Ok(session)
     }
 
-    /// Ends the read transaction if one is open (rolling it back); the next read begins
-    /// another. A subscription reads in short transactions between long pauses.
+    /// Gives the read session back if one is open; the next read takes another. A
+    /// subscription reads in short sessions between long pauses.
     pub async fn release(&self) {
         self.session.lock().await.take();
     }
