@@ -10,48 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PG_URL="${SCRM_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-DB=scrm_bench_api
-DB_URL="${PG_URL%/*}/$DB${SCRM_BENCH_PG_OPTIONS-?sslmode=disable}"
 DURATION="${DURATION:-15s}"
 ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-64}"
-PORT="${PORT:-18777}"
-export SCRM_JWT_SECRET="bench-only-9f0c1e5b7d2a4c6e8f0a1b3c5d7e9f1a2b4c6d8e"
-# The limiter stays on, with buckets wide enough that it measures the server.
-export SCRM_RATE_PER_CALLER=1000000 SCRM_RATE_TENANT_POINTS=1000000000
-# One guide sends every request, so its share of requests running at once goes up to
-# the connection count too (the default, a fifth of the pool, would measure the limit).
-export SCRM_IN_FLIGHT_PER_CALLER=1000 SCRM_IN_FLIGHT_PER_TENANT=1000
-BIN=target/release/scrm
-
 command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null; }
-cargo build --release --bin scrm -q
-
-if ! psql "$PG_URL" -Atc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
-    psql "$PG_URL" -qc "CREATE DATABASE $DB"
-    "$BIN" --database-url "$DB_URL" seed --scale bench --tenant bench
-    "$BIN" --database-url "$DB_URL" rebuild --all
-fi
-
-"$BIN" --database-url "$DB_URL" --log-format json serve --listen "127.0.0.1:$PORT" \
-    >/tmp/scrm-bench-serve.log 2>&1 &
-SERVER=$!
+# shellcheck source=bench/api-setup.sh
+. bench/api-setup.sh
+start_server
 trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 1; done
-
-# A guide with a typical book of customers: the median guide by customer count.
-read -r GUIDE STORE < <(psql "$DB_URL" -AtF ' ' -c "
-    WITH g AS (SELECT r.staff_id, s.store_id, count(*) AS n FROM rm_customer_staff r
-                 JOIN rm_staff s USING (tenant_id, staff_id)
-                WHERE r.tenant_id = 'bench' AND s.departed_at IS NULL
-                GROUP BY 1, 2)
-    SELECT staff_id, store_id FROM g ORDER BY n OFFSET (SELECT count(*) / 2 FROM g) LIMIT 1")
-TOKEN=$("$BIN" token --tenant bench --role guide --staff "$GUIDE" --stores "$STORE" --hours 2)
-CUSTOMERS=$(psql "$DB_URL" -At -c "SELECT customer_id FROM rm_customer_staff
-    WHERE tenant_id = 'bench' AND staff_id = '$GUIDE' ORDER BY customer_id LIMIT 200" |
-    python3 -c 'import sys,base64,json; print(json.dumps([base64.urlsafe_b64encode(("Customer:"+l.strip()).encode()).decode().rstrip("=") for l in sys.stdin if l.strip()]))')
-echo "guide $GUIDE ($STORE), $(echo "$CUSTOMERS" | python3 -c 'import sys,json; print(len(json.load(sys.stdin)))') customers in the portrait rotation"
 
 LUA_DIR=$(mktemp -d)
 cat >"$LUA_DIR/portrait.lua" <<LUA
