@@ -6,7 +6,7 @@
 # PostGraphile over the same read-model tables, role, tenant setting and tokens
 # (bench/postgraphile), asked for the same fields.
 #
-#   bash bench/api-open-loop.sh      # RATES=500,1000,2000,3000,4000 STEP_SECONDS=30 ROUNDS=3
+#   bash bench/api-open-loop.sh      # RATES=250,500,1000,2000,3000,4000 STEP_SECONDS=30 ROUNDS=3
 #
 # Each step prints the asked and achieved rate, p50/p99/p99.9, errors, the server's peak
 # RSS and CPU (cores) and PostgreSQL's CPU; the summary gives medians over the rounds and
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RATES="${RATES:-500,1000,2000,3000,4000}"
+RATES="${RATES:-250,500,1000,2000,3000,4000}"
 SECONDS_PER_STEP="${STEP_SECONDS:-30}"
 ROUNDS="${ROUNDS:-3}"
 PEER_PORT="${PEER_PORT:-18778}"
