@@ -1,8 +1,9 @@
 //! The API's read side: every query of a read model or of a customer's stream, scoped to
 //! the caller's tenant twice. Each query carries an explicit `tenant_id` predicate, and on
-//! PostgreSQL it runs in a transaction that has switched to the `scrm_app` role with
-//! `app.tenant_id` set, so row-level security hides other tenants even from a query that
-//! forgot its predicate (migrations/postgres/0003_api.sql).
+//! PostgreSQL it runs as the `scrm_app` role with `app.tenant_id` set (on a connection
+//! bound to the tenant, [`bound`]; on Citus in a transaction that set both), so row-level
+//! security hides other tenants even from a query that forgot its predicate
+//! (migrations/postgres/0003_api.sql).
 
 mod analytics;
 pub mod bound;
