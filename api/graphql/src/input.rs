@@ -15,9 +15,6 @@
 //! in a command as an internal error. They are refused here, in the document's values
 //! and in the variables, as the client's mistake.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{BaseType, ExecutableDocument, Selection, SelectionSet, Type};
 use async_graphql::{ErrorExtensionValues, Name, ServerError, ServerResult, Value, Variables};
 
@@ -188,45 +185,31 @@ fn nul_refused() -> ServerError {
     bad_input("Strings may not contain NUL (U+0000) characters".to_string())
 }
 
-/// Registered first, so it runs before the document cache and the parser.
-#[derive(Debug, Default)]
-pub struct InputWall;
-
-impl ExtensionFactory for InputWall {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputWallExtension)
+/// Refuses variables holding a NUL character; they are checked on every request, the
+/// document only when it is first seen (see [`check_document`]).
+pub(crate) fn check_variables(variables: &Variables) -> ServerResult<()> {
+    if variables
+        .iter()
+        .any(|(name, v): (&Name, &Value)| name.contains('\0') || holds_nul(v))
+    {
+        return Err(nul_refused());
     }
+    Ok(())
 }
 
-struct InputWallExtension;
-
-#[async_trait::async_trait]
-impl Extension for InputWallExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        check(query)?;
-        if variables
-            .iter()
-            .any(|(name, v): (&Name, &Value)| name.contains('\0') || holds_nul(v))
-        {
-            return Err(nul_refused());
-        }
-        let document = next.run(ctx, query, variables).await?;
-        if document_holds_nul(&document) {
-            return Err(nul_refused());
-        }
-        if let Some(unknown) = unknown_variable_type(&document, |name| {
-            ctx.schema_env.registry.types.contains_key(name)
-        }) {
-            return Err(bad_input(format!("Unknown type \"{unknown}\"")));
-        }
-        Ok(document)
+/// Refuses a parsed document with a NUL character in a value or a variable of a type
+/// `defined` does not know.
+pub(crate) fn check_document(
+    document: &ExecutableDocument,
+    defined: impl Fn(&str) -> bool,
+) -> ServerResult<()> {
+    if document_holds_nul(document) {
+        return Err(nul_refused());
     }
+    if let Some(unknown) = unknown_variable_type(document, defined) {
+        return Err(bad_input(format!("Unknown type \"{unknown}\"")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

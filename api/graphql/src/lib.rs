@@ -11,6 +11,7 @@
 
 mod channels;
 mod errors;
+pub mod gate;
 mod guard;
 pub mod ids;
 pub mod in_flight;
@@ -20,7 +21,6 @@ mod mutation;
 mod paging;
 pub(crate) mod query;
 pub mod rate_limit;
-mod scope;
 mod subscription;
 mod timeline;
 mod types;
@@ -31,7 +31,7 @@ mod wecom_unassigned;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, SDLExportOptions, Schema};
+use async_graphql::{Context, SDLExportOptions, Schema, SchemaBuilder};
 
 pub use errors::{mask, ApiError, PUBLIC_CODES};
 pub use input::{MAX_NESTING, MAX_QUERY_BYTES};
@@ -74,7 +74,25 @@ pub struct ApiState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestId(pub uuid::Uuid);
 
+/// The schema a socket's requests run on: behind a [`gate::Gate`] as its one extension.
 pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
+    build(state).1
+}
+
+/// The gate HTTP requests pass, with the schema (no extensions) behind it, and the
+/// schema a socket's requests run on, behind the same gate (see `gate`).
+pub fn build(state: Arc<ApiState>) -> (Arc<gate::Gate>, ScrmSchema) {
+    let gate = Arc::new(gate::Gate::new(
+        limited(state.clone()).finish(),
+        state.clone(),
+    ));
+    let socket = limited(state)
+        .extension(gate::SocketGate(gate.clone()))
+        .finish();
+    (gate, socket)
+}
+
+fn limited(state: Arc<ApiState>) -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(state)
         .limit_depth(MAX_DEPTH)
@@ -82,12 +100,6 @@ pub fn build_schema(state: Arc<ApiState>) -> ScrmSchema {
         .limit_directives(MAX_DIRECTIVES)
         .limit_recursive_depth(32)
         .disable_suggestions()
-        .extension(input::InputWall)
-        .extension(scope::RequestScope)
-        .extension(limits::DocumentCache::default())
-        .extension(limits::AliasLimit)
-        .extension(limits::TenantBudget)
-        .finish()
 }
 
 /// The SDL as committed in `schema.graphql` (`scrm schema` prints it).

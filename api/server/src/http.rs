@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::metrics::{Metrics, Outcome};
 use engine::auth::{AuthError, Authenticator};
+use graphql::gate::Gate;
 use graphql::rate_limit::RateLimiter;
 use graphql::{self, RequestId, RequestStats, ScrmSchema};
 
@@ -31,6 +32,8 @@ const GRAPHQL_JSON: &str = "application/graphql-response+json";
 
 #[allow(missing_debug_implementations)]
 pub struct GraphqlHttp {
+    pub gate: Arc<Gate>,
+    /// The socket's schema, behind the same gate (`graphql::gate`).
     pub schema: ScrmSchema,
     pub auth: Authenticator,
     pub metrics: Arc<Metrics>,
@@ -152,7 +155,7 @@ pub async fn handle(
         return refuse(StatusCode::BAD_REQUEST, "The query is too long", answer_as);
     }
     let operation = request.operation_name.clone().unwrap_or_default();
-    let mut request = request.data(RequestId(request_id));
+    let request = request.data(RequestId(request_id));
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -184,21 +187,21 @@ pub async fn handle(
         .map_or((String::new(), String::new(), ""), |c| {
             (c.tenant.to_string(), c.subject.clone(), c.role.as_str())
         });
-    let stats = Arc::new(RequestStats::default());
-    request = request.data(stats.clone()).data(http.limits.clone());
-    // Its reads, introspection and share of the pool follow from the caller
-    // (`graphql::scope`), as for a socket's requests.
-    if let Some(caller) = caller {
-        request = request.data(caller);
-    }
+    let stats = RequestStats::default();
     // One span per request, so whatever a resolver logs carries the request id. Not
     // async-graphql's `Tracing` extension: its `parse` span renders the document with the
     // variables inlined (personal data in logs), and it costs a span per field.
     let span = tracing::info_span!("graphql", %request_id);
     // A panic inside async-graphql or a resolver (the fuzz target found one in
     // validation) is answered as an internal error instead of a dropped connection.
-    let execution =
-        std::panic::AssertUnwindSafe(http.schema.execute(request).instrument(span)).catch_unwind();
+    // Its reads, introspection, budget and share of the pool follow from the caller
+    // (`graphql::gate`), as for a socket's requests.
+    let execution = std::panic::AssertUnwindSafe(
+        http.gate
+            .execute(request, caller.as_ref(), &http.limits, &stats)
+            .instrument(span),
+    )
+    .catch_unwind();
     let executed = tokio::time::timeout(http.timeout, execution).await;
     let (mut response, outcome) = match executed {
         Ok(Ok(response)) if response.errors.is_empty() => (response, Outcome::Ok),

@@ -27,7 +27,7 @@ use engine::handover::{HandoverJobs, HandoverTick};
 use engine::jobs::Jobs;
 use graphql::in_flight::{InFlight, InFlightLimits};
 use graphql::rate_limit::{RateLimiter, RateLimits};
-use graphql::{build_schema, ApiState};
+use graphql::ApiState;
 use wecom::campaign::CampaignJobs;
 use wecom::client::WecomApi;
 use wecom::directory::DirectorySync;
@@ -132,8 +132,10 @@ impl App {
             in_flight: Arc::new(InFlight::new(self.in_flight_limits())),
             wecom: self.wecom.clone(),
         });
+        let (gate, schema) = graphql::build(state);
         let http = Arc::new(GraphqlHttp {
-            schema: build_schema(state),
+            gate,
+            schema,
             auth: Authenticator::new(self.settings.jwt.clone(), &self.engine.db),
             metrics: self.metrics.clone(),
             timeout: self.settings.request_timeout,
