@@ -56,3 +56,46 @@ CUSTOMER_IDS=$(psql "$DB_URL" -At -c "SELECT customer_id FROM rm_customer_staff
 CUSTOMERS=$(echo "$CUSTOMER_IDS" |
     python3 -c 'import sys,base64,json; print(json.dumps([base64.urlsafe_b64encode(("Customer:"+l.strip()).encode()).decode().rstrip("=") for l in sys.stdin if l.strip()]))')
 echo "guide $GUIDE ($STORE), $(echo "$CUSTOMER_IDS" | grep -c .) customers in the portrait rotation"
+
+# Writes the request files both systems are asked with into directory $1:
+# {scrm,postgraphile}-{portrait,list}.jsonl, a JSON line per request (token and body).
+write_requests() {
+local WORK=$1
+python3 - "$WORK" "$TOKEN" "$GUIDE" "$CUSTOMERS" "$CUSTOMER_IDS" <<'PY'
+import json, sys
+work, token, guide, node_ids, raw_ids = sys.argv[1:]
+auth = "Bearer " + token
+node_ids = json.loads(node_ids)
+raw_ids = [l.strip() for l in raw_ids.splitlines() if l.strip()]
+ours_portrait = ("query P($id: ID!) { customer(id: $id) { name maskedPhone stage purchases "
+    "totalSpentYuan lastActivityAt tags(first: 10) { edges { node { name groupName } } } "
+    "groups(first: 5) { edges { node { name } } } coupons(first: 5) { edges { node { campaignId "
+    "status } } } timeline(first: 20) { edges { node { occurredAt kind summary } } } } }")
+peer_portrait = ("query P($id: String!) { rmCustomerByTenantIdAndCustomerId(tenantId: \"bench\", "
+    "customerId: $id) { name phone stage purchases totalFen lastActivityAt "
+    "tags(first: 10) { nodes { tag { name group { name } } } } "
+    "groups(first: 5) { nodes { group { name } } } coupons(first: 5) { nodes { campaignId status } } "
+    "timeline(first: 20) { nodes { recordedAt eventType payload } } } }")
+ours_list = ("{ customers(first: 20, filter: {stages: [FIRST_PURCHASE, REPURCHASE, LOYAL], "
+    "hasUnredeemedCoupon: false}) { pageInfo { hasNextPage endCursor } edges { node { id name "
+    "maskedPhone stage lastActivityAt } } } }")
+# The peer's list, as connection-filter writes it: the guide's customers in three stages
+# with no issued coupon still valid, newest activity first. The guide is named in the
+# filter, since PostGraphile scopes rows only by tenant (RLS).
+peer_list = ("query L($now: Datetime!) { allRmCustomers(first: 20, orderBy: [LAST_ACTIVITY_AT_DESC, "
+    "CUSTOMER_ID_DESC], filter: { stage: { in: [\"first_purchase\", \"repurchase\", \"loyal\"] }, "
+    "staffs: { some: { staffId: { equalTo: \"%s\" } } }, coupons: { none: { status: "
+    "{ equalTo: \"issued\" }, expiresAt: { greaterThan: $now } } } }) { pageInfo { hasNextPage "
+    "endCursor } nodes { customerId name phone stage lastActivityAt } } }") % guide
+def write(name, bodies):
+    with open(f"{work}/{name}.jsonl", "w") as f:
+        for b in bodies:
+            f.write(json.dumps({"authorization": auth, "body": b}) + "\n")
+write("scrm-portrait", [{"query": ours_portrait, "variables": {"id": i}} for i in node_ids])
+write("postgraphile-portrait", [{"query": peer_portrait, "variables": {"id": i}} for i in raw_ids])
+write("scrm-list", [{"query": ours_list}])
+import datetime
+now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+write("postgraphile-list", [{"query": peer_list, "variables": {"now": now}}])
+PY
+}
