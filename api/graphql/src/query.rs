@@ -129,22 +129,28 @@ impl CoreQuery {
     }
 
     /// One customer's portrait, if the caller may see them (null otherwise, whether or
-    /// not the customer exists).
+    /// not the customer exists). With `asOf`, the portrait as it stood at that instant,
+    /// folded from the log (relations, remarks, tags with the names they had then,
+    /// groups, coupons, stage, purchases, timeline); null if the customer was not known
+    /// yet. Who may see a customer is decided as today.
     #[graphql(guard = "RoleGuard(ANYONE)")]
     async fn customer(
         &self,
         ctx: &Context<'_>,
         id: ID,
         #[graphql(default)] scope: CustomerScope,
+        as_of: Option<DateTime<Utc>>,
     ) -> ApiResult<Option<Customer>> {
         let caller = caller(ctx)?;
         let local = ids::decode("Customer", &id)?;
         let scope = customer_scope(caller, scope.into());
         let wants = portrait_wants(ctx);
-        Ok(reads(ctx)?
-            .portrait(&scope, &local, wants)
-            .await?
-            .map(|(record, parts)| Customer(record, Some(Box::new(parts)))))
+        let reads = reads(ctx)?;
+        let portrait = match as_of {
+            Some(at) => reads.portrait_as_of(&scope, &local, at, wants).await?,
+            None => reads.portrait(&scope, &local, wants).await?,
+        };
+        Ok(portrait.map(|(record, parts)| Customer(record, Some(Box::new(parts)))))
     }
 
     /// Customers the caller serves (guides), or may see, most recently active first.

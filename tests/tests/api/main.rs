@@ -8,6 +8,7 @@
 //! `cargo test -p scrm-tests --test api -- graphql_fuzz:: --nocapture`.
 
 mod access;
+mod as_of;
 mod audience;
 mod backends;
 mod campaigns;

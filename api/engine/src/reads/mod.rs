@@ -6,6 +6,7 @@
 //! (migrations/postgres/0003_api.sql).
 
 mod analytics;
+mod as_of;
 pub mod bound;
 mod channels;
 mod customers;

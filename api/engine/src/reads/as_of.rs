@@ -1,0 +1,269 @@
+//! A customer's portrait as it stood at an instant, folded from the log: the customer's
+//! own stream, the tag library's (tag names as they were then) and the streams of the
+//! staff who served or tagged them (their names and stores then), each up to the events
+//! that had occurred by that instant, through the portrait projection's own fold
+//! ([`PortraitSet`]), so the answer is the row the read model held then. Only chats'
+//! group names and owners are today's: they belong to another projection.
+//!
+//! Cost: the customer's stream, the tag library and a few staff streams, read whole by
+//! their keys; events after the instant are read and skipped (a stream is ordered by
+//! sequence, and imports put older events after newer ones).
+
+use chrono::{DateTime, Utc};
+use domain::stamp::TAG_LIBRARY_LOCAL_ID;
+use projections::log::{parse_event, Checkpoint, LoggedEvent};
+use projections::model::ReadModel;
+use projections::portrait::fold::PortraitSet;
+
+use super::portrait::{PortraitParts, PortraitWants};
+use super::sql::fetch_all;
+use super::{
+    scoped, Arg, CouponRecord, CustomerRecord, GroupRecord, ReadError, Reads, RelationRecord,
+    Scope, Sql, TagRecord, TimelineRecord,
+};
+
+#[derive(sqlx::FromRow)]
+struct StoredEvent {
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    payload: String,
+    metadata: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct GroupNow {
+    group_id: String,
+    name: Option<String>,
+    owner_staff_id: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Occurred {
+    occurred_at: DateTime<Utc>,
+}
+
+impl Reads {
+    /// The portrait of a customer the caller may see today, as it stood at `at`;
+    /// `None` when the caller may not see them or they were not yet known then.
+    pub async fn portrait_as_of(
+        &self,
+        scope: &Scope,
+        customer_id: &str,
+        at: DateTime<Utc>,
+        wants: PortraitWants,
+    ) -> Result<Option<(CustomerRecord, PortraitParts)>, ReadError> {
+        if self.customer(scope, customer_id).await?.is_none() {
+            return Ok(None);
+        }
+        let tenant = self.tenant.to_string();
+        let mut set = PortraitSet::default();
+        let customer_stream = self.stream("Customer", &[customer_id]).await?;
+        let mut timeline = Vec::new();
+        for stored in &customer_stream {
+            if let Some(event) = self.happened(stored, at)? {
+                set.apply(&event);
+                timeline.push(stored);
+            }
+        }
+        let key = (tenant.clone(), customer_id.to_string());
+        let Some(portrait) = set.customers.get(&key) else {
+            return Ok(None);
+        };
+        let mut staff: Vec<&str> = portrait.relations.keys().map(String::as_str).collect();
+        staff.extend(portrait.tags.keys().map(|(s, _)| s.as_str()));
+        staff.sort_unstable();
+        staff.dedup();
+        let mut others = self.stream("TagLibrary", &[TAG_LIBRARY_LOCAL_ID]).await?;
+        others.extend(self.stream("Staff", &staff).await?);
+        for stored in &others {
+            if let Some(event) = self.happened(stored, at)? {
+                set.apply(&event);
+            }
+        }
+        let portrait = &set.customers[&key];
+        let c = &portrait.customer;
+        let record = CustomerRecord {
+            customer_id: c.customer_id.clone(),
+            name: c.name.clone(),
+            phone: c.phone.clone(),
+            first_added_at: c.first_added_at,
+            first_staff_id: c.first_staff_id.clone(),
+            add_way: c.add_way,
+            channel_state: c.channel_state.clone(),
+            stage: c.stage.clone(),
+            purchases: c.purchases,
+            total_fen: c.total_fen,
+            first_purchase_at: c.first_purchase_at,
+            last_purchase_at: c.last_purchase_at,
+            coupons_issued: c.coupons_issued,
+            coupons_redeemed: c.coupons_redeemed,
+            coupons_expired: c.coupons_expired,
+            last_activity_at: c.last_activity_at,
+            version: c.version,
+        };
+        let staff_row = |id: &str| set.staff.get(&(tenant.clone(), id.to_string()));
+        let mut relations: Vec<RelationRecord> = portrait
+            .relations
+            .values()
+            .map(|r| RelationRecord {
+                staff_id: r.staff_id.clone(),
+                staff_name: staff_row(&r.staff_id).map(|s| s.name.clone()),
+                store_id: staff_row(&r.staff_id).map(|s| s.store_id.clone()),
+                added_at: r.added_at,
+                add_way: r.add_way,
+                remark: r.remark.clone(),
+                description: r.description.clone(),
+            })
+            .collect();
+        relations.sort_by(|a, b| (a.added_at, &a.staff_id).cmp(&(b.added_at, &b.staff_id)));
+        let mut tags: Vec<TagRecord> = portrait
+            .tags
+            .values()
+            .map(|t| {
+                let tag = set.tags.get(&(tenant.clone(), t.tag_id.clone()));
+                let group =
+                    tag.and_then(|g| set.tag_groups.get(&(tenant.clone(), g.group_id.clone())));
+                TagRecord {
+                    tag_id: t.tag_id.clone(),
+                    name: tag.map(|t| t.name.clone()),
+                    group_name: group.map(|g| g.name.clone()),
+                    staff_id: t.staff_id.clone(),
+                    tagged_at: t.tagged_at,
+                }
+            })
+            .collect();
+        tags.sort_by(|a, b| {
+            (a.tagged_at, &a.tag_id, &a.staff_id).cmp(&(b.tagged_at, &b.tag_id, &b.staff_id))
+        });
+        let groups = if wants.groups {
+            let ids: Vec<&str> = portrait.groups.keys().map(String::as_str).collect();
+            let now = self.groups_now(&ids).await?;
+            let mut groups: Vec<GroupRecord> = portrait
+                .groups
+                .values()
+                .map(|g| {
+                    let known = now.iter().find(|n| n.group_id == g.group_id);
+                    GroupRecord {
+                        group_id: g.group_id.clone(),
+                        name: known.and_then(|n| n.name.clone()),
+                        owner_staff_id: known.and_then(|n| n.owner_staff_id.clone()),
+                        notice: known.and_then(|n| n.notice.clone()),
+                        joined_at: g.joined_at,
+                    }
+                })
+                .collect();
+            groups.sort_by(|a, b| (a.joined_at, &a.group_id).cmp(&(b.joined_at, &b.group_id)));
+            Some(groups)
+        } else {
+            None
+        };
+        let mut coupons: Vec<CouponRecord> = portrait
+            .coupons
+            .values()
+            .map(|c| CouponRecord {
+                coupon_id: c.coupon_id.clone(),
+                campaign_id: c.campaign_id.clone(),
+                value_fen: c.value_fen,
+                issued_at: c.issued_at,
+                expires_at: c.expires_at,
+                status: c.status.clone(),
+                closed_at: c.closed_at,
+            })
+            .collect();
+        coupons.sort_by(|a, b| (b.issued_at, &a.coupon_id).cmp(&(a.issued_at, &b.coupon_id)));
+        let timeline = wants.timeline.map(|limit| {
+            timeline
+                .iter()
+                .rev()
+                .take(usize::try_from(limit.max(0)).unwrap_or(0))
+                .map(|e| TimelineRecord {
+                    sequence: e.sequence,
+                    event_type: e.event_type.clone(),
+                    payload: e.payload.clone(),
+                    metadata: e.metadata.clone(),
+                })
+                .collect()
+        });
+        let parts = PortraitParts {
+            relations: wants.relations.then_some(relations),
+            tags: wants.tags.then_some(tags),
+            groups,
+            coupons: wants.coupons.then_some(coupons),
+            timeline,
+            timeline_limit: wants.timeline.unwrap_or(0),
+        };
+        Ok(Some((record, parts)))
+    }
+
+    /// Every event of the tenant's streams of `aggregate_type` with these local ids, in
+    /// stream order.
+    async fn stream(
+        &self,
+        aggregate_type: &str,
+        local_ids: &[&str],
+    ) -> Result<Vec<StoredEvent>, ReadError> {
+        if local_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, CAST(payload AS TEXT) AS payload, \
+             CAST(metadata AS TEXT) AS metadata FROM events WHERE aggregate_type = ",
+        );
+        sql.bind(Arg::Text(aggregate_type.to_string()))
+            .push(" AND aggregate_id IN ")
+            .bind_list(
+                local_ids
+                    .iter()
+                    .map(|id| Arg::Text(format!("{}:{id}", self.tenant))),
+            )
+            .push(" AND tenant_id = ")
+            .bind(Arg::Text(self.tenant.to_string()))
+            .push(" ORDER BY aggregate_id, sequence");
+        Ok(scoped!(self, |conn| fetch_all!(
+            sql,
+            StoredEvent,
+            &mut *conn
+        )))
+    }
+
+    /// The event, if it had occurred by `at`.
+    fn happened(
+        &self,
+        stored: &StoredEvent,
+        at: DateTime<Utc>,
+    ) -> Result<Option<LoggedEvent>, ReadError> {
+        let bad = |e: serde_json::Error| {
+            ReadError::BadEvent(format!("{} #{}: {e}", stored.aggregate_id, stored.sequence))
+        };
+        let occurred: Occurred = serde_json::from_str(&stored.metadata).map_err(bad)?;
+        if occurred.occurred_at > at {
+            return Ok(None);
+        }
+        let local_id = domain::stamp::local_id(&stored.aggregate_id);
+        Ok(Some(LoggedEvent {
+            checkpoint: Checkpoint::START,
+            tenant: self.tenant.to_string(),
+            local_id: local_id.to_string(),
+            sequence: stored.sequence,
+            event: parse_event(&stored.aggregate_type, &stored.payload).map_err(bad)?,
+        }))
+    }
+
+    /// Today's name, owner and notice of these chat groups.
+    async fn groups_now(&self, ids: &[&str]) -> Result<Vec<GroupNow>, ReadError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new(
+            "SELECT group_id, name, owner_staff_id, notice FROM rm_group_owner \
+             WHERE tenant_id = ",
+        );
+        sql.bind(Arg::Text(self.tenant.to_string()))
+            .push(" AND group_id IN ")
+            .bind_list(ids.iter().map(|id| Arg::Text((*id).to_string())));
+        Ok(scoped!(self, |conn| fetch_all!(sql, GroupNow, &mut *conn)))
+    }
+}
