@@ -24,4 +24,5 @@ mod limits;
 mod logs;
 mod server;
 mod subscriptions;
+mod timeline;
 mod wecom_handover;

@@ -11,10 +11,11 @@
 
 use chrono::{DateTime, Utc};
 use domain::stamp::TAG_LIBRARY_LOCAL_ID;
-use projections::log::{parse_event, Checkpoint, LoggedEvent};
+use projections::log::{parse_event, AnyEvent, Checkpoint, LoggedEvent};
 use projections::model::ReadModel;
 use projections::portrait::fold::PortraitSet;
 
+use super::names::{mentions, DisplayNames};
 use super::portrait::{PortraitParts, PortraitWants};
 use super::sql::fetch_all;
 use super::{
@@ -62,20 +63,29 @@ impl Reads {
         let mut set = PortraitSet::default();
         let customer_stream = self.stream("Customer", &[customer_id]).await?;
         let mut timeline = Vec::new();
+        let (mut staff, mut groups) = (Vec::new(), Vec::new());
         for stored in &customer_stream {
             if let Some(event) = self.happened(stored, at)? {
+                if let AnyEvent::Customer(e) = &event.event {
+                    let (s, _, g) = mentions(e);
+                    staff.extend(s.into_iter().map(str::to_string));
+                    groups.extend(g.map(str::to_string));
+                }
                 set.apply(&event);
                 timeline.push(stored);
             }
         }
         let key = (tenant.clone(), customer_id.to_string());
-        let Some(portrait) = set.customers.get(&key) else {
+        if !set.customers.contains_key(&key) {
             return Ok(None);
-        };
-        let mut staff: Vec<&str> = portrait.relations.keys().map(String::as_str).collect();
-        staff.extend(portrait.tags.keys().map(|(s, _)| s.as_str()));
+        }
+        // Everyone the stream names (servers, taggers, senders, handover parties), so
+        // the timeline reads their names of that instant too.
         staff.sort_unstable();
         staff.dedup();
+        groups.sort_unstable();
+        groups.dedup();
+        let staff: Vec<&str> = staff.iter().map(String::as_str).collect();
         let mut others = self.stream("TagLibrary", &[TAG_LIBRARY_LOCAL_ID]).await?;
         others.extend(self.stream("Staff", &staff).await?);
         for stored in &others {
@@ -138,9 +148,9 @@ impl Reads {
         tags.sort_by(|a, b| {
             (a.tagged_at, &a.tag_id, &a.staff_id).cmp(&(b.tagged_at, &b.tag_id, &b.staff_id))
         });
+        let group_ids: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let now = self.groups_now(&group_ids).await?;
         let groups = if wants.groups {
-            let ids: Vec<&str> = portrait.groups.keys().map(String::as_str).collect();
-            let now = self.groups_now(&ids).await?;
             let mut groups: Vec<GroupRecord> = portrait
                 .groups
                 .values()
@@ -187,6 +197,22 @@ impl Reads {
                 })
                 .collect()
         });
+        let names = DisplayNames {
+            staff: set
+                .staff
+                .values()
+                .map(|s| (s.staff_id.clone(), s.name.clone()))
+                .collect(),
+            tags: set
+                .tags
+                .values()
+                .map(|t| (t.tag_id.clone(), t.name.clone()))
+                .collect(),
+            groups: now
+                .iter()
+                .filter_map(|g| Some((g.group_id.clone(), g.name.clone()?)))
+                .collect(),
+        };
         let parts = PortraitParts {
             relations: wants.relations.then_some(relations),
             tags: wants.tags.then_some(tags),
@@ -194,6 +220,7 @@ impl Reads {
             coupons: wants.coupons.then_some(coupons),
             timeline,
             timeline_limit: wants.timeline.unwrap_or(0),
+            names: Some(names),
         };
         Ok(Some((record, parts)))
     }

@@ -11,6 +11,7 @@ pub mod bound;
 mod channels;
 mod customers;
 mod jobs;
+mod names;
 mod portrait;
 mod sql;
 mod staff;
@@ -32,6 +33,7 @@ pub use customers::{
     TimelineRecord,
 };
 pub use jobs::{HandoverItemRecord, JobRecord, JobStatus, JOB_COLUMNS};
+pub use names::{mentions, DisplayNames};
 pub use portrait::{PortraitParts, PortraitWants};
 pub use sql::{Arg, Sql};
 pub use staff::{

@@ -31,6 +31,9 @@ pub struct PortraitParts {
     /// Newest first, at most `wants.timeline` of them.
     pub timeline: Option<Vec<TimelineRecord>>,
     pub timeline_limit: i64,
+    /// The names the timeline's events mention, as of the portrait's instant (an as-of
+    /// portrait); `None`: today's, read when the timeline is described.
+    pub names: Option<super::DisplayNames>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -175,6 +178,7 @@ impl Reads {
                 .transpose()?,
             timeline,
             timeline_limit: wants.timeline.unwrap_or(0),
+            names: None,
         };
         Ok((row.customer, parts))
     }
@@ -216,6 +220,7 @@ impl Reads {
                 None => None,
             },
             timeline_limit: wants.timeline.unwrap_or(0),
+            names: None,
         };
         Ok(Some((customer, parts)))
     }

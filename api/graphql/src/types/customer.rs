@@ -5,8 +5,8 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, ID};
 use chrono::{DateTime, Utc};
 use engine::reads::{
-    CouponRecord, CustomerRecord, GroupRecord, PortraitParts, PortraitWants, RelationRecord,
-    TagRecord,
+    mentions, CouponRecord, CustomerRecord, DisplayNames, GroupRecord, PortraitParts,
+    PortraitWants, RelationRecord, TagRecord,
 };
 
 use super::int;
@@ -15,7 +15,7 @@ use crate::guard::PiiGuard;
 use crate::ids::{self, page_size};
 use crate::paging::{page_vec, Page};
 use crate::reads;
-use crate::timeline::{describe, TimelineEntry};
+use crate::timeline::{describe, Language, TimelineEntry};
 
 /// Where a customer stands in the repurchase funnel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
@@ -274,6 +274,7 @@ impl Customer {
         ctx: &Context<'_>,
         first: i32,
         after: Option<String>,
+        #[graphql(default)] language: Language,
     ) -> ApiResult<Page<TimelineEntry>> {
         let limit = page_size(first)?;
         let before = match after {
@@ -298,7 +299,7 @@ impl Customer {
         };
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let mut page = Connection::new(before.is_some(), more);
+        let mut events = Vec::with_capacity(rows.len());
         for row in rows {
             let event: domain::customer::CustomerEvent = serde_json::from_str(&row.payload)
                 .map_err(|source| UnreadableEvent {
@@ -306,15 +307,42 @@ impl Customer {
                     source,
                 })
                 .map_err(ApiError::internal)?;
+            events.push((row, event));
+        }
+        // An as-of portrait brings the names of its instant; otherwise today's are read.
+        let as_of_names = self
+            .parts()
+            .filter(|_| before.is_none())
+            .and_then(|p| p.names.clone());
+        let names = if let Some(names) = as_of_names {
+            names
+        } else if summaries_wanted(ctx) {
+            let (mut staff, mut tags, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+            for (_, event) in &events {
+                let (s, t, g) = mentions(event);
+                staff.extend(s);
+                tags.extend(t);
+                groups.extend(g);
+            }
+            for ids in [&mut staff, &mut tags, &mut groups] {
+                ids.sort_unstable();
+                ids.dedup();
+            }
+            reads(ctx)?.display_names(&staff, &tags, &groups).await?
+        } else {
+            DisplayNames::default()
+        };
+        let mut page = Connection::new(before.is_some(), more);
+        for (row, event) in &events {
             let metadata: std::collections::HashMap<String, String> =
                 serde_json::from_str(&row.metadata).unwrap_or_default();
-            let (occurred_at, summary) = describe(&event);
+            let (occurred_at, summary) = describe(event, &names, language);
             page.edges.push(Edge::new(
                 ids::cursor(&[&row.sequence.to_string()]),
                 TimelineEntry {
                     sequence: int(row.sequence),
                     occurred_at,
-                    kind: row.event_type,
+                    kind: row.event_type.clone(),
                     actor: metadata.get(domain::metadata::ACTOR).cloned(),
                     summary,
                 },
@@ -446,4 +474,15 @@ struct UnreadableEvent {
     sequence: i64,
     #[source]
     source: serde_json::Error,
+}
+
+/// Whether the timeline's entries are asked for their `summary`: only then are the
+/// names of the staff, tags and groups they mention read.
+fn summaries_wanted(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead()
+        .field("edges")
+        .field("node")
+        .field("summary")
+        .exists()
+        || ctx.look_ahead().field("nodes").field("summary").exists()
 }
