@@ -235,11 +235,7 @@ async fn a_handover_killed_at_random_moments_ends_as_an_uninterrupted_one() {
         .to_string();
     let mut server = Some(server);
     let mut progress_at_kills = Vec::new();
-    for _ in 0..KILLS {
-        let running = server.take().unwrap_or_else(|| Server::spawn(url));
-        running.ready(&http).await;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(100..600))).await;
-        running.kill();
+    let progress = || async {
         let (done,): (i64,) = on_pool!(&db.db, |pool| {
             sqlx::query_as("SELECT progress_done FROM jobs WHERE tenant_id = $1")
                 .bind(T)
@@ -247,11 +243,26 @@ async fn a_handover_killed_at_random_moments_ends_as_an_uninterrupted_one() {
                 .await
         })
         .unwrap();
-        progress_at_kills.push(done);
+        done
+    };
+    let total = i64::from(GROUPS) + CUSTOMERS as i64;
+    for _ in 0..KILLS {
+        let running = server.take().unwrap_or_else(|| Server::spawn(url));
+        running.ready(&http).await;
+        // Kill once this process has moved the job on, at a random moment after: a fixed
+        // delay from readiness missed the job altogether on a loaded machine (the job
+        // resumes on the runner's next tick).
+        let before = progress().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while progress().await == before && before < total && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
+        running.kill();
+        progress_at_kills.push(progress().await);
     }
     println!("progress when killed: {progress_at_kills:?}");
     // The kills must have hit the job while it ran, or this test shows nothing.
-    let total = i64::from(GROUPS) + CUSTOMERS as i64;
     let mid_job = progress_at_kills
         .iter()
         .filter(|p| **p > 0 && **p < total)
