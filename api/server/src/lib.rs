@@ -11,7 +11,8 @@
 //!   hosting the projector and the job runner.
 //! - [`http`], [`ws`]: `POST /graphql` and `/graphql/ws` with their limits and masking.
 //! - [`callback`]: the WeCom callback endpoint.
-//! - [`graphiql`], [`metrics`]: the GraphiQL page, the Prometheus text.
+//! - [`graphiql`], [`console`], [`metrics`]: the GraphiQL page, the operations console,
+//!   the Prometheus text.
 //! - [`cli`], [`demo`], [`token`]: the `scrm` subcommands, the demo, development tokens.
 //! - [`seed`]: `scrm seed`, the bulk loader of generated tenants.
 //! - [`bench`]: `scrm bench`, benchmarks that print figures beside a ceiling.
@@ -20,6 +21,7 @@ pub mod bench;
 pub mod callback;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod graphiql;
 pub mod http;

@@ -167,6 +167,8 @@ impl App {
                 metrics: self.metrics.clone(),
             })
             .merge(graphql)
+            // Static files only; every request the page makes is an API request.
+            .merge(crate::console::router("/graphql", "/graphql/ws"))
             .merge(crate::callback::router(
                 self.engine.clone(),
                 self.wecom.clone(),

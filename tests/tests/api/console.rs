@@ -1,0 +1,136 @@
+//! The operations console (`/console`, issue 21) in a real browser: Debian's chromium,
+//! headless, driven by `tests/console/e2e.mjs` (playwright-core) against the real server
+//! on PostgreSQL. The script signs in as operations, an admin and a guide, opens every
+//! page, starts a handover from the departures page and watches it finish over the
+//! socket, compares the charts' numbers with the API's, checks what a guide is (not)
+//! shown, and fails on any console error (a CSP violation is one). It saves a
+//! screenshot of each page under `docs/console/`.
+//!
+//! PostgreSQL only: the pages' queries run on both backends in the other suites; here
+//! the browser is what is under test, and one backend is enough to drive it.
+//!
+//! Needs `/usr/bin/chromium` (`apt-get install chromium chromium-driver`, as `.ci/run`
+//! does) and Node.js; runs `npm ci` in `tests/console` when its `node_modules` is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use engine::auth::Role;
+use fixtures::departure;
+use harness::departure::{mark_departed, ops, world_on};
+use harness::live::token;
+use harness::world::{busiest_guides, seeded, sole_customer, ONE_TENANT};
+use harness::TestDb;
+use serde_json::json;
+use uuid::Uuid;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The departed guide's book, and how many of it the chosen successor may take.
+const BOOK: u64 = 40;
+const SUCCESSOR_LIMIT: u64 = 30;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+fn run(command: &mut Command, what: &str) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start it: {e}"));
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// `tests/console` with its `node_modules`, installed from the lock file if missing.
+fn script_dir() -> PathBuf {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: install Debian's chromium for the browser tests \
+         (DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)"
+    );
+    let dir = repo().join("tests/console");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let out = run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+            "npm ci in tests/console",
+        );
+        assert!(out.status.success(), "npm ci in tests/console failed");
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_in_a_real_browser_under_its_csp_and_the_roles_rules() {
+    let dir = script_dir();
+    // Tenant `acme` (generated: stores, guides, customers, purchases, coupons) for the
+    // funnel, the projections and the guides; tenant `dep` for the departure.
+    let db = seeded(TestDb::postgres().await, ONE_TENANT).await;
+    let (db, api) = world_on(db, BOOK, 2, false).await;
+    mark_departed(&api).await;
+    // The successor the browser picks takes fewer customers than the book holds: the
+    // rest are held back, and the page lists them one by one.
+    let limit = api
+        .gql(
+            Some(&ops()),
+            "mutation($i: SetCustomerLimitInput!) { setCustomerLimit(input: $i) { userErrors { code } } }",
+            json!({ "i": { "staffId": departure::successor(1).as_str(), "limit": SUCCESSOR_LIMIT,
+                           "idempotencyKey": Uuid::new_v4().to_string() } }),
+        )
+        .await;
+    assert_eq!(
+        limit["data"]["setCustomerLimit"]["userErrors"],
+        json!([]),
+        "{limit}"
+    );
+    api.settle().await;
+
+    let guides = busiest_guides(&db.db, "acme").await;
+    let (guide, store) = guides[0].clone();
+    let mut other_customer = None;
+    for (other, _) in &guides[1..] {
+        if let Some(c) = sole_customer(&db.db, "acme", other).await {
+            other_customer = Some(c);
+            break;
+        }
+    }
+    let other_customer = other_customer.expect("a customer another guide alone serves");
+
+    let started = Instant::now();
+    let mut node = Command::new("node");
+    node.arg("e2e.mjs")
+        .current_dir(&dir)
+        .env("SCRM_CONSOLE_URL", &api.base)
+        .env("SCRM_CHROMIUM", CHROMIUM)
+        .env("SCRM_OPS_TOKEN", ops())
+        .env("SCRM_ADMIN_TOKEN", token("acme", Role::Admin, None, &[]))
+        .env(
+            "SCRM_GUIDE_TOKEN",
+            token("acme", Role::Guide, Some(&guide), &[&store]),
+        )
+        .env("SCRM_OTHER_CUSTOMER", &other_customer)
+        .env("SCRM_LEAVER", departure::leaver().as_str())
+        .env("SCRM_SUCCESSOR", departure::successor(1).as_str())
+        .env("SCRM_HELD_BACK", (BOOK - SUCCESSOR_LIMIT).to_string())
+        .env("SCRM_SCREENSHOTS", repo().join("docs/console"));
+    // The server answers the browser from this runtime: wait for node off its workers.
+    let out = tokio::task::spawn_blocking(move || run(&mut node, "node tests/console/e2e.mjs"))
+        .await
+        .expect("node");
+    println!(
+        "browser tests took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        out.status.success(),
+        "the browser tests failed ({}): see their output above",
+        out.status
+    );
+    api.stop().await;
+}
