@@ -7,6 +7,7 @@
 //   SCRM_GUIDE_TOKEN    a guide of `acme`
 //   SCRM_OTHER_CUSTOMER a customer of `acme` whom another guide alone serves
 //   SCRM_LEAVER, SCRM_SUCCESSOR  the departed guide of `dep` and the successor to choose
+//   SCRM_CAMPAIGN       a finished campaign job of `acme`, with a holdout
 //   SCRM_HELD_BACK      how many of the leaver's customers that successor cannot take
 //   SCRM_SCREENSHOTS    where to save a PNG of each page (optional)
 //   SCRM_CHROMIUM       the browser (default /usr/bin/chromium)
@@ -188,7 +189,6 @@ async function operations() {
   await page.fill("#campaign-id", "Sm9iOm5vbmU");
   await page.click("#campaign button[type=submit]");
   await page.waitForSelector("#campaign-missing");
-  await shot(page, "campaigns");
   await open(page, "inbox");
   const { wecomNotices } = await api(token, "{ wecomNotices(first: 100, status: FAILED) { nodes { dedupKey } } }");
   assert.equal(Number(await page.getAttribute("#page .area", "data-count")), wecomNotices.nodes.length);
@@ -240,6 +240,27 @@ async function admin() {
       await shot(page, "funnel-cohort-lines");
     }
   }
+
+  step("admin: a campaign's arms and uplift as the API gives them");
+  await open(page, "campaigns");
+  const campaign = env("SCRM_CAMPAIGN");
+  const { campaignResults: r } = await api(token, `query($id: ID!) { campaignResults(id: $id) {
+    conversionUplift redemptionUplift reached { customers buyers } heldOut { customers buyers } } }`,
+  { id: campaign });
+  assert.ok(r && r.reached.customers > 0 && r.heldOut && r.heldOut.customers > 0, JSON.stringify(r));
+  await page.fill("#campaign-id", campaign);
+  await page.click("#campaign button[type=submit]");
+  await page.waitForSelector("#campaign-results dl.uplift");
+  const pct = (x) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);
+  assert.equal(await page.textContent('[data-uplift="conversion"]'), pct(r.conversionUplift));
+  assert.equal(await page.textContent('[data-uplift="redemption"]'), pct(r.redemptionUplift));
+  for (const arm of ["reached", "heldOut"]) {
+    assert.equal(await page.textContent(`#campaign-results tr[data-arm="${arm}"] td[data-col="customers"]`),
+      String(r[arm].customers));
+    assert.equal(await page.textContent(`#campaign-results tr[data-arm="${arm}"] td[data-col="buyers"]`),
+      String(r[arm].buyers));
+  }
+  await shot(page, "campaigns");
 
   step("admin: projections, and a rebuild followed to the end");
   await open(page, "projections");

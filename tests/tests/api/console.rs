@@ -14,15 +14,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use engine::auth::Role;
 use fixtures::departure;
-use harness::departure::{mark_departed, ops, world_on};
-use harness::live::token;
+use harness::departure::{mark_departed, ops, world_with};
+use harness::fake_wecom::FakeWecom;
+use harness::ids::tenant;
+use harness::live::{token, TestApi};
 use harness::world::{busiest_guides, seeded, sole_customer, ONE_TENANT};
 use harness::TestDb;
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -66,14 +68,100 @@ fn script_dir() -> PathBuf {
     dir
 }
 
+/// `acme`'s operations.
+fn acme_ops() -> String {
+    token("acme", Role::Operations, None, &[])
+}
+
+/// The job `id` once `done` says so, asked as `acme`'s operations every 100 ms for at
+/// most a minute.
+async fn until(api: &TestApi, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let body = api
+            .gql(
+                Some(&acme_ops()),
+                "query($id: ID!) { job(id: $id) { status outcomes { code count } \
+                 wecomCalls(first: 100) { nodes { status } } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        let job = body["data"]["job"].clone();
+        if done(&job) {
+            return job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A mass message to `acme`'s buyers with a holdout, through the fake WeCom, confirmed
+/// by the guides and finished: its job id, for the campaigns page, and the fake (kept
+/// for as long as the server may call it).
+async fn campaign(api: &TestApi) -> (String, FakeWecom) {
+    let fake = FakeWecom::start("ww5823bf96d3bd56c7").await;
+    fake.connect(
+        &api.engine.db,
+        &tenant("acme"),
+        "QDG6eK",
+        "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+    )
+    .await;
+    let body = api
+        .gql(
+            Some(&acme_ops()),
+            "mutation($i: StartCampaignInput!) { startCampaign(input: $i) { \
+             userErrors { code } job { id } } }",
+            json!({ "i": {
+                "kind": "MASS_MESSAGE",
+                "text": "618 到店礼：凭此消息领取金饰保养券",
+                "audience": { "stages": ["FIRST_PURCHASE", "REPURCHASE", "LOYAL"] },
+                "holdoutPerMille": 300,
+                "couponCampaignId": "gold-care-618",
+                "idempotencyKey": Uuid::new_v4().to_string(),
+            } }),
+        )
+        .await;
+    let id = body["data"]["startCampaign"]["job"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    // Every guide's task is with WeCom (as in tests/api/campaigns.rs) before they confirm.
+    let sent = |j: &Value| {
+        let codes = |code: &str| {
+            j["outcomes"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o["code"] == code))
+        };
+        let calls = j["wecomCalls"]["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        codes("SENT")
+            && !codes("PLANNED")
+            && !calls.is_empty()
+            && calls.iter().all(|c| c["status"] == "DONE")
+    };
+    until(api, &id, sent).await;
+    fake.confirm_all_mass_messages(chrono::Utc::now().timestamp());
+    until(api, &id, |j| j["status"] == "SUCCEEDED").await;
+    api.settle().await;
+    (id, fake)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_works_in_a_real_browser_under_its_csp_and_the_roles_rules() {
     let dir = script_dir();
     // Tenant `acme` (generated: stores, guides, customers, purchases, coupons) for the
     // funnel, the projections and the guides; tenant `dep` for the departure.
     let db = seeded(TestDb::postgres().await, ONE_TENANT).await;
-    let (db, api) = world_on(db, BOOK, 2, false).await;
+    let (db, api) = world_with(db, BOOK, 2, |s| {
+        s.tick_every = Duration::from_millis(100);
+        s.outbound.poll_every = chrono::Duration::zero();
+    })
+    .await;
     mark_departed(&api).await;
+    let (campaign, _wecom) = campaign(&api).await;
     // The successor the browser picks takes fewer customers than the book holds: the
     // rest are held back, and the page lists them one by one.
     let limit = api
@@ -117,6 +205,7 @@ async fn the_console_works_in_a_real_browser_under_its_csp_and_the_roles_rules()
         .env("SCRM_OTHER_CUSTOMER", &other_customer)
         .env("SCRM_LEAVER", departure::leaver().as_str())
         .env("SCRM_SUCCESSOR", departure::successor(1).as_str())
+        .env("SCRM_CAMPAIGN", &campaign)
         .env("SCRM_HELD_BACK", (BOOK - SUCCESSOR_LIMIT).to_string())
         .env("SCRM_SCREENSHOTS", repo().join("docs/console"));
     // The server answers the browser from this runtime: wait for node off its workers.

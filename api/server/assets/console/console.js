@@ -968,7 +968,9 @@
             { label: "conversionRate", value: function (a) { return pct(a.v.conversionRate); } },
             { label: "couponRedeemers", value: function (a) { return a.v.couponRedeemers; } },
             { label: "redemptionRate", value: function (a) { return pct(a.v.redemptionRate); } }
-          ], arms));
+          ], arms, function (a) {
+            return { "data-arm": a.arm };
+          }));
           out.appendChild(chart("campaigns", "bars", [
             { id: "conversionRate", label: t("conversionRate") },
             { id: "redemptionRate", label: t("redemptionRate") }
