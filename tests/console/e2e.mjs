@@ -7,6 +7,7 @@
 //   SCRM_GUIDE_TOKEN    a guide of `acme`
 //   SCRM_OTHER_CUSTOMER a customer of `acme` whom another guide alone serves
 //   SCRM_LEAVER, SCRM_SUCCESSOR  the departed guide of `dep` and the successor to choose
+//   SCRM_NOTICE_ERROR   the reason of `dep`'s one failed WeCom notice (with markup in it)
 //   SCRM_CAMPAIGN       a finished campaign job of `acme`, with a holdout
 //   SCRM_HELD_BACK      how many of the leaver's customers that successor cannot take
 //   SCRM_SCREENSHOTS    where to save a PNG of each page (optional)
@@ -182,6 +183,10 @@ async function operations() {
   assert.equal(refused, Number(env("SCRM_HELD_BACK")), JSON.stringify(apiJob.outcomes));
   await page.waitForSelector(`#refusals[data-count="${refused}"]`);
   assert.equal(await page.locator("#refusals tr[data-customer]").count(), refused);
+  const first = await page.getAttribute("#refusals tr[data-customer]", "data-customer");
+  const { customer } = await api(token, "query($id: ID!) { customer(id: $id) { name externalUserId } }", { id: first });
+  assert.equal(await page.textContent('#refusals tr[data-customer] td[data-col="name"]'), customer.name ?? "–");
+  assert.equal(await page.textContent('#refusals tr[data-customer] td[data-col="customer"]'), customer.externalUserId);
   await shot(page, "departures");
 
   step("operations: campaigns and the WeCom inbox");
@@ -190,8 +195,11 @@ async function operations() {
   await page.click("#campaign button[type=submit]");
   await page.waitForSelector("#campaign-missing");
   await open(page, "inbox");
-  const { wecomNotices } = await api(token, "{ wecomNotices(first: 100, status: FAILED) { nodes { dedupKey } } }");
+  const { wecomNotices } = await api(token, "{ wecomNotices(first: 100, status: FAILED) { nodes { error } } }");
   assert.equal(Number(await page.getAttribute("#page .area", "data-count")), wecomNotices.nodes.length);
+  assert.deepEqual(wecomNotices.nodes.map((n) => n.error), [env("SCRM_NOTICE_ERROR")]);
+  assert.equal(await page.textContent('td[data-col="reason"]'), env("SCRM_NOTICE_ERROR"), "the reason, as text");
+  assert.equal(await page.locator("#injected").count(), 0, "markup in data is never parsed");
   await shot(page, "inbox");
 
   step("operations: the pages an analyst uses are not offered, nor reachable by URL");

@@ -31,6 +31,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// The departed guide's book, and how many of it the chosen successor may take.
 const BOOK: u64 = 40;
 const SUCCESSOR_LIMIT: u64 = 30;
+/// The reason of a failed notice, as a page that inserted HTML would run it.
+const NOTICE_ERROR: &str = "CUSTOMER_NOT_FOUND <img src=x id=injected>";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -149,6 +151,20 @@ async fn campaign(api: &TestApi) -> (String, FakeWecom) {
     (id, fake)
 }
 
+/// A WeCom notice of `dep` the engine could not apply, whose reason carries markup: the
+/// inbox page must show it as text.
+async fn failed_notice(api: &TestApi) {
+    sqlx::query(
+        "INSERT INTO wecom_inbox (tenant_id, dedup_key, received_at, kind, payload, status, \
+         processed_at, error, attempts) VALUES ('dep', 'console-e2e', now(), \
+         'change_external_contact/edit_external_contact', '<xml/>', 'failed', now(), $1, 3)",
+    )
+    .bind(NOTICE_ERROR)
+    .execute(harness::pg(&api.engine.db))
+    .await
+    .expect("a failed notice");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_works_in_a_real_browser_under_its_csp_and_the_roles_rules() {
     let dir = script_dir();
@@ -162,6 +178,7 @@ async fn the_console_works_in_a_real_browser_under_its_csp_and_the_roles_rules()
     .await;
     mark_departed(&api).await;
     let (campaign, _wecom) = campaign(&api).await;
+    failed_notice(&api).await;
     // The successor the browser picks takes fewer customers than the book holds: the
     // rest are held back, and the page lists them one by one.
     let limit = api
@@ -206,6 +223,7 @@ async fn the_console_works_in_a_real_browser_under_its_csp_and_the_roles_rules()
         .env("SCRM_LEAVER", departure::leaver().as_str())
         .env("SCRM_SUCCESSOR", departure::successor(1).as_str())
         .env("SCRM_CAMPAIGN", &campaign)
+        .env("SCRM_NOTICE_ERROR", NOTICE_ERROR)
         .env("SCRM_HELD_BACK", (BOOK - SUCCESSOR_LIMIT).to_string())
         .env("SCRM_SCREENSHOTS", repo().join("docs/console"));
     // The server answers the browser from this runtime: wait for node off its workers.

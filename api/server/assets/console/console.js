@@ -319,9 +319,9 @@
       el("thead", {}, [el("tr", {}, columns.map(function (c) {
         return el("th", { text: t(c.label) });
       }))]),
-      el("tbody", {}, rows.map(function (r) {
+      el("tbody", {}, rows.map(function (r, n) {
         return el("tr", rowAttrs ? rowAttrs(r) : {}, columns.map(function (c) {
-          var v = c.value(r);
+          var v = c.value(r, n);
           return el("td", { "data-col": c.label }, [v === null || v === undefined ? "–" : v]);
         }));
       }))
@@ -786,16 +786,47 @@
       var items = [].concat.apply([], lists).filter(function (i) {
         return i.kind === "CUSTOMER";
       });
-      list.setAttribute("data-count", items.length);
-      list.appendChild(table([
-        { label: "customer", value: function (i) { return i.customerId; } },
-        { label: "code", value: function (i) { return i.code; } },
-        { label: "successors", value: function (i) { return i.toStaffId; } }
-      ], items, function (i) {
-        return { "data-customer": i.customerId, "data-code": i.code };
-      }));
-    }, function (err) {
+      return customers(items.map(function (i) {
+        return i.customerId;
+      })).then(function (found) {
+        list.appendChild(table([
+          { label: "name", value: function (i, n) { return found[n] && found[n].name; } },
+          { label: "customer", value: function (i, n) { return found[n] ? found[n].externalUserId : i.customerId; } },
+          { label: "code", value: function (i) { return i.code; } },
+          { label: "successors", value: function (i) { return i.toStaffId; } }
+        ], items, function (i) {
+          return { "data-customer": i.customerId, "data-code": i.code };
+        }));
+        list.setAttribute("data-count", items.length);
+      });
+    }).catch(function (err) {
       list.appendChild(errorBox(err));
+    });
+  }
+
+  // Customers by id (null for one the caller may not see), asked 15 to a request: the
+  // API's limit of aliases.
+  function customers(ids) {
+    var chunks = [];
+    for (var i = 0; i < ids.length; i += 15) {
+      chunks.push(ids.slice(i, i + 15));
+    }
+    return Promise.all(chunks.map(function (chunk) {
+      var vars = {};
+      var params = chunk.map(function (id, n) {
+        vars["c" + n] = id;
+        return "$c" + n + ": ID!";
+      });
+      var fields = chunk.map(function (id, n) {
+        return "c" + n + ": customer(id: $c" + n + ") { name externalUserId }";
+      });
+      return gql("query(" + params.join(", ") + ") { " + fields.join(" ") + " }", vars).then(function (d) {
+        return chunk.map(function (id, n) {
+          return d["c" + n];
+        });
+      });
+    })).then(function (parts) {
+      return [].concat.apply([], parts);
     });
   }
 
