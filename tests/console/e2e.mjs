@@ -3,6 +3,7 @@
 // passes what this needs in the environment:
 //   SCRM_CONSOLE_URL    the server's base URL (http://127.0.0.1:PORT)
 //   SCRM_OPS_TOKEN      operations of tenant `dep`, which has a departed guide
+//   SCRM_OPS_KEY        an API key of `dep` with the operations role: the console's sign-in
 //   SCRM_ADMIN_TOKEN    an admin of tenant `acme` (funnel, projections)
 //   SCRM_GUIDE_TOKEN    a guide of `acme`
 //   SCRM_OTHER_CUSTOMER a customer of `acme` whom another guide alone serves
@@ -146,7 +147,14 @@ async function operations() {
   await page.goto(CONSOLE);
   assert.equal(await page.textContent("h1"), "SCRM 运营控制台");
   await shot(page, "sign-in");
-  await signIn(page, token, "operations");
+  step("operations: a wrong credential is refused on the page");
+  await page.fill("#credential", "not-a-token");
+  await page.click("#sign-in button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("sign-in-error").textContent.length > 0);
+  assert.equal(await page.locator("#viewer").count(), 0);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  step("operations: sign in with an API key");
+  await signIn(page, env("SCRM_OPS_KEY"), "operations");
 
   step("operations: the departures page lists the departed guide");
   await open(page, "departures");
@@ -299,6 +307,11 @@ async function guide() {
   assert.ok(listed.length > 0, "the guide serves customers");
   assert.ok(!(await page.textContent("body")).includes(other), "another guide's customer is not shown");
   await shot(page, "customers-guide", false);
+
+  step("guide: a reload keeps the session (this tab's sessionStorage)");
+  await page.reload();
+  await page.waitForSelector('#viewer[data-role="guide"]');
+  await settled(page);
 
   step("guide: no page or button of operations, even by URL");
   for (const id of ["departures", "funnel", "projections", "inbox", "campaigns"]) {

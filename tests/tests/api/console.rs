@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use engine::auth::Role;
+use engine::auth::{ApiKeys, Role};
 use fixtures::departure;
-use harness::departure::{mark_departed, ops, world_with};
+use harness::departure::{mark_departed, ops, world_with, T};
 use harness::fake_wecom::FakeWecom;
 use harness::ids::tenant;
 use harness::live::{token, TestApi};
@@ -207,6 +207,13 @@ async fn the_console_works_in_a_real_browser_under_its_csp_and_the_roles_rules()
     }
     let other_customer = other_customer.expect("a customer another guide alone serves");
 
+    // Operations sign in with an API key (an integration's credential), the others with
+    // tokens.
+    let key = ApiKeys::new(&api.engine.db)
+        .create(&tenant(T), "console-e2e", Role::Operations, &[])
+        .await
+        .expect("an API key");
+
     let started = Instant::now();
     let mut node = Command::new("node");
     node.arg("e2e.mjs")
@@ -214,6 +221,7 @@ async fn the_console_works_in_a_real_browser_under_its_csp_and_the_roles_rules()
         .env("SCRM_CONSOLE_URL", &api.base)
         .env("SCRM_CHROMIUM", CHROMIUM)
         .env("SCRM_OPS_TOKEN", ops())
+        .env("SCRM_OPS_KEY", &key.token)
         .env("SCRM_ADMIN_TOKEN", token("acme", Role::Admin, None, &[]))
         .env(
             "SCRM_GUIDE_TOKEN",
