@@ -226,7 +226,7 @@ async function admin() {
   const { context, page } = await session("admin");
   await signIn(page, token, "admin");
 
-  for (const [by, kind] of [["STORE", "bars"], ["STAFF", "bars"], ["COHORT", "line"], ["CAMPAIGN", "bars"]]) {
+  for (const [by, kind] of [["STORE", "bars"], ["STAFF", "bars"], ["CHANNEL", "bars"], ["COHORT", "line"], ["CAMPAIGN", "bars"]]) {
     step(`admin: the funnel and coupon charts by ${by} (${kind}) show the API's numbers`);
     await open(page, "funnel");
     await page.selectOption("#chart-kind", kind);

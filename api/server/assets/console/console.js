@@ -125,7 +125,8 @@
       scope: "范围",
       MINE: "我的",
       STORE_SCOPE: "门店",
-      signedInAs: "已登录："
+      signedInAs: "已登录：",
+      eta: "预计剩余"
     },
     en: {
       title: "SCRM operations console",
@@ -234,7 +235,8 @@
       scope: "Scope",
       MINE: "Mine",
       STORE_SCOPE: "My stores",
-      signedInAs: "Signed in: "
+      signedInAs: "Signed in: ",
+      eta: "about"
     }
   };
 
@@ -529,6 +531,7 @@
       bar.setAttribute("max", Math.max(j.progressTotal, 1));
       bar.setAttribute("value", j.progressDone);
       label.textContent = t(j.status) + " · " + j.progressDone + " / " + j.progressTotal +
+        (j.etaSeconds !== null && j.etaSeconds !== undefined ? " · " + t("eta") + " " + j.etaSeconds + " s" : "") +
         (j.errorCode ? " · " + j.errorCode : "") +
         (j.nextRunAt ? " · → " + when(j.nextRunAt) : "");
       clear(outcomes);
