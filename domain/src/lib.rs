@@ -23,6 +23,7 @@
 //! - [`stamp`]: the command envelope, stream ids and tenant-local days.
 //! - [`rules`]: every number the business depends on.
 //! - [`metadata`]: tenant, actor, request and instant stored with every event.
+//! - [`pii`]: which fields of an event identify a person (sealed at the edge).
 
 #[macro_use]
 mod codes;
@@ -33,6 +34,7 @@ pub mod decide;
 pub mod group;
 pub mod handover_plan;
 pub mod metadata;
+pub mod pii;
 pub mod rules;
 pub mod staff;
 pub mod stamp;

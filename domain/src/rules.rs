@@ -28,6 +28,10 @@ pub const DESCRIPTION_MAX_CHARS: usize = 150;
 /// A customer's display name as stored in the portrait (characters).
 pub const CUSTOMER_NAME_MAX_CHARS: usize = 64;
 
+/// The reason an admin gives for erasing a customer (characters). The reason stays in
+/// the log in the clear: it should say why (e.g. "客户申请删除"), not who.
+pub const ERASURE_REASON_MAX_CHARS: usize = 200;
+
 /// Default members per customer group (100 in WeCom 3.0, 200 in 2020): a tenant setting.
 pub const DEFAULT_GROUP_CAPACITY: u32 = 500;
 /// The largest capacity a tenant may configure.

@@ -153,8 +153,7 @@ impl Lane {
         &self,
         after: Checkpoint,
         limit: i64,
-        reads: &[&str],
-    ) -> Result<Page, ProjectionError> {
+    ) -> Result<Vec<Row>, ProjectionError> {
         let sql = format!(
             "SELECT e.txid::text::bigint, e.position, e.aggregate_type, e.aggregate_id, \
                     e.sequence, e.payload::text \
@@ -170,7 +169,7 @@ impl Lane {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        crate::log::page_of(rows, reads)
+        Ok(rows)
     }
 
     /// Rows after `after` (of `tenant` only, when given), counted up to 100,000, and the
@@ -236,18 +235,29 @@ pub async fn save_mark(
 
 /// One page from every lane, `limit` rows in all, with each lane's last row. The lanes
 /// are read at once, each on its worker.
+/// Customer keys are a coordinator table, read on `coordinator`.
 pub async fn read_lanes(
     cluster: &Cluster,
+    coordinator: &mut PgConnection,
     marks: &HashMap<i32, Checkpoint>,
     limit: i64,
     reads: &[&str],
 ) -> Result<(Page, Vec<(i32, Checkpoint)>), ProjectionError> {
     let per_lane = (limit / cluster.lanes.len().max(1) as i64).max(1);
-    let pages = futures::future::try_join_all(cluster.lanes.iter().map(|lane| {
+    let rows = futures::future::try_join_all(cluster.lanes.iter().map(|lane| {
         let from = marks.get(&lane.group).copied().unwrap_or(Checkpoint::START);
-        lane.read_after(from, per_lane, reads)
+        lane.read_after(from, per_lane)
     }))
     .await?;
+    let sealed: Vec<String> = rows
+        .iter()
+        .flat_map(|r| crate::pii::streams_to_open(r))
+        .collect();
+    let keys = crate::pii::keys::fetch_pg(coordinator, &sealed).await?;
+    let pages = rows
+        .into_iter()
+        .map(|r| crate::log::page_of(r, reads, &keys))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut page = Page::default();
     let mut moved = Vec::new();
     for (lane, p) in cluster.lanes.iter().zip(pages) {

@@ -18,6 +18,8 @@ pub enum ProjectionError {
     NeedsRebuild(&'static str),
     #[error("the database has Citus but its log is not distributed yet: run `scrm migrate`")]
     NotDistributed,
+    #[error("personal data: {0}")]
+    Pii(#[from] crate::pii::PiiError),
 }
 
 impl ProjectionError {
@@ -28,6 +30,7 @@ impl ProjectionError {
             Self::BadEvent { .. } => "BAD_EVENT",
             Self::NeedsRebuild(_) => "NEEDS_REBUILD",
             Self::Stalled(_) => "STALLED",
+            Self::Pii(_) => "PII",
             Self::UnknownProjection(_) | Self::NotPrepared(_) | Self::NotDistributed => "OTHER",
         }
     }

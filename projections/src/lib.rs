@@ -19,6 +19,7 @@
 //! - [`projector`]: incremental, checkpointed, woken by NOTIFY.
 //! - [`rebuild`]: fold everything, COPY into fresh tables, swap.
 //! - [`failures`]: the dead letter of a projection that cannot go on.
+//! - [`pii`]: customer data keys: sealing, opening, erasure (crypto-shredding).
 //! - [`tally`]: each tenant's own progress in each projection.
 //! - `table`, `sql`: table descriptions and per-backend SQL.
 
@@ -31,6 +32,7 @@ pub mod failures;
 pub mod funnel;
 pub mod log;
 pub mod model;
+pub mod pii;
 pub mod portrait;
 pub mod projector;
 pub mod rebuild;

@@ -118,8 +118,13 @@ pub async fn read_after(
     }
 }
 
-/// The page of `rows`, parsing those whose type is in `reads`.
-pub(crate) fn page_of(rows: Vec<Row>, reads: &[&str]) -> Result<Page, ProjectionError> {
+/// The page of `rows`, parsing those whose type is in `reads` and opening their sealed
+/// personal data with `keys` (fetched for [`crate::pii::streams_to_open`] of them).
+pub(crate) fn page_of(
+    rows: Vec<Row>,
+    reads: &[&str],
+    keys: &crate::pii::Keys,
+) -> Result<Page, ProjectionError> {
     let mut page = Page::default();
     for row in rows {
         let (txid, position, aggregate_type, aggregate_id, sequence, payload) = row;
@@ -136,11 +141,12 @@ pub(crate) fn page_of(rows: Vec<Row>, reads: &[&str]) -> Result<Page, Projection
         if !reads.contains(&aggregate_type.as_str()) {
             continue;
         }
-        let event =
-            parse_event(&aggregate_type, &payload).map_err(|e| ProjectionError::BadEvent {
-                position,
-                reason: e.to_string(),
-            })?;
+        let bad = |reason: String| ProjectionError::BadEvent { position, reason };
+        let mut event = parse_event(&aggregate_type, &payload).map_err(|e| bad(e.to_string()))?;
+        if let AnyEvent::Customer(e) = &mut event {
+            keys.open(&aggregate_id, e)
+                .map_err(|e| bad(e.to_string()))?;
+        }
         page.events.push(LoggedEvent {
             checkpoint: at,
             tenant: tenant.to_string(),

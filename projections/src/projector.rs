@@ -151,7 +151,7 @@ async fn step_lanes<M: ReadModel>(
         return Err(ProjectionError::NeedsRebuild(name));
     }
     let marks = crate::citus::marks(&mut tx, name).await?;
-    let (page, moved) = crate::citus::read_lanes(cluster, &marks, limit, M::READS).await?;
+    let (page, moved) = crate::citus::read_lanes(cluster, &mut tx, &marks, limit, M::READS).await?;
     if moved.is_empty() {
         tx.rollback().await?;
         return Ok(0);

@@ -28,7 +28,7 @@ SELECT 0, position, aggregate_type, aggregate_id, sequence, payload
 pub type CheckpointRow = (i64, Checkpoint, i64);
 
 macro_rules! backend {
-    ($m:ident, $db:ty, $read:expr, $lock_suffix:expr) => {
+    ($m:ident, $db:ty, $read:expr, $lock_suffix:expr, $keys:path) => {
         pub mod $m {
             use sqlx::{QueryBuilder, Transaction};
 
@@ -52,7 +52,10 @@ macro_rules! backend {
                     .bind(limit)
                     .fetch_all(&mut *conn)
                     .await?;
-                crate::log::page_of(rows, reads)
+                let keys = $keys(&mut *conn, &crate::pii::streams_to_open(&rows))
+                    .await
+                    .map_err(crate::ProjectionError::from)?;
+                crate::log::page_of(rows, reads, &keys)
             }
 
             /// Reads a projection's checkpoint, locking it until the transaction ends.
@@ -212,5 +215,17 @@ macro_rules! backend {
     };
 }
 
-backend!(pg, sqlx::Postgres, super::READ_PG, " FOR UPDATE");
-backend!(lite, sqlx::Sqlite, super::READ_SQLITE, "");
+backend!(
+    pg,
+    sqlx::Postgres,
+    super::READ_PG,
+    " FOR UPDATE",
+    crate::pii::keys::fetch_pg
+);
+backend!(
+    lite,
+    sqlx::Sqlite,
+    super::READ_SQLITE,
+    "",
+    crate::pii::keys::fetch_lite
+);

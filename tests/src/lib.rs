@@ -25,6 +25,14 @@ use uuid::Uuid;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// The key for personal data every test process and every `scrm` it starts share.
+pub const TEST_PII_KEY: &str = "test-only-pii-key-7c1f0e9a2b4d6c8e0f1a3b5c7d9e1f2a";
+
+/// Installs [`TEST_PII_KEY`] in this process (as `scrm` does from its configuration).
+pub fn install_pii_key() {
+    projections::pii::install(TEST_PII_KEY).expect("the test key for personal data");
+}
+
 fn admin_url() -> String {
     std::env::var("SCRM_TEST_PG_URL")
         .ok()
@@ -81,6 +89,7 @@ impl TestDb {
         let backend = Backend::Postgres {
             url: with_database(&admin, &name),
         };
+        install_pii_key();
         let db = Database::connect_to(&backend, 16)
             .await
             .expect("connect to test database");
@@ -150,6 +159,7 @@ impl TestDb {
         }
         coordinator.close().await.ok();
         let backend = Backend::Postgres { url };
+        install_pii_key();
         let db = Database::connect_to(&backend, 16)
             .await
             .expect("connect to test database");
@@ -166,6 +176,7 @@ impl TestDb {
         let backend = Backend::Sqlite {
             path: dir.join("scrm.db"),
         };
+        install_pii_key();
         let db = Database::connect_to(&backend, 1)
             .await
             .expect("open test SQLite file");

@@ -36,6 +36,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod lease;
 pub mod outbox;
+pub mod pii;
 pub mod reads;
 pub mod store;
 pub mod sweep;

@@ -1,6 +1,7 @@
 //! The event store over either backend: cqrs-es's `PersistedEventStore` in its
 //! event-store mode (never the snapshot modes, whose 0.5.0 commit applies events
-//! twice) on postgres-es or sqlite-es, plus the global position those crates lack.
+//! twice) on postgres-es or sqlite-es, plus the global position those crates lack,
+//! with personal data sealed on the way in and opened on the way out ([`crate::pii`]).
 
 use std::collections::HashMap;
 
@@ -9,24 +10,43 @@ use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 use sqlite_es::SqliteEventRepository;
 
+use domain::pii::Personal;
+
 use crate::db::Database;
+use crate::pii::PiiError;
 
 /// The events of one aggregate type, on whichever backend is configured.
 #[allow(missing_debug_implementations)] // the wrapped stores implement no Debug
-pub enum Store<A: Aggregate> {
+pub struct Store<A: Aggregate> {
+    db: Database,
+    inner: Inner<A>,
+}
+
+enum Inner<A: Aggregate> {
     Postgres(PersistedEventStore<PostgresEventRepository, A>),
     Sqlite(PersistedEventStore<SqliteEventRepository, A>),
 }
 
-impl<A: Aggregate> Store<A> {
+fn unexpected<E: std::error::Error>(e: PiiError) -> AggregateError<E> {
+    AggregateError::UnexpectedError(Box::new(e))
+}
+
+impl<A: Aggregate> Store<A>
+where
+    A::Event: Personal,
+{
     pub fn new(db: &Database) -> Self {
-        match db {
-            Database::Postgres(pool) => Self::Postgres(PersistedEventStore::new_event_store(
+        let inner = match db {
+            Database::Postgres(pool) => Inner::Postgres(PersistedEventStore::new_event_store(
                 PostgresEventRepository::new(pool.clone()),
             )),
-            Database::Sqlite(pool) => Self::Sqlite(PersistedEventStore::new_event_store(
+            Database::Sqlite(pool) => Inner::Sqlite(PersistedEventStore::new_event_store(
                 SqliteEventRepository::new(pool.clone()),
             )),
+        };
+        Self {
+            db: db.clone(),
+            inner,
         }
     }
 
@@ -35,10 +55,14 @@ impl<A: Aggregate> Store<A> {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        match self {
-            Self::Postgres(s) => s.load_events(aggregate_id).await,
-            Self::Sqlite(s) => s.load_events(aggregate_id).await,
-        }
+        let mut envelopes = match &self.inner {
+            Inner::Postgres(s) => s.load_events(aggregate_id).await,
+            Inner::Sqlite(s) => s.load_events(aggregate_id).await,
+        }?;
+        crate::pii::open_envelopes(&self.db, &mut envelopes)
+            .await
+            .map_err(unexpected)?;
+        Ok(envelopes)
     }
 
     /// Appends `events` after `current_sequence`; `AggregateConflict` if another writer
@@ -48,18 +72,21 @@ impl<A: Aggregate> Store<A> {
         aggregate_id: &str,
         aggregate: A,
         current_sequence: usize,
-        events: Vec<A::Event>,
+        mut events: Vec<A::Event>,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        crate::pii::seal(&self.db, aggregate_id, &mut events)
+            .await
+            .map_err(unexpected)?;
         let context = EventStoreAggregateContext {
             aggregate_id: aggregate_id.to_string(),
             aggregate,
             current_sequence,
             current_snapshot: None,
         };
-        match self {
-            Self::Postgres(s) => s.commit(events, context, metadata).await,
-            Self::Sqlite(s) => s.commit(events, context, metadata).await,
+        match &self.inner {
+            Inner::Postgres(s) => s.commit(events, context, metadata).await,
+            Inner::Sqlite(s) => s.commit(events, context, metadata).await,
         }
     }
 }

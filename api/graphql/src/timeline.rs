@@ -72,6 +72,7 @@ fn chinese(event: &CustomerEvent, names: &DisplayNames) -> String {
             RemovedBy::Customer => format!("客户删除了{}", staff(s)),
             RemovedBy::Transfer => format!("客户已从{}转出", staff(s)),
         },
+        E::ProfileUpdated { name: n, .. } if n.is_empty() => "客户资料更新".to_string(),
         E::ProfileUpdated { name: n, .. } => format!("客户资料更新：{n}"),
         E::Tagged { staff: s, tag, .. } => format!(
             "{} 给客户打了标签「{}」",
@@ -83,6 +84,9 @@ fn chinese(event: &CustomerEvent, names: &DisplayNames) -> String {
             staff(s),
             name(&names.tags, tag.as_str())
         ),
+        E::RemarkChanged {
+            staff: s, remark, ..
+        } if remark.is_empty() => format!("{} 修改了备注", staff(s)),
         E::RemarkChanged {
             staff: s, remark, ..
         } => format!("{} 将备注改为「{remark}」", staff(s)),
@@ -149,6 +153,7 @@ fn chinese(event: &CustomerEvent, names: &DisplayNames) -> String {
             staff(to),
             refusal_zh(*reason)
         ),
+        E::CustomerErased { reason, .. } => format!("客户的个人信息已删除：{reason}"),
     }
 }
 
@@ -168,6 +173,7 @@ fn english(event: &CustomerEvent, names: &DisplayNames) -> String {
         E::FriendRemoved { staff: s, by, .. } => {
             format!("relation with {} ended ({by:?})", staff(s))
         }
+        E::ProfileUpdated { name: n, .. } if n.is_empty() => "profile updated".to_string(),
         E::ProfileUpdated { name: n, .. } => format!("profile updated: {n}"),
         E::Tagged { staff: s, tag, .. } => format!(
             "{} tagged \"{}\"",
@@ -179,6 +185,9 @@ fn english(event: &CustomerEvent, names: &DisplayNames) -> String {
             staff(s),
             name(&names.tags, tag.as_str())
         ),
+        E::RemarkChanged {
+            staff: s, remark, ..
+        } if remark.is_empty() => format!("{} changed the remark", staff(s)),
         E::RemarkChanged {
             staff: s, remark, ..
         } => format!("{} set remark \"{remark}\"", staff(s)),
@@ -237,6 +246,7 @@ fn english(event: &CustomerEvent, names: &DisplayNames) -> String {
             staff(to),
             reason.code()
         ),
+        E::CustomerErased { reason, .. } => format!("personal data erased: {reason}"),
     }
 }
 

@@ -50,6 +50,8 @@ pub enum UserErrorCode {
     StaffDeparted,
     NoSuchHandover,
     HandoverWindowOpen,
+    AlreadyErased,
+    EmptyReason,
     // Groups.
     GroupAlreadyExists,
     UnknownGroup,

@@ -22,16 +22,45 @@ pub struct DatabaseSettings {
         global = true
     )]
     pub max_connections: u32,
+
+    /// The secret customers' data keys are wrapped with (at least 32 bytes; each tenant's
+    /// key is derived from it). Without it, a random one is created once in
+    /// --pii-key-file. Lose it and every customer's personal data is lost with it.
+    #[arg(long, env = "SCRM_PII_KEY", hide_env_values = true, global = true)]
+    pub pii_key: Option<String>,
+    #[arg(
+        long,
+        env = "SCRM_PII_KEY_FILE",
+        default_value = ".scrm/pii-key",
+        global = true
+    )]
+    pub pii_key_file: std::path::PathBuf,
 }
 
 impl DatabaseSettings {
     /// Connects to the configured backend (the embedded SQLite file without a URL) and
     /// brings its schema up to date.
     pub async fn open_migrated(&self) -> anyhow::Result<(Database, Backend)> {
-        let backend = Backend::from_url(self.database_url.as_deref())?;
-        let db = Database::connect_to(&backend, self.max_connections).await?;
+        let (db, backend) = self.open().await?;
         db.migrate().await?;
         Ok((db, backend))
+    }
+
+    /// Connects, with the key for personal data in place (every read of the log needs it).
+    pub async fn open(&self) -> anyhow::Result<(Database, Backend)> {
+        self.install_pii_key()?;
+        let backend = Backend::from_url(self.database_url.as_deref())?;
+        let db = Database::connect_to(&backend, self.max_connections).await?;
+        Ok((db, backend))
+    }
+
+    pub fn install_pii_key(&self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let secret =
+            engine::auth::load_or_create_secret(self.pii_key.as_deref(), &self.pii_key_file)
+                .context("SCRM_PII_KEY")?;
+        projections::pii::install(&secret).context("SCRM_PII_KEY")?;
+        Ok(())
     }
 }
 

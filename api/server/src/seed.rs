@@ -39,6 +39,8 @@ pub enum SeedError {
     Library(String),
     #[error("the generator stopped unexpectedly")]
     Generator,
+    #[error("sealing personal data: {0}")]
+    Pii(#[from] projections::pii::PiiError),
 }
 
 /// What a seed run did.
@@ -131,6 +133,27 @@ pub async fn seed(
     append: bool,
     progress: Progress,
 ) -> Result<SeedReport, SeedError> {
+    seed_as(db, params, append, progress, Sealing::Sealed).await
+}
+
+/// How the seed writes personal data (docs/adr/0024-crypto-shredding.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// Sealed with each customer's key, as the engine writes it.
+    Sealed,
+    /// In the clear, as events were written before sealing existed: for measuring what
+    /// sealing costs and for testing `scrm pii seal`.
+    Plaintext,
+}
+
+/// [`seed`], writing personal data as `sealing` says.
+pub async fn seed_as(
+    db: &Database,
+    params: Params,
+    append: bool,
+    progress: Progress,
+    sealing: Sealing,
+) -> Result<SeedReport, SeedError> {
     let options = plan_run(db, &params, append).await?;
     register_tenant(db, &params).await?;
     let started = Instant::now();
@@ -159,8 +182,11 @@ pub async fn seed(
     let mut rows: u64 = 0;
     let mut last_log = Instant::now();
     let mut writer = Writer::new(db);
-    while let Some(batch) = rx.recv().await {
+    while let Some(mut batch) = rx.recv().await {
         rows += batch.len() as u64;
+        if sealing == Sealing::Sealed {
+            seal(db, &mut batch).await?;
+        }
         writer.push(batch).await?;
         bar.set_position(rows);
         if bar.is_hidden()
@@ -203,7 +229,9 @@ pub async fn seed_departure(
     let count = rows.len() as u64;
     let mut writer = Writer::new(db);
     for chunk in rows.chunks(BATCH_ROWS) {
-        writer.push(chunk.to_vec()).await?;
+        let mut batch = chunk.to_vec();
+        seal(db, &mut batch).await?;
+        writer.push(batch).await?;
     }
     writer.finish().await?;
     Ok(count)
@@ -222,6 +250,18 @@ fn progress_bar(progress: Progress, estimate: u64) -> ProgressBar {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Seals the personal data of a batch's customer events with their keys, made for the
+/// whole batch at once (docs/adr/0024-crypto-shredding.md).
+async fn seal(db: &Database, batch: &mut [EventRow]) -> Result<(), SeedError> {
+    let mut payloads: Vec<(&str, &mut String)> = batch
+        .iter_mut()
+        .filter(|r| r.aggregate_type == "Customer")
+        .map(|r| (r.aggregate_id.as_str(), &mut r.payload))
+        .collect();
+    projections::pii::migrate::seal_payloads(db, &mut payloads).await?;
+    Ok(())
 }
 
 /// Buffers rows and writes them in the backend's bulk form.

@@ -150,4 +150,8 @@ pub enum CustomerCommand {
         handover: Uuid,
         reason: RefusalReason,
     },
+    /// Erases the customer's personal data (PIPL), once; the caller destroys their key.
+    Erase {
+        reason: String,
+    },
 }

@@ -6,6 +6,7 @@ use super::{
     AcceptTrigger, CouponStatus, Customer, CustomerCommand, CustomerError, CustomerEvent,
     HandoverKind, RefusalReason, RemovedBy, TagState,
 };
+use crate::pii::Personal;
 use crate::rules;
 use crate::values::StaffId;
 
@@ -21,7 +22,19 @@ fn check_len(field: &'static str, text: &str, max: usize) -> Result<(), Customer
 
 impl Customer {
     /// Decides what `command`, arriving at `at`, makes happen. Pure: no clock, no I/O.
+    /// Once the customer is erased, whatever is still recorded of them (a WeCom notice,
+    /// an import) is recorded without what identifies them.
     pub fn decide(&self, command: CustomerCommand, at: DateTime<Utc>) -> Decision {
+        let mut events = self.decide_rules(command, at)?;
+        if self.erased {
+            for e in &mut events {
+                e.strip_personal_data();
+            }
+        }
+        Ok(events)
+    }
+
+    fn decide_rules(&self, command: CustomerCommand, at: DateTime<Utc>) -> Decision {
         use CustomerCommand as C;
         if !self.known && !matches!(command, C::AddFriend { .. } | C::ImportRelation(_)) {
             return Err(CustomerError::UnknownCustomer);
@@ -307,6 +320,16 @@ impl Customer {
                     });
                 }
                 Ok(events)
+            }
+            C::Erase { reason } => {
+                if self.erased {
+                    return Err(CustomerError::AlreadyErased);
+                }
+                if reason.trim().is_empty() {
+                    return Err(CustomerError::EmptyReason);
+                }
+                check_len("reason", &reason, rules::ERASURE_REASON_MAX_CHARS)?;
+                Ok(vec![CustomerEvent::CustomerErased { reason, at }])
             }
         }
     }

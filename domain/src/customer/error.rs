@@ -72,6 +72,10 @@ pub enum CustomerError {
     NoSuchHandover,
     #[error("the 24-hour window of this handover has not passed yet")]
     HandoverWindowOpen,
+    #[error("the customer's personal data was already erased")]
+    AlreadyErased,
+    #[error("an erasure needs a reason")]
+    EmptyReason,
 }
 
 error_codes!(CustomerError {
@@ -107,4 +111,6 @@ error_codes!(CustomerError {
     StaffDeparted(_) => "STAFF_DEPARTED",
     NoSuchHandover => "NO_SUCH_HANDOVER",
     HandoverWindowOpen => "HANDOVER_WINDOW_OPEN",
+    AlreadyErased => "ALREADY_ERASED",
+    EmptyReason => "EMPTY_REASON",
 });

@@ -212,6 +212,14 @@ pub enum CustomerEvent {
         reason: RefusalReason,
         at: DateTime<Utc>,
     },
+    /// The customer's personal data was erased (PIPL): their key is destroyed, so what
+    /// their events held of them is unreadable, and what comes later holds none of it.
+    /// The events keep their kinds and counts, so the funnel does not change.
+    CustomerErased {
+        /// Why, as the admin gave it.
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl CustomerEvent {
@@ -237,6 +245,7 @@ impl CustomerEvent {
             Self::HandoverRequested { .. } => "HandoverRequested",
             Self::HandoverAccepted { .. } => "HandoverAccepted",
             Self::HandoverRefused { .. } => "HandoverRefused",
+            Self::CustomerErased { .. } => "CustomerErased",
         }
     }
 
@@ -261,7 +270,8 @@ impl CustomerEvent {
             | Self::WelcomeMessageSent { at, .. }
             | Self::HandoverRequested { at, .. }
             | Self::HandoverAccepted { at, .. }
-            | Self::HandoverRefused { at, .. } => *at,
+            | Self::HandoverRefused { at, .. }
+            | Self::CustomerErased { at, .. } => *at,
         }
     }
 }

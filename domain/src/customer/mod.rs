@@ -109,6 +109,9 @@ pub struct Customer {
     pending_handover: Option<PendingHandover>,
     /// When each handover of this customer was requested (for the 90-day rule).
     handovers_requested_at: Vec<DateTime<Utc>>,
+    /// Erased (PIPL): nothing that identifies them is recorded any more.
+    #[serde(default)]
+    erased: bool,
 }
 
 impl Customer {
@@ -138,6 +141,19 @@ impl Customer {
 
     pub fn pending_handover(&self) -> Option<&PendingHandover> {
         self.pending_handover.as_ref()
+    }
+
+    pub fn is_erased(&self) -> bool {
+        self.erased
+    }
+
+    pub fn phone(&self) -> Option<&str> {
+        self.phone.as_deref()
+    }
+
+    /// Every relation, by staff.
+    pub fn relations(&self) -> impl Iterator<Item = (&StaffId, &Relation)> {
+        self.relations.iter()
     }
 }
 
@@ -294,6 +310,15 @@ impl Aggregate for Customer {
             }
             CustomerEvent::HandoverRefused { .. } => {
                 self.pending_handover = None;
+            }
+            CustomerEvent::CustomerErased { .. } => {
+                self.erased = true;
+                self.profile = None;
+                self.phone = None;
+                for relation in self.relations.values_mut() {
+                    relation.remark.clear();
+                    relation.description.clear();
+                }
             }
         }
     }

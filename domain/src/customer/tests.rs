@@ -2292,3 +2292,90 @@ fn old_profile_events_without_gender_or_avatar_still_decode_and_encode_the_same(
     ));
     assert_eq!(serde_json::to_string(&event).unwrap(), old);
 }
+
+// ---------------------------------------------------------------- erasure (PIPL)
+
+fn erased(at: DateTime<Utc>) -> CustomerEvent {
+    E::CustomerErased {
+        reason: "客户申请删除".into(),
+        at,
+    }
+}
+
+#[test]
+fn given_a_known_customer_when_erased_then_the_erasure_is_recorded_with_its_reason() {
+    given(vec![friend_added(ZHANG, t(1, 9))])
+        .when(Stamped::new(
+            t(2, 9),
+            C::Erase {
+                reason: "客户申请删除".into(),
+            },
+        ))
+        .then_expect_events(vec![erased(t(2, 9))]);
+}
+
+#[test]
+fn given_an_erased_customer_when_erased_again_then_it_is_refused() {
+    given(vec![friend_added(ZHANG, t(1, 9)), erased(t(2, 9))])
+        .when(Stamped::new(
+            t(3, 9),
+            C::Erase {
+                reason: "again".into(),
+            },
+        ))
+        .then_expect_error(CustomerError::AlreadyErased);
+}
+
+#[test]
+fn given_a_customer_when_erased_without_a_reason_then_it_is_refused() {
+    given(vec![friend_added(ZHANG, t(1, 9))])
+        .when(Stamped::new(t(2, 9), C::Erase { reason: " ".into() }))
+        .then_expect_error(CustomerError::EmptyReason);
+}
+
+#[test]
+fn given_an_erased_customer_when_wecom_reports_a_new_profile_then_it_is_recorded_without_it() {
+    given(vec![friend_added(ZHANG, t(1, 9)), erased(t(2, 9))])
+        .when(Stamped::new(
+            t(3, 9),
+            C::UpdateProfile {
+                name: "王芳".into(),
+                phone: Some("13800000000".into()),
+            },
+        ))
+        .then_expect_events(vec![E::ProfileUpdated {
+            name: String::new(),
+            phone: None,
+            at: t(3, 9),
+            gender: None,
+            avatar: None,
+        }]);
+}
+
+#[test]
+fn given_an_erased_customer_then_the_state_holds_no_profile_and_no_remark() {
+    let customer = replay(vec![
+        friend_added(ZHANG, t(1, 9)),
+        E::ProfileUpdated {
+            name: "王芳".into(),
+            phone: Some("13800000000".into()),
+            at: t(1, 10),
+            gender: None,
+            avatar: None,
+        },
+        E::RemarkChanged {
+            staff: staff(ZHANG),
+            remark: "王姐".into(),
+            description: "喜欢珍珠".into(),
+            at: t(1, 11),
+        },
+        erased(t(2, 9)),
+    ]);
+    assert!(customer.is_erased());
+    assert_eq!(customer.profile(), None);
+    let relation = customer.relation(&staff(ZHANG)).unwrap();
+    assert_eq!(
+        (relation.remark.as_str(), relation.description.as_str()),
+        ("", "")
+    );
+}

@@ -48,6 +48,7 @@ impl Portrait {
                 customer_id: customer.to_string(),
                 name: None,
                 phone: None,
+                erased_at: None,
                 first_added_at: None,
                 first_staff_id: None,
                 add_way: None,
@@ -132,7 +133,8 @@ impl Portrait {
                 self.tags.retain(|(s, _), _| *s != staff);
             }
             CustomerEvent::ProfileUpdated { name, phone, .. } => {
-                c.name = Some(name.clone());
+                // Empty once the customer is erased: what came later holds nothing of them.
+                c.name = Some(name.clone()).filter(|n| !n.is_empty());
                 c.phone = phone.clone();
             }
             CustomerEvent::Tagged { staff, tag, at } => {
@@ -258,6 +260,15 @@ impl Portrait {
             | CustomerEvent::WelcomeMessageSent { .. }
             | CustomerEvent::HandoverRequested { .. }
             | CustomerEvent::HandoverRefused { .. } => {} // see changes_customer_row_only
+            CustomerEvent::CustomerErased { at, .. } => {
+                c.name = None;
+                c.phone = None;
+                c.erased_at = Some(*at);
+                for r in self.relations.values_mut() {
+                    r.remark.clear();
+                    r.description.clear();
+                }
+            }
         }
         self.customer.stage = stage(self.relations.len(), self.customer.purchases).to_string();
     }

@@ -12,5 +12,6 @@ pub mod rows;
 /// 3: an index for the coupon expiry's scan of each tenant's due coupons.
 /// 4: the first friend-add is the earliest, whatever order they arrive in (issue 16).
 /// 5: relations carry the customer's stage and last activity (issue 19).
-pub const VERSION: i64 = 5;
+/// 6: customers erased under PIPL (`erased_at`, issue 20).
+pub const VERSION: i64 = 6;
 pub const NAME: &str = "customer_portrait";

@@ -3,7 +3,8 @@
 use crate::table::table_row;
 
 table_row! {
-    /// One customer: identity, acquisition, stage, purchases, coupon counts, activity.
+    /// One customer: identity (or when it was erased), acquisition, stage, purchases,
+    /// coupon counts, activity.
     CustomerRow in CUSTOMER = "rm_customer",
     key ["tenant_id", "customer_id"],
     indexes [["tenant_id", "stage", "last_activity_at"], ["tenant_id", "last_activity_at"], ["tenant_id", "first_added_at"]],
@@ -12,6 +13,7 @@ table_row! {
         customer_id: text,
         name: opt_text,
         phone: opt_text,
+        erased_at: opt_time,
         first_added_at: opt_time,
         first_staff_id: opt_text,
         add_way: opt_int,

@@ -86,8 +86,8 @@ impl Folder {
 
     /// Folds one batch of rows. With per-batch models the batch must hold whole
     /// streams (the reader cuts between streams).
-    pub fn fold(&mut self, rows: Vec<Row>) -> Result<(), ProjectionError> {
-        let page = page_of(rows, &self.reads)?;
+    pub fn fold(&mut self, rows: Vec<Row>, keys: &crate::pii::Keys) -> Result<(), ProjectionError> {
+        let page = page_of(rows, &self.reads, keys)?;
         let n = page.rows() as u64;
         self.done.tally.merge(page.tally);
         self.done.events += n;

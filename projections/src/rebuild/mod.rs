@@ -35,6 +35,7 @@ use crate::db::Database;
 use crate::error::ProjectionError;
 use crate::funnel::StaffStores;
 use crate::log::{Checkpoint, Row, AGGREGATE_TYPES};
+use crate::pii::Keys;
 use crate::registry::Projection;
 use fold::{Folded, Folder, Models};
 use plan::{KeyRange, Slice};
@@ -512,7 +513,8 @@ impl Job<'_> {
         counter: &Arc<AtomicU64>,
     ) -> Result<(Vec<Reader>, Worked), ProjectionError> {
         let postgres = matches!(self.db, Database::Postgres(_));
-        let (batches, mut next_batch) = mpsc::channel::<Vec<Row>>(2);
+        let (batches, mut raw_batch) = mpsc::channel::<Vec<Row>>(2);
+        let (keyed, mut next_batch) = mpsc::channel::<(Vec<Row>, Keys)>(2);
         let (chunks, next_chunk) = mpsc::channel(2);
         let mut folder = Folder::new(
             self.set,
@@ -523,8 +525,8 @@ impl Job<'_> {
             counter.clone(),
         );
         let fold = tokio::task::spawn_blocking(move || {
-            while let Some(batch) = next_batch.blocking_recv() {
-                folder.fold(batch)?;
+            while let Some((batch, keys)) = next_batch.blocking_recv() {
+                folder.fold(batch, &keys)?;
             }
             folder.finish()
         });
@@ -543,9 +545,24 @@ impl Job<'_> {
             }
             Ok::<_, ProjectionError>(())
         };
-        let (read, written) = tokio::join!(read, write::write_chunks(self.db, next_chunk));
+        // Keys are read as they are now, not in the snapshot: a customer erased during
+        // the rebuild is erased in what it builds.
+        let key = async {
+            while let Some(batch) = raw_batch.recv().await {
+                let keys =
+                    crate::pii::keys::fetch(self.db, &crate::pii::streams_to_open(&batch)).await?;
+                if keyed.send((batch, keys)).await.is_err() {
+                    break; // the fold stopped; it reports why
+                }
+            }
+            drop(keyed);
+            Ok::<_, ProjectionError>(())
+        };
+        let (read, keyed, written) =
+            tokio::join!(read, key, write::write_chunks(self.db, next_chunk));
         // The first failure is the cause; the others are its echo (a closed channel).
         read?;
+        keyed?;
         let rows = written?;
         let folded = fold.await.map_err(|e| {
             ProjectionError::Database(sqlx::Error::Protocol(format!("fold: {e}")))

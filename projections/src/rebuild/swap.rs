@@ -199,9 +199,10 @@ pub async fn swap_tenant_lanes(
         };
         let mut at = *bound;
         while at < *now {
-            let page = worker
-                .read_after(at, 20_000, crate::log::AGGREGATE_TYPES)
-                .await?;
+            let rows = worker.read_after(at, 20_000).await?;
+            let keys =
+                crate::pii::keys::fetch_pg(&mut tx, &crate::pii::streams_to_open(&rows)).await?;
+            let page = crate::log::page_of(rows, crate::log::AGGREGATE_TYPES, &keys)?;
             let Some(last) = page.last else { break };
             let mine: Vec<LoggedEvent> = page
                 .events

@@ -238,6 +238,14 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             GUIDES,
         ),
         (
+            // These tokens carry no `pii` scope, without which no role may erase
+            // (api::erasure shows an admin with it can).
+            "eraseCustomer",
+            m("eraseCustomer", "EraseCustomerInput", "userErrors { code }"),
+            json!({ "i": { "customerId": c, "reason": "test", "idempotencyKey": key() } }),
+            &[],
+        ),
+        (
             "issueCoupon",
             m("issueCoupon", "IssueCouponInput", "userErrors { code }"),
             json!({ "i": { "customerId": c, "campaignId": "campaign-x", "valueFen": 1000,

@@ -15,6 +15,7 @@ mod campaigns;
 mod console;
 mod coupons;
 mod departed;
+mod erasure;
 mod graphql_fuzz;
 mod groups;
 mod handover;

@@ -66,6 +66,7 @@ impl Server {
             .args(["--auto-accept-handovers", "false", "--tick-seconds", "1"])
             .env("DATABASE_URL", url)
             .env("SCRM_JWT_SECRET", SECRET)
+            .env("SCRM_PII_KEY", harness::TEST_PII_KEY)
             .env("SCRM_RATE_PER_CALLER", "100000")
             .env("SCRM_RATE_TENANT_POINTS", "100000000")
             .env("RUST_LOG", "warn")

@@ -7,6 +7,7 @@
 
 mod citus;
 mod handover_crash;
+mod pii;
 mod projections;
 mod rebuild_crash;
 mod seed;

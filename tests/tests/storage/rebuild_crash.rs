@@ -50,6 +50,7 @@ async fn a_rebuild_killed_part_way_leaves_the_old_tables_and_the_next_one_finish
         Command::new(&scrm)
             .args(["rebuild", "--all", "--jobs", "2"])
             .env("DATABASE_URL", url)
+            .env("SCRM_PII_KEY", harness::TEST_PII_KEY)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

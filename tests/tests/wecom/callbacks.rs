@@ -1134,8 +1134,15 @@ on_both_backends! {
             types_of(&log, "woLI"),
             ["FriendAdded", "Tagged", "RemarkChanged", "Tagged", "Untagged"]
         );
-        let remark = &log.iter().find(|(_, t, _)| t == "RemarkChanged").unwrap().2;
-        assert_eq!(remark["RemarkChanged"]["remark"], "Ms Li (VIP)");
+        let (stream, _, remark) = log.iter().find(|(_, t, _)| t == "RemarkChanged").unwrap();
+        // Sealed in the log with the customer's key (docs/adr/0024-crypto-shredding.md).
+        let sealed = remark["RemarkChanged"]["remark"].as_str().unwrap();
+        assert!(projections::pii::is_sealed(sealed), "{remark}");
+        let keys = projections::pii::keys::fetch(&api.engine.db, std::slice::from_ref(stream))
+            .await
+            .unwrap();
+        let key = keys.key(stream).unwrap();
+        assert_eq!(key.open(stream, sealed).as_deref(), Some("Ms Li (VIP)"));
         assert_eq!(remark["RemarkChanged"]["at"], "2026-03-01T00:00:00Z");
 
         let p = portrait(&api, "woLI").await;

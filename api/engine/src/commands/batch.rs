@@ -50,6 +50,7 @@ type Answer<A> = Result<Outcome, CommandError<<A as Aggregate>::Error>>;
 impl<A, C> CommandService<A>
 where
     A: Aggregate<Command = Stamped<C>, Services = ()>,
+    A::Event: domain::pii::Personal,
     C: Clone + Serialize + Send + Sync,
 {
     /// Executes `batch`, one answer per command in the same order. Answers are those
@@ -163,7 +164,12 @@ where
             let envelopes = streams.remove(&b.aggregate_id).unwrap_or_default();
             match decide(index, b, envelopes).await {
                 Ok(Decided::Answered(answer)) => answers[index] = Some(Ok(answer)),
-                Ok(Decided::Append(d)) => decided.push(d),
+                Ok(Decided::Append(mut d)) => {
+                    match crate::pii::seal_envelopes(&self.db, &mut d.events).await {
+                        Ok(()) => decided.push(d),
+                        Err(e) => answers[index] = Some(Err(CommandError::Store(e.to_string()))),
+                    }
+                }
                 Err(e) => answers[index] = Some(Err(e)),
             }
         }
@@ -262,7 +268,10 @@ where
 async fn load_many<A: Aggregate>(
     db: &Database,
     ids: &[&str],
-) -> Result<HashMap<String, Vec<EventEnvelope<A>>>, StoreError> {
+) -> Result<HashMap<String, Vec<EventEnvelope<A>>>, StoreError>
+where
+    A::Event: domain::pii::Personal,
+{
     let mut streams: HashMap<String, Vec<EventEnvelope<A>>> = HashMap::new();
     if ids.is_empty() {
         return Ok(streams);
@@ -319,8 +328,12 @@ async fn load_many<A: Aggregate>(
             out
         }
     };
-    for row in rows {
-        let envelope = EventEnvelope::<A>::try_from(row)?;
+    let mut envelopes = rows
+        .into_iter()
+        .map(EventEnvelope::<A>::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::pii::open_envelopes(db, &mut envelopes).await?;
+    for envelope in envelopes {
         streams
             .entry(envelope.aggregate_id.clone())
             .or_default()
@@ -461,4 +474,6 @@ enum StoreError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Persistence(#[from] cqrs_es::persist::PersistenceError),
+    #[error(transparent)]
+    Pii(#[from] crate::pii::PiiError),
 }

@@ -125,6 +125,7 @@ pub struct CommandService<A: Aggregate> {
 impl<A, C> CommandService<A>
 where
     A: Aggregate<Command = Stamped<C>, Services = ()>,
+    A::Event: domain::pii::Personal,
     C: Clone + Serialize + Send + Sync,
 {
     pub fn new(db: &Database) -> Self {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use domain::stamp::TAG_LIBRARY_LOCAL_ID;
 use projections::log::{parse_event, AnyEvent, Checkpoint, LoggedEvent};
 use projections::model::ReadModel;
+use projections::pii::Keys;
 use projections::portrait::fold::PortraitSet;
 
 use super::names::{mentions, DisplayNames};
@@ -62,10 +63,11 @@ impl Reads {
         let tenant = self.tenant.to_string();
         let mut set = PortraitSet::default();
         let customer_stream = self.stream("Customer", &[customer_id]).await?;
+        let keys = self.keys(&customer_stream).await?;
         let mut timeline = Vec::new();
         let (mut staff, mut groups) = (Vec::new(), Vec::new());
         for stored in &customer_stream {
-            if let Some(event) = self.happened(stored, at)? {
+            if let Some(event) = self.happened(stored, at, &keys)? {
                 if let AnyEvent::Customer(e) = &event.event {
                     let (s, _, g) = mentions(e);
                     staff.extend(s.into_iter().map(str::to_string));
@@ -89,7 +91,7 @@ impl Reads {
         let mut others = self.stream("TagLibrary", &[TAG_LIBRARY_LOCAL_ID]).await?;
         others.extend(self.stream("Staff", &staff).await?);
         for stored in &others {
-            if let Some(event) = self.happened(stored, at)? {
+            if let Some(event) = self.happened(stored, at, &Keys::none())? {
                 set.apply(&event);
             }
         }
@@ -99,6 +101,7 @@ impl Reads {
             customer_id: c.customer_id.clone(),
             name: c.name.clone(),
             phone: c.phone.clone(),
+            erased_at: c.erased_at,
             first_added_at: c.first_added_at,
             first_staff_id: c.first_staff_id.clone(),
             add_way: c.add_way,
@@ -256,11 +259,26 @@ impl Reads {
         )))
     }
 
-    /// The event, if it had occurred by `at`.
+    /// The keys that open the sealed personal data of `events` (one customer's). Read
+    /// on the engine's own connection: readers have no grant on the keys.
+    async fn keys(&self, events: &[StoredEvent]) -> Result<Keys, ReadError> {
+        let sealed: Vec<String> = events
+            .iter()
+            .filter(|e| e.payload.contains(projections::pii::SEALED_PREFIX))
+            .map(|e| e.aggregate_id.clone())
+            .take(1)
+            .collect();
+        projections::pii::keys::fetch(&self.db, &sealed)
+            .await
+            .map_err(|e| ReadError::BadEvent(e.to_string()))
+    }
+
+    /// The event, opened with `keys`, if it had occurred by `at`.
     fn happened(
         &self,
         stored: &StoredEvent,
         at: DateTime<Utc>,
+        keys: &Keys,
     ) -> Result<Option<LoggedEvent>, ReadError> {
         let bad = |e: serde_json::Error| {
             ReadError::BadEvent(format!("{} #{}: {e}", stored.aggregate_id, stored.sequence))
@@ -270,12 +288,17 @@ impl Reads {
             return Ok(None);
         }
         let local_id = domain::stamp::local_id(&stored.aggregate_id);
+        let mut event = parse_event(&stored.aggregate_type, &stored.payload).map_err(bad)?;
+        if let AnyEvent::Customer(e) = &mut event {
+            keys.open(&stored.aggregate_id, e)
+                .map_err(|e| ReadError::BadEvent(e.to_string()))?;
+        }
         Ok(Some(LoggedEvent {
             checkpoint: Checkpoint::START,
             tenant: self.tenant.to_string(),
             local_id: local_id.to_string(),
             sequence: stored.sequence,
-            event: parse_event(&stored.aggregate_type, &stored.payload).map_err(bad)?,
+            event,
         }))
     }
 

@@ -12,6 +12,8 @@ pub struct CustomerRecord {
     pub customer_id: String,
     pub name: Option<String>,
     pub phone: Option<String>,
+    /// When their personal data was erased (PIPL), if it was.
+    pub erased_at: Option<DateTime<Utc>>,
     pub first_added_at: Option<DateTime<Utc>>,
     pub first_staff_id: Option<String>,
     pub add_way: Option<i64>,
@@ -28,7 +30,8 @@ pub struct CustomerRecord {
     pub version: i64,
 }
 
-pub(super) const CUSTOMER_COLUMNS: &str = "c.customer_id, c.name, c.phone, c.first_added_at, \
+pub(super) const CUSTOMER_COLUMNS: &str =
+    "c.customer_id, c.name, c.phone, c.erased_at, c.first_added_at, \
     c.first_staff_id, c.add_way, c.channel_state, c.stage, c.purchases, c.total_fen, \
     c.first_purchase_at, c.last_purchase_at, c.coupons_issued, c.coupons_redeemed, \
     c.coupons_expired, c.last_activity_at, c.version";

@@ -187,4 +187,17 @@ impl Reads {
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
     }
+
+    /// Opens the sealed personal data of events of one of this tenant's customers (the
+    /// keys are read on the engine's own connection: readers have no grant on them).
+    pub async fn open_customer_events(
+        &self,
+        customer_id: &str,
+        events: &mut [domain::customer::CustomerEvent],
+    ) -> Result<(), ReadError> {
+        let stream = format!("{}:{customer_id}", self.tenant);
+        crate::pii::open_events(&self.db, &stream, events)
+            .await
+            .map_err(|e| ReadError::BadEvent(e.to_string()))
+    }
 }

@@ -96,6 +96,7 @@ pub fn mentions(event: &CustomerEvent) -> (Vec<&str>, Option<&str>, Option<&str>
         E::ProfileUpdated { .. }
         | E::CouponRedeemed { .. }
         | E::CouponExpired { .. }
-        | E::CampaignHeldOut { .. } => (vec![], None, None),
+        | E::CampaignHeldOut { .. }
+        | E::CustomerErased { .. } => (vec![], None, None),
     }
 }

@@ -131,7 +131,7 @@ pub(super) async fn visible_customer(
 
 /// Waits briefly for the portrait to include a change, so the payload's `customer`
 /// shows it; a slow projector only makes the answer staler, never wrong.
-async fn fresh(state: &ApiState, outcome: &Outcome) {
+pub(super) async fn fresh(state: &ApiState, outcome: &Outcome) {
     if outcome.position.is_some() {
         let waited = projections::projector::wait_for(
             &state.engine.db,

@@ -10,6 +10,7 @@ mod campaign;
 mod channel;
 mod customer;
 mod directory;
+mod erasure;
 mod group;
 mod handover;
 mod jobs;
@@ -33,4 +34,5 @@ pub struct Mutation(
     jobs::JobMutation,
     directory::DirectoryMutation,
     wecom::WecomMutation,
+    erasure::ErasureMutation,
 );

@@ -91,7 +91,12 @@ where
 
 /// A command of one aggregate, and where the engine keeps that aggregate's service.
 pub(super) trait Command: Clone + Serialize + Send + Sync + Sized {
-    type Aggregate: Aggregate<Command = Stamped<Self>, Services = (), Error = Self::Error>;
+    type Aggregate: Aggregate<
+        Command = Stamped<Self>,
+        Services = (),
+        Error = Self::Error,
+        Event: domain::pii::Personal,
+    >;
     type Error: std::error::Error + DomainCode;
     fn service(engine: &Engine) -> &CommandService<Self::Aggregate>;
 }

@@ -119,8 +119,15 @@ impl Customer {
         &self.0.customer_id
     }
 
+    /// Null once the customer is erased (see `erasedAt`).
     async fn name(&self) -> Option<&str> {
         self.0.name.as_deref()
+    }
+
+    /// When the customer's personal data was erased (PIPL): from then on nothing here
+    /// identifies them, though what they did (adds, purchases, coupons) still counts.
+    async fn erased_at(&self) -> Option<DateTime<Utc>> {
+        self.0.erased_at
     }
 
     /// The full number: only for callers that may see personal data.
@@ -299,16 +306,20 @@ impl Customer {
         };
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let mut events = Vec::with_capacity(rows.len());
-        for row in rows {
+        let mut parsed = Vec::with_capacity(rows.len());
+        for row in &rows {
             let event: domain::customer::CustomerEvent = serde_json::from_str(&row.payload)
                 .map_err(|source| UnreadableEvent {
                     sequence: row.sequence,
                     source,
                 })
                 .map_err(ApiError::internal)?;
-            events.push((row, event));
+            parsed.push(event);
         }
+        reads(ctx)?
+            .open_customer_events(&self.0.customer_id, &mut parsed)
+            .await?;
+        let events: Vec<_> = rows.into_iter().zip(parsed).collect();
         // An as-of portrait brings the names of its instant; otherwise today's are read.
         let as_of_names = self
             .parts()

@@ -161,6 +161,31 @@ pub async fn rebuild_benchmark(
     db.close().await;
     drop_database(server_url, &big).await?;
 
+    // The same log with personal data in the clear, as before sealing existed: what
+    // opening it costs the rebuild (docs/adr/0024-crypto-shredding.md).
+    let plain = format!("scrm_bench_rebuild_plain_{pid}");
+    let mut args = seed_args.to_vec();
+    if !args.iter().any(|a| a == "--plaintext") {
+        args.push("--plaintext".to_string());
+    }
+    let (url, _) = seeded_database(server_url, &plain, &args).await?;
+    let db = connect(&url).await?;
+    projections::projector::prepare(&db).await?;
+    let options = projections::rebuild::Options {
+        jobs: cores,
+        progress: true,
+        ..Default::default()
+    };
+    let reports =
+        projections::rebuild::rebuild_with(&db, &projections::rebuild::all(), &options).await?;
+    let plain_rate = reports[0].events_per_second();
+    println!(
+        "personal data sealed vs in the clear ({cores} partition(s)): {ours:.0} vs          {plain_rate:.0} events/s; ratio {:.2}",
+        ours / plain_rate
+    );
+    db.close().await;
+    drop_database(server_url, &plain).await?;
+
     let small = format!("scrm_bench_replay_{pid}");
     let mut args = seed_args.to_vec();
     args.extend(["--customers".to_string(), subset.to_string()]);

@@ -1,5 +1,6 @@
 //! The `scrm` command line: subcommands, settings and their dispatch.
 
+mod pii;
 mod tenant;
 mod wecom;
 
@@ -11,11 +12,10 @@ use domain::values::TenantId;
 use fixtures::{Params, Scale};
 
 use crate::bench;
-use crate::config::{AuthSettings, Backend, DatabaseSettings};
+use crate::config::{AuthSettings, DatabaseSettings};
 use crate::seed::{self, Progress};
 use crate::token::TokenArgs;
 use engine::auth::{ApiKeys, Role};
-use engine::db::Database;
 use engine::tenants::TenantStatus;
 use projections::registry;
 use projections::{projector, rebuild, ProjectionError};
@@ -114,6 +114,9 @@ pub enum Command {
     /// Register, disable or enable a tenant: only registered, active tenants are served.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Customers' personal data: seal what was written in the clear.
+    #[command(subcommand)]
+    Pii(pii::PiiCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +225,10 @@ pub struct SeedArgs {
     /// Override the scale's staff per store.
     #[arg(long)]
     pub staff_per_store: Option<u32>,
+    /// Write personal data in the clear, as events were written before sealing existed
+    /// (to measure what sealing costs, or to try `scrm pii seal`).
+    #[arg(long)]
+    pub plaintext: bool,
 }
 
 impl SeedArgs {
@@ -246,6 +253,9 @@ impl SeedArgs {
             if let Some(v) = value {
                 args.extend([flag.to_string(), v]);
             }
+        }
+        if self.plaintext {
+            args.push("--plaintext".into());
         }
         args
     }
@@ -283,6 +293,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             raw_rows,
             rounds,
         }) => {
+            cli.database.install_pii_key()?;
             let url = cli.database.database_url.clone().unwrap_or_default();
             bench::seed_benchmark(
                 &url,
@@ -295,8 +306,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let backend = Backend::from_url(cli.database.database_url.as_deref())?;
-            let db = Database::connect_to(&backend, cli.database.max_connections).await?;
+            let (db, backend) = cli.database.open().await?;
             let engine = engine::app::Engine::start(db).await?;
             let mut settings = crate::serve::ServerSettings::new(args.listen, cli.auth.jwt()?);
             settings.graphiql = args.graphiql;
@@ -347,6 +357,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenant(command) => tenant::run(&cli.database, command).await,
+        Command::Pii(command) => pii::run(&cli.database, command).await,
         Command::Schema => {
             print!("{}", graphql::sdl());
             Ok(())
@@ -355,6 +366,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             subset_customers,
         }) => {
+            cli.database.install_pii_key()?;
             let url = cli.database.database_url.clone().unwrap_or_default();
             bench::rebuild_benchmark(&url, &seed.to_args(), subset_customers).await?;
             Ok(())
@@ -402,7 +414,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed(args) => {
             let params = args.params()?;
             let (db, backend) = cli.database.open_migrated().await?;
-            let report = seed::seed(&db, params.clone(), args.append, Progress::Auto).await?;
+            let sealing = if args.plaintext {
+                seed::Sealing::Plaintext
+            } else {
+                seed::Sealing::Sealed
+            };
+            let report =
+                seed::seed_as(&db, params.clone(), args.append, Progress::Auto, sealing).await?;
             println!(
                 "seeded tenant {} (scale {}, seed {}) into {}: {} events from {} customers in {:.1}s, {:.0} events/s",
                 params.tenant,

@@ -199,6 +199,7 @@ impl Run<'_> {
     ) -> Result<StepResult, InboxError>
     where
         A: Aggregate<Command = Stamped<C>, Services = ()>,
+        A::Event: domain::pii::Personal,
         A::Error: Send + Sync + 'static,
         C: Clone + Serialize + Send + Sync,
     {
