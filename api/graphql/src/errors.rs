@@ -40,6 +40,10 @@ pub enum ApiError {
     /// WeCom did not answer a read asked of it (busy, unreachable, an errcode).
     #[error("WeCom did not answer: {0}")]
     WecomUnavailable(String),
+    /// A read ran past its deadline (PostgreSQL's statement timeout on the reader's
+    /// connection), e.g. an analyst's funnel over a very large tenant.
+    #[error("the read took longer than its deadline of {0} s: narrow it or retry later")]
+    ReadTimeout(u64),
     /// A failure the client cannot correct; its cause is logged, never shown.
     #[error("Internal error")]
     Internal(#[source] Cause),
@@ -67,6 +71,7 @@ impl ApiError {
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::WecomNotConfigured => "WECOM_NOT_CONFIGURED",
             Self::WecomUnavailable(_) => "WECOM_UNAVAILABLE",
+            Self::ReadTimeout(_) => "TIMEOUT",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -112,12 +117,19 @@ macro_rules! internal_from {
         }
     )*};
 }
-internal_from!(
-    ReadError,
-    sqlx::Error,
-    serde_json::Error,
-    projections::ProjectionError
-);
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        // 57014: query_canceled, which is what statement_timeout raises.
+        match &error {
+            ReadError::Db(sqlx::Error::Database(e)) if e.code().as_deref() == Some("57014") => {
+                Self::ReadTimeout(engine::reads::READ_DEADLINE_SECONDS)
+            }
+            _ => Self::internal(error),
+        }
+    }
+}
+
+internal_from!(sqlx::Error, serde_json::Error, projections::ProjectionError);
 
 /// Why a resolver gave no answer of its own: a rejection the client can correct (it
 /// becomes the payload's `userErrors`) or a request-level failure. Every fallible step

@@ -274,16 +274,23 @@ impl CoreQuery {
         guard = "RoleGuard(ANALYSTS)",
         complexity = "(first.max(0) as usize) * child_complexity"
     )]
+    ///
+    /// With `asOf`, the funnel as it stood at that instant: each customer where they
+    /// stood then (acquired, first purchase, repurchase, loyal by the time each
+    /// occurred), from the same rows, at the same cost as today's.
     async fn funnel(
         &self,
         ctx: &Context<'_>,
         by: Dimension,
         first: i32,
         after: Option<String>,
+        as_of: Option<DateTime<Utc>>,
     ) -> ApiResult<Page<FunnelLine>> {
         let (paging, after) = Paging::keyed(first, after.as_deref())?;
         let reads = reads(ctx)?;
-        let rows = reads.funnel(by.into(), after, paging.fetch()).await?;
+        let rows = reads
+            .funnel(by.into(), as_of, after, paging.fetch())
+            .await?;
         let names = match by {
             Dimension::Channel => {
                 let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
@@ -298,7 +305,8 @@ impl CoreQuery {
         Ok(paging.page(rows, line, |l| key_cursor(&l.key)))
     }
 
-    /// Coupons issued, redeemed and expired, by dimension.
+    /// Coupons issued, redeemed and expired, by dimension; with `asOf`, as they stood
+    /// at that instant (a coupon redeemed later was still open then).
     #[graphql(
         guard = "RoleGuard(ANALYSTS)",
         complexity = "(first.max(0) as usize) * child_complexity"
@@ -309,10 +317,11 @@ impl CoreQuery {
         by: Dimension,
         first: i32,
         after: Option<String>,
+        as_of: Option<DateTime<Utc>>,
     ) -> ApiResult<Page<RedemptionLine>> {
         let (paging, after) = Paging::keyed(first, after.as_deref())?;
         let reads = reads(ctx)?;
-        let rows = reads.coupon_redemption(by.into(), after, paging.fetch());
+        let rows = reads.coupon_redemption(by.into(), as_of, after, paging.fetch());
         Ok(paging.page(rows.await?, RedemptionLine::from, |l| key_cursor(&l.key)))
     }
 

@@ -16,6 +16,7 @@ mod console;
 mod coupons;
 mod departed;
 mod erasure;
+mod funnel_as_of;
 mod graphql_fuzz;
 mod groups;
 mod handover;

@@ -1,5 +1,7 @@
 //! Funnels and coupon redemption for analysts, grouped by one dimension.
 
+use chrono::{DateTime, Utc};
+
 use super::sql::fetch_all;
 use super::{scoped, Arg, ReadError, Reads, Sql};
 
@@ -56,42 +58,57 @@ pub struct ProjectionLine {
 }
 
 impl Reads {
-    /// The repurchase funnel by `by`. By campaign, a line counts the customers who were
-    /// given a coupon of the campaign and, of those, who reached each stage on or after
-    /// their first coupon of it: what the campaign brought back.
+    /// The repurchase funnel by `by`, as it stands or as it stood at `as_of`. By
+    /// campaign, a line counts the customers who were given a coupon of the campaign
+    /// and, of those, who reached each stage on or after their first coupon of it: what
+    /// the campaign brought back.
+    ///
+    /// As of an instant, the funnel is read from the instants the projection keeps for
+    /// each customer (acquired, first purchase, repurchase, loyal), each the time the
+    /// event occurred: a customer counts where they stood then. That is one pass over
+    /// the tenant's funnel rows, as today's funnel is, not a fold of the log.
     pub async fn funnel(
         &self,
         by: FunnelDimension,
+        as_of: Option<DateTime<Utc>>,
         after: Option<String>,
         limit: i64,
     ) -> Result<Vec<FunnelLine>, ReadError> {
-        let mut sql = if by == FunnelDimension::Campaign {
-            let mut sql = Sql::new(
-                "SELECT * FROM (SELECT k.campaign_id AS key, count(*) AS friends, \
-                 count(CASE WHEN f.first_purchase_at >= k.issued_at THEN 1 END) AS first_purchase, \
-                 count(CASE WHEN f.repurchase_at >= k.issued_at THEN 1 END) AS repurchase, \
-                 count(CASE WHEN f.loyal_at >= k.issued_at THEN 1 END) AS loyal \
-                 FROM (SELECT tenant_id, customer_id, campaign_id, min(issued_at) AS issued_at \
+        let mut sql = Sql::new("SELECT * FROM (SELECT ");
+        if by == FunnelDimension::Campaign {
+            sql.push("k.campaign_id AS key, count(*) AS friends");
+            for (stage, column) in STAGES {
+                sql.push(&format!(", count(CASE WHEN f.{column} >= k.issued_at"));
+                reached_by(&mut sql, &format!("f.{column}"), as_of, " AND ");
+                sql.push(&format!(" THEN 1 END) AS {stage}"));
+            }
+            sql.push(
+                " FROM (SELECT tenant_id, customer_id, campaign_id, min(issued_at) AS issued_at \
                  FROM rm_customer_coupon WHERE tenant_id = ",
-            );
-            sql.bind(Arg::Text(self.tenant.to_string())).push(
+            )
+            .bind(Arg::Text(self.tenant.to_string()));
+            reached_by(&mut sql, "issued_at", as_of, " AND ");
+            sql.push(
                 " GROUP BY tenant_id, customer_id, campaign_id) k \
                  LEFT JOIN rm_funnel_customer f \
                  ON f.tenant_id = k.tenant_id AND f.customer_id = k.customer_id \
                  GROUP BY 1) x",
             );
-            sql
         } else {
-            let mut sql = Sql::new(&format!(
-                "SELECT * FROM (SELECT {col} AS key, count(*) AS friends, \
-                 count(f.first_purchase_at) AS first_purchase, count(f.repurchase_at) AS repurchase, \
-                 count(f.loyal_at) AS loyal FROM rm_funnel_customer f WHERE f.tenant_id = ",
-                col = by.column("f", "k")
+            sql.push(&format!(
+                "{} AS key, count(*) AS friends",
+                by.column("f", "k")
             ));
-            sql.bind(Arg::Text(self.tenant.to_string()))
-                .push(" GROUP BY 1) x");
-            sql
-        };
+            for (stage, column) in STAGES {
+                sql.push(", count(CASE WHEN ");
+                reached_by(&mut sql, &format!("f.{column}"), as_of, "");
+                sql.push(&format!(" THEN 1 END) AS {stage}"));
+            }
+            sql.push(" FROM rm_funnel_customer f WHERE f.tenant_id = ")
+                .bind(Arg::Text(self.tenant.to_string()));
+            reached_by(&mut sql, "f.acquired_at", as_of, " AND ");
+            sql.push(" GROUP BY 1) x");
+        }
         if let Some(after) = after {
             sql.push(" WHERE x.key > ").bind(Arg::Text(after));
         }
@@ -101,10 +118,12 @@ impl Reads {
         )))
     }
 
-    /// Coupons issued, redeemed and expired, by `by`.
+    /// Coupons issued, redeemed and expired, by `by`, as they stand or as they stood
+    /// at `as_of` (a coupon redeemed or expired later was still open then).
     pub async fn coupon_redemption(
         &self,
         by: FunnelDimension,
+        as_of: Option<DateTime<Utc>>,
         after: Option<String>,
         limit: i64,
     ) -> Result<Vec<RedemptionLine>, ReadError> {
@@ -114,14 +133,20 @@ impl Reads {
             " JOIN rm_funnel_customer f ON f.tenant_id = k.tenant_id AND f.customer_id = k.customer_id"
         };
         let mut sql = Sql::new(&format!(
-            "SELECT * FROM (SELECT {col} AS key, count(*) AS issued, \
-             sum(CASE WHEN k.status = 'redeemed' THEN 1 ELSE 0 END) AS redeemed, \
-             sum(CASE WHEN k.status = 'expired' THEN 1 ELSE 0 END) AS expired \
-             FROM rm_customer_coupon k{join} WHERE k.tenant_id = ",
+            "SELECT * FROM (SELECT {col} AS key, count(*) AS issued",
             col = by.column("f", "k")
         ));
-        sql.bind(Arg::Text(self.tenant.to_string()))
-            .push(" GROUP BY 1) x");
+        for (status, column) in [("redeemed", "redeemed"), ("expired", "expired")] {
+            sql.push(&format!(", sum(CASE WHEN k.status = '{status}'"));
+            reached_by(&mut sql, "k.closed_at", as_of, " AND ");
+            sql.push(&format!(" THEN 1 ELSE 0 END) AS {column}"));
+        }
+        sql.push(&format!(
+            " FROM rm_customer_coupon k{join} WHERE k.tenant_id = "
+        ))
+        .bind(Arg::Text(self.tenant.to_string()));
+        reached_by(&mut sql, "k.issued_at", as_of, " AND ");
+        sql.push(" GROUP BY 1) x");
         if let Some(after) = after {
             sql.push(" WHERE x.key > ").bind(Arg::Text(after));
         }
@@ -131,6 +156,28 @@ impl Reads {
             RedemptionLine,
             &mut *conn
         )))
+    }
+}
+
+/// The funnel's stages after acquisition, and the instant each customer reached it.
+const STAGES: [(&str, &str); 3] = [
+    ("first_purchase", "first_purchase_at"),
+    ("repurchase", "repurchase_at"),
+    ("loyal", "loyal_at"),
+];
+
+/// `column` reached by `as_of` (or at all, without one), after `joiner` when there is
+/// a condition to add: nothing is added for today's counts of a column always set.
+fn reached_by(sql: &mut Sql, column: &str, as_of: Option<DateTime<Utc>>, joiner: &str) {
+    match as_of {
+        Some(at) => {
+            sql.push(&format!("{joiner}{column} <= "))
+                .bind(Arg::Time(at));
+        }
+        None if joiner.is_empty() => {
+            sql.push(&format!("{column} IS NOT NULL"));
+        }
+        None => {}
     }
 }
 

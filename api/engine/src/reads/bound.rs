@@ -29,8 +29,9 @@ const IDLE: Duration = Duration::from_secs(30);
 pub fn session_sql(tenant: &TenantId) -> String {
     format!(
         "SET ROLE scrm_app; SET app.tenant_id = '{}'; \
-         SET default_transaction_read_only = on; SET statement_timeout = 5000",
-        super::literal(tenant)
+         SET default_transaction_read_only = on; SET statement_timeout = {}",
+        super::literal(tenant),
+        super::READ_DEADLINE_SECONDS * 1000
     )
 }
 

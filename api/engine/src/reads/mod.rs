@@ -55,11 +55,17 @@ pub fn scope_sql(tenant: &TenantId) -> String {
     format!(
         "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; \
          SET LOCAL ROLE scrm_app; \
-         SET LOCAL statement_timeout = 5000; \
+         SET LOCAL statement_timeout = {}; \
          SET LOCAL app.tenant_id = '{}'",
+        READ_DEADLINE_SECONDS * 1000,
         literal(tenant)
     )
 }
+
+/// How long one read statement of a request may run on PostgreSQL before it is
+/// cancelled and the request answered `TIMEOUT` (an analyst's funnel over a very large
+/// tenant is the read that may meet it).
+pub const READ_DEADLINE_SECONDS: u64 = 5;
 
 /// `tenant` to be written into SQL as a string literal: safe because a `TenantId` holds
 /// only ASCII letters, digits and '-' (checked again here).
