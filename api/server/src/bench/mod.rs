@@ -180,14 +180,23 @@ pub async fn rebuild_benchmark(
         projections::rebuild::rebuild_with(&db, &projections::rebuild::all(), &options).await?;
     let plain_rate = reports[0].events_per_second();
     println!(
-        "personal data sealed vs in the clear ({cores} partition(s)): {ours:.0} vs          {plain_rate:.0} events/s; ratio {:.2}",
+        "personal data sealed vs in the clear ({cores} partition(s)): {ours:.0} vs {plain_rate:.0} events/s; ratio {:.2}",
         ours / plain_rate
     );
     db.close().await;
     drop_database(server_url, &plain).await?;
 
     let small = format!("scrm_bench_replay_{pid}");
-    let mut args = seed_args.to_vec();
+    // The subset's own size replaces any `--customers` of the full log's.
+    let mut args: Vec<String> = Vec::new();
+    let mut given = seed_args.iter();
+    while let Some(arg) = given.next() {
+        if arg == "--customers" {
+            given.next();
+        } else {
+            args.push(arg.clone());
+        }
+    }
     args.extend(["--customers".to_string(), subset.to_string()]);
     let (url, subset_events) = seeded_database(server_url, &small, &args).await?;
     let db = connect(&url).await?;
