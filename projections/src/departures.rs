@@ -98,6 +98,8 @@ impl ReadModel for Departures {
     const NAME: &'static str = NAME;
     const VERSION: i64 = VERSION;
     const READS: &'static [&'static str] = &["Customer", "CustomerGroup", "Staff"];
+    // Portraits show the group names kept here (rm_group_owner).
+    const ANNOUNCES: crate::announce::Announces = crate::announce::Announces::OtherThanCustomers;
     const TABLES: &'static [(&'static Table, &'static str)] = &[
         (&HANDOVER, "customer_id"),
         (&SERVES, "customer_id"),

@@ -23,6 +23,7 @@
 //! - [`tally`]: each tenant's own progress in each projection.
 //! - `table`, `sql`: table descriptions and per-backend SQL.
 
+pub mod announce;
 pub mod campaigns;
 pub mod citus;
 pub mod db;

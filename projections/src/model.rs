@@ -111,6 +111,8 @@ pub trait ReadModel: Default + Send + Sync + 'static {
     /// The aggregate types the fold reads. Events of other types are passed over
     /// unparsed, so an unreadable event stops only the projections that read its type.
     const READS: &'static [&'static str];
+    /// What its commits tell caches of its rows ([`crate::announce`]).
+    const ANNOUNCES: crate::announce::Announces = crate::announce::Announces::Nothing;
 
     /// The partition keys of each table a batch touches.
     fn touched(events: &[LoggedEvent]) -> Touched;

@@ -111,6 +111,8 @@ macro_rules! step_impl {
                 model.apply(e);
             }
             crate::model::$m::replace(&mut *tx, &model, &touched).await?;
+            let changes = crate::announce::changes(&page.events, <$model as ReadModel>::ANNOUNCES);
+            crate::announce::$m(&mut *tx, &changes).await?;
         }
         save_checkpoint(&mut tx, name, version, last, applied + page.rows()).await?;
         add_tenant_progress(&mut tx, name, &page.tally).await?;
@@ -163,6 +165,11 @@ async fn step_lanes<M: ReadModel>(
             model.apply(e);
         }
         crate::model::pg::replace(&mut tx, &model, &touched).await?;
+        crate::announce::pg(
+            &mut tx,
+            &crate::announce::changes(&page.events, M::ANNOUNCES),
+        )
+        .await?;
     }
     for (lane, last) in moved {
         crate::citus::save_mark(&mut tx, name, lane, last).await?;

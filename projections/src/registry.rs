@@ -31,6 +31,7 @@ pub struct Projection {
     pub tables: &'static [(&'static Table, &'static str)],
     /// The aggregate types its fold reads.
     pub reads: &'static [&'static str],
+    pub announces: crate::announce::Announces,
     step: for<'a> fn(&'a Database, i64) -> BoxFuture<'a, Result<usize, ProjectionError>>,
     empty: fn() -> Box<dyn Fold>,
     for_customers: fn(&Context) -> Box<dyn Fold>,
@@ -57,6 +58,7 @@ impl Projection {
             version: M::VERSION,
             tables: M::TABLES,
             reads: M::READS,
+            announces: M::ANNOUNCES,
             step: step_of::<M>,
             empty: empty_of::<M>,
             for_customers: for_customers_of::<M>,

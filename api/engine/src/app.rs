@@ -57,6 +57,9 @@ pub struct Engine {
     pub groups: CommandService<CustomerGroup>,
     pub staff: CommandService<Staff>,
     pub tags: CommandService<TagLibrary>,
+    /// Today's portraits kept in memory; served only while a server listens for the
+    /// projection's announcements (`reads::cache::listen`).
+    pub portraits: Arc<crate::reads::cache::PortraitCache>,
 }
 
 impl Engine {
@@ -80,6 +83,9 @@ impl Engine {
             groups: CommandService::new(&db).waking(wake.clone()),
             staff: CommandService::new(&db).waking(wake.clone()),
             tags: CommandService::new(&db).waking(wake.clone()),
+            portraits: Arc::new(crate::reads::cache::PortraitCache::new(
+                crate::reads::cache::DEFAULT_BYTES,
+            )),
             wake,
             db,
         }

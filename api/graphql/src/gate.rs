@@ -125,9 +125,10 @@ impl Gate {
         }
         request.set_parsed_query(document);
         if let Some(caller) = caller {
-            request
-                .data
-                .insert(Reads::new(&self.state.engine.db, &caller.tenant));
+            request.data.insert(
+                Reads::new(&self.state.engine.db, &caller.tenant)
+                    .with_cache(self.state.engine.portraits.clone()),
+            );
         }
         Ok((request, cost))
     }

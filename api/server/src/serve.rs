@@ -58,6 +58,8 @@ pub struct ServerSettings {
     pub in_flight: Option<InFlightLimits>,
     /// Page sizes and patience of WeCom imports.
     pub wecom_import: ImportSettings,
+    /// Bytes of today's portraits kept in memory (PostgreSQL); 0 turns the cache off.
+    pub portrait_cache_bytes: u64,
 }
 
 impl ServerSettings {
@@ -75,6 +77,7 @@ impl ServerSettings {
             outbound: OutboundSettings::default(),
             in_flight: None,
             wecom_import: ImportSettings::default(),
+            portrait_cache_bytes: engine::reads::cache::DEFAULT_BYTES,
         }
     }
 }
@@ -92,7 +95,10 @@ pub struct App {
 
 impl App {
     /// Binds `settings.listen` (port 0 picks a free one) around a started engine.
-    pub async fn build(engine: Engine, settings: ServerSettings) -> std::io::Result<Self> {
+    pub async fn build(mut engine: Engine, settings: ServerSettings) -> std::io::Result<Self> {
+        engine.portraits = Arc::new(engine::reads::cache::PortraitCache::new(
+            settings.portrait_cache_bytes,
+        ));
         let engine = Arc::new(engine);
         // WeCom's server API, one token cache for the callback endpoint and the ticks.
         let wecom = WecomApi::default();
@@ -213,6 +219,13 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        if let engine::db::Database::Postgres(pool) = &self.engine.db {
+            tokio::spawn(engine::reads::cache::listen(
+                self.engine.portraits.clone(),
+                pool.clone(),
+                stop.subscribe(),
+            ));
+        }
         let projector = tokio::spawn(projector::run(
             self.engine.db.clone(),
             self.engine.wake.clone(),
@@ -321,6 +334,23 @@ struct Observed {
 async fn metrics(State(observed): State<Observed>) -> impl IntoResponse {
     let mut out = String::new();
     observed.metrics.render(&mut out);
+    let cache = &observed.engine.portraits;
+    out.push_str(
+        "# HELP scrm_portrait_cache_lookups_total Portraits asked of the cache, by result.\n",
+    );
+    out.push_str("# TYPE scrm_portrait_cache_lookups_total counter\n");
+    for (result, n) in [("hit", &cache.stats.hits), ("miss", &cache.stats.misses)] {
+        out.push_str(&format!(
+            "scrm_portrait_cache_lookups_total{{result=\"{result}\"}} {}\n",
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        ));
+    }
+    out.push_str("# HELP scrm_portrait_cache_live Whether portraits are served from memory.\n");
+    out.push_str("# TYPE scrm_portrait_cache_live gauge\n");
+    out.push_str(&format!(
+        "scrm_portrait_cache_live {}\n",
+        u8::from(cache.is_live())
+    ));
     let jobs: Result<Vec<(String, i64)>, sqlx::Error> =
         projections::on_pool!(&observed.engine.db, |pool| {
             sqlx::query_as("SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status")

@@ -316,6 +316,8 @@ impl ReadModel for PortraitSet {
     const NAME: &'static str = super::NAME;
     const VERSION: i64 = super::VERSION;
     const READS: &'static [&'static str] = crate::log::AGGREGATE_TYPES;
+    // The API caches portraits (api/engine/src/reads/cache.rs).
+    const ANNOUNCES: crate::announce::Announces = crate::announce::Announces::Everything;
     const TABLES: &'static [(&'static Table, &'static str)] = &[
         (&CUSTOMER, "customer_id"),
         (&RELATION, "customer_id"),

@@ -2,6 +2,7 @@
 //! projector is held off by the checkpoint's lock; readers see the old rows until the
 //! commit.
 
+use crate::announce::{Announces, Change};
 use crate::db::Database;
 use crate::error::ProjectionError;
 use crate::log::{Checkpoint, LoggedEvent};
@@ -55,6 +56,9 @@ pub async fn swap_all(
                 }
             }
             crate::sql::pg::replace_tenant_progress(&mut tx, p.name, tally).await?;
+            if p.announces != Announces::Nothing {
+                crate::announce::pg(&mut tx, &[Change::All]).await?;
+            }
             sqlx::query(CLEAR_FAILURE)
                 .bind(p.name)
                 .execute(&mut *tx)
@@ -157,6 +161,9 @@ pub async fn swap_tenant(
                 at = last;
             }
             replace_one_tenant_progress(&mut tx, p.name, tenant, &progress).await?;
+            if p.announces != Announces::Nothing {
+                crate::announce::$m(&mut *tx, &[Change::Tenant(tenant.to_string())]).await?;
+            }
             tx.commit().await?;
         }};
     }
@@ -217,6 +224,9 @@ pub async fn swap_tenant_lanes(
         }
     }
     replace_one_tenant_progress(&mut tx, p.name, tenant, &progress).await?;
+    if p.announces != Announces::Nothing {
+        crate::announce::pg(&mut tx, &[Change::Tenant(tenant.to_string())]).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -25,6 +25,7 @@ mod http;
 mod isolation;
 mod limits;
 mod logs;
+mod portrait_cache;
 mod server;
 mod subscriptions;
 mod timeline;

@@ -8,6 +8,7 @@
 mod analytics;
 mod as_of;
 pub mod bound;
+pub mod cache;
 mod channels;
 mod customers;
 mod jobs;
@@ -108,6 +109,7 @@ pub struct Reads {
     db: Database,
     tenant: TenantId,
     session: Arc<Mutex<Option<Session>>>,
+    portraits: Option<Arc<cache::PortraitCache>>,
 }
 
 /// Where a request's PostgreSQL reads run.
@@ -165,7 +167,14 @@ impl Reads {
             db: db.clone(),
             tenant: tenant.clone(),
             session: Arc::new(Mutex::new(None)),
+            portraits: None,
         }
+    }
+
+    /// Today's portraits are served from `cache` while it is live (PostgreSQL).
+    pub fn with_cache(mut self, cache: Arc<cache::PortraitCache>) -> Self {
+        self.portraits = Some(cache);
+        self
     }
 
     /// The request's read session, taken on first use.

@@ -142,8 +142,15 @@ pub(super) async fn fresh(state: &ApiState, outcome: &Outcome) {
             std::time::Duration::from_secs(2),
         )
         .await;
-        if let Err(error) = waited {
-            tracing::warn!(%error, "could not wait for the portrait");
+        match waited {
+            // Read your writes: the cache may not have heard the announcement yet.
+            Ok(true) => {
+                if let Some((tenant, customer)) = outcome.aggregate_id.split_once(':') {
+                    state.engine.portraits.forget_customer(tenant, customer);
+                }
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "could not wait for the portrait"),
         }
     }
 }

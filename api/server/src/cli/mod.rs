@@ -173,6 +173,10 @@ pub struct ServeArgs {
     /// Seconds between the job runner's periodic steps (waiting jobs, auto-accept).
     #[arg(long, env = "SCRM_TICK_SECONDS", default_value_t = 30)]
     pub tick_seconds: u64,
+    /// MiB of today's portraits kept in memory on PostgreSQL (0: none); see
+    /// docs/adr/0025-portrait-cache.md.
+    #[arg(long, env = "SCRM_PORTRAIT_CACHE_MB", default_value_t = 64)]
+    pub portrait_cache_mb: u64,
 }
 
 impl ServeArgs {
@@ -317,6 +321,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.cors_origins = args.cors_origins;
             settings.auto_accept_handovers = args.auto_accept_handovers;
             settings.tick_every = std::time::Duration::from_secs(args.tick_seconds.max(1));
+            settings.portrait_cache_bytes = args.portrait_cache_mb * 1024 * 1024;
             let app = crate::serve::App::build(engine, settings).await?;
             tracing::info!(addr = %app.local_addr(), store = %backend.describe(), "serving");
             app.run_until_stopped(crate::serve::shutdown_signal())
