@@ -374,6 +374,16 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS,
         ),
         (
+            "retryWecomNotices",
+            m(
+                "retryWecomNotices",
+                "RetryWecomNoticesInput",
+                "retried userErrors { code }",
+            ),
+            json!({ "i": { "dedupKeys": ["none"], "idempotencyKey": key() } }),
+            OPS,
+        ),
+        (
             "startWecomImport",
             m(
                 "startWecomImport",
