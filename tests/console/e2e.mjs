@@ -210,6 +210,15 @@ async function operations() {
   assert.equal(await page.locator("#injected").count(), 0, "markup in data is never parsed");
   await shot(page, "inbox");
 
+  step("operations: a failed notice is queued again from its row");
+  await page.click('tr[data-dedup-key="console-e2e"] button.retry');
+  await page.waitForSelector('tr[data-dedup-key="console-e2e"][data-retried="true"]');
+  // The server's inbox tick may already have tried it again: either way it left the
+  // failed state it was in, with its attempts started again.
+  const retried = await api(token, "{ wecomNotices(first: 100) { nodes { dedupKey status attempts error } } }");
+  const notice = retried.wecomNotices.nodes.find((n) => n.dedupKey === "console-e2e");
+  assert.ok(notice.attempts < 3, JSON.stringify(notice));
+
   step("operations: the pages an analyst uses are not offered, nor reachable by URL");
   await page.goto(`${CONSOLE}#/funnel`);
   await page.waitForSelector("#not-for-role");

@@ -107,7 +107,9 @@
       reason: "原因",
       attempts: "尝试次数",
       receivedAt: "接收时间",
-      retryHint: "API 暂不提供重试；在服务器上运行：",
+      retryHint: "逐条重试用“重试”按钮；同一状态全部重试，在服务器上运行：",
+      retry: "重试",
+      retried: "已排队",
       projection: "投影",
       codeVersion: "代码版本",
       storedVersion: "存储版本",
@@ -217,7 +219,9 @@
       reason: "Reason",
       attempts: "Attempts",
       receivedAt: "Received",
-      retryHint: "The API offers no retry yet; on the server run:",
+      retryHint: "Retry one notice with its button; all of a status at once, on the server run:",
+      retry: "Retry",
+      retried: "Queued",
       projection: "Projection",
       codeVersion: "Code version",
       storedVersion: "Stored version",
@@ -254,7 +258,7 @@
     { id: "inbox", roles: OPS, render: inboxPage },
     { id: "projections", roles: ANALYSTS, render: projectionsPage }
   ];
-  var MAY = { startHandover: OPS, startRebuild: ANALYSTS };
+  var MAY = { startHandover: OPS, startRebuild: ANALYSTS, retryWecomNotices: OPS };
 
   var state = {
     lang: readLang(),
@@ -1054,8 +1058,39 @@
           { label: "status", value: function (n) { return n.status; } },
           { label: "reason", value: function (n) { return n.error; } },
           { label: "attempts", value: function (n) { return n.attempts; } }
-        ], rows) : el("p", { text: t("noData") }));
+        ].concat(status.value !== "PENDING" && may("retryWecomNotices") ? [
+          { label: "retry", value: retryButton }
+        ] : []), rows, function (n) {
+          return { "data-dedup-key": n.dedupKey };
+        }) : el("p", { text: t("noData") }));
       });
+    }
+    // Queues one notice again; the row stays, marked, until the list is reloaded, so
+    // the operator sees what was asked. A refusal (processed meanwhile, already
+    // pending) is shown on the row.
+    function retryButton(n) {
+      var note = el("span", { "class": "error", role: "alert" });
+      var button = el("button", { type: "button", "class": "retry", text: t("retry"), onclick: function () {
+        button.disabled = true;
+        gql("mutation($i: RetryWecomNoticesInput!) { retryWecomNotices(input: $i) { retried " +
+          "userErrors { code message } } }", { i: { dedupKeys: [n.dedupKey], idempotencyKey: newKey() } })
+          .then(function (d) {
+            var p = d.retryWecomNotices;
+            if (p.retried.indexOf(n.dedupKey) >= 0) {
+              button.closest("tr").setAttribute("data-retried", "true");
+              button.textContent = t("retried");
+              return;
+            }
+            button.disabled = false;
+            note.textContent = p.userErrors.map(function (e) {
+              return e.code + ": " + e.message;
+            }).join("; ");
+          }, function (err) {
+            button.disabled = false;
+            note.textContent = t("error") + (err && err.message ? err.message : err);
+          });
+      } });
+      return el("span", {}, [button, " ", note]);
     }
     status.addEventListener("change", show);
     show();
