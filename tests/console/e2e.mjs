@@ -199,6 +199,7 @@ async function operations() {
 
   step("operations: campaigns and the WeCom inbox");
   await open(page, "campaigns");
+  await page.waitForSelector('#campaign-list[data-count="0"]');
   await page.fill("#campaign-id", "Sm9iOm5vbmU");
   await page.click("#campaign button[type=submit]");
   await page.waitForSelector("#campaign-missing");
@@ -273,9 +274,15 @@ async function admin() {
     conversionUplift redemptionUplift reached { customers buyers } heldOut { customers buyers } } }`,
   { id: campaign });
   assert.ok(r && r.reached.customers > 0 && r.heldOut && r.heldOut.customers > 0, JSON.stringify(r));
-  await page.fill("#campaign-id", campaign);
-  await page.click("#campaign button[type=submit]");
+  step("admin: the campaigns are listed, and one opens with a click");
+  const { campaigns } = await api(token, "{ campaigns(first: 100) { nodes { id text } } }");
+  assert.ok(campaigns.nodes.some((c) => c.id === campaign), JSON.stringify(campaigns));
+  await page.waitForSelector(`#campaign-list[data-count="${campaigns.nodes.length}"]`);
+  assert.deepEqual(await page.$$eval("#campaign-list tr[data-campaign-id]", (trs) => trs.map((tr) => tr.dataset.campaignId)),
+    campaigns.nodes.map((c) => c.id), "newest first, as the API lists them");
+  await page.click(`#campaign-list tr[data-campaign-id="${campaign}"] button.open-campaign`);
   await page.waitForSelector("#campaign-results dl.uplift");
+  assert.equal(await page.inputValue("#campaign-id"), campaign);
   const pct = (x) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);
   assert.equal(await page.textContent('[data-uplift="conversion"]'), pct(r.conversionUplift));
   assert.equal(await page.textContent('[data-uplift="redemption"]'), pct(r.redemptionUplift));

@@ -85,6 +85,13 @@
       expired: "过期",
       noData: "暂无数据。",
       campaignId: "活动任务 ID",
+      campaignText: "内容",
+      channel: "渠道",
+      createdAt: "创建时间",
+      sendAt: "发送时间",
+      results: "效果",
+      MASS_MESSAGE: "群发消息",
+      MOMENT: "朋友圈",
       windowDays: "统计天数",
       show: "查看",
       notFound: "未找到。",
@@ -197,6 +204,13 @@
       expired: "Expired",
       noData: "No data yet.",
       campaignId: "Campaign job id",
+      campaignText: "Text",
+      channel: "Channel",
+      createdAt: "Created",
+      sendAt: "Send at",
+      results: "Results",
+      MASS_MESSAGE: "Mass message",
+      MOMENT: "Moment",
       windowDays: "Window (days)",
       show: "Show",
       notFound: "Not found.",
@@ -971,7 +985,7 @@
     var id = el("input", { id: "campaign-id", type: "text", size: 40, required: true });
     var days = el("input", { id: "window-days", type: "number", min: 1, max: 90, value: 7 });
     var out = el("div", { id: "campaign-results" });
-    section.appendChild(el("form", { id: "campaign", onsubmit: function (e) {
+    var form = el("form", { id: "campaign", onsubmit: function (e) {
       e.preventDefault();
       clear(out).appendChild(el("p", { text: t("loading") }));
       gql("query($id: ID!, $w: Int!) { campaignResults(id: $id, windowDays: $w) { text channel windowDays " +
@@ -990,7 +1004,7 @@
           if (r.heldOut) {
             arms.push({ arm: "heldOut", v: r.heldOut });
           }
-          out.appendChild(el("p", { text: r.channel + " · " + r.text + " · " + t(r.job.status) }));
+          out.appendChild(el("p", { text: t(r.channel) + " · " + r.text + " · " + t(r.job.status) }));
           out.appendChild(el("dl", { "class": "uplift" }, [
             el("dt", { text: t("conversionUplift") }),
             el("dd", { "data-uplift": "conversion", text: pct(r.conversionUplift) }),
@@ -1022,8 +1036,40 @@
       el("label", {}, [t("campaignId") + " ", id]), " ",
       el("label", {}, [t("windowDays") + " ", days]), " ",
       el("button", { type: "submit", text: t("show") })
-    ]));
+    ]);
+    section.appendChild(form);
     section.appendChild(out);
+    // The tenant's campaigns, newest first, under the results so that a pick shows
+    // them where the eye is: picking one fills the id the form takes, and the id field
+    // stays for a job named elsewhere (a log line, a link).
+    loadInto(section, function () {
+      return all("query($first: Int!, $after: String) { campaigns(first: $first, after: $after) { nodes { " +
+        "id text channel status createdAt sendAt } pageInfo { hasNextPage endCursor } } }", {},
+      function (d) { return d.campaigns; }, 200);
+    }, function (area, rows) {
+      area.setAttribute("id", "campaign-list");
+      area.setAttribute("data-count", rows.length);
+      area.appendChild(rows.length ? table([
+        { label: "createdAt", value: function (c) { return when(c.createdAt); } },
+        { label: "campaignText", value: function (c) { return c.text; } },
+        { label: "channel", value: function (c) { return t(c.channel); } },
+        { label: "status", value: function (c) { return t(c.status); } },
+        { label: "sendAt", value: function (c) { return when(c.sendAt); } },
+        { label: "results", value: function (c) {
+          return el("button", { type: "button", "class": "open-campaign", text: t("show"), onclick: function () {
+            var current = area.querySelector("tr.current");
+            if (current) {
+              current.classList.remove("current");
+            }
+            this.closest("tr").classList.add("current");
+            id.value = c.id;
+            form.requestSubmit();
+          } });
+        } }
+      ], rows, function (c) {
+        return { "data-campaign-id": c.id };
+      }) : el("p", { text: t("noData") }));
+    });
   }
 
   function inboxPage(section) {
