@@ -160,9 +160,13 @@ async function operations() {
   await open(page, "departures");
   const row = page.locator(`tr[data-staff="${leaver}"]`);
   const remaining = await row.locator('td[data-col="customersRemaining"]').textContent();
-  const { departures } = await api(token, "{ departures(first: 100) { nodes { staffId customersRemaining } } }");
+  const { departures } = await api(token,
+    "{ departures(first: 100) { nodes { staffId storeId storeName customersRemaining } } }");
   const expected = departures.nodes.find((d) => d.staffId === leaver);
   assert.equal(Number(remaining), expected.customersRemaining);
+  const store = row.locator('td[data-col="store"] span');
+  assert.equal(await store.textContent(), expected.storeName, "the store by name");
+  assert.equal(await store.getAttribute("data-store-id"), expected.storeId);
   assert.ok(expected.customersRemaining > 0);
 
   step("operations: start a handover to one successor and watch it finish");

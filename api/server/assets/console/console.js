@@ -694,14 +694,17 @@
   function departuresTable(section, formBox, jobBox, reload) {
     loadInto(section, function () {
       return all("query($first: Int!, $after: String) { departures(first: $first, after: $after) { " +
-        "nodes { staffId name storeId departedAt customersRemaining groupsRemaining " +
+        "nodes { staffId name storeId storeName departedAt customersRemaining groupsRemaining " +
         "handoversAccepted handoversWaiting handoversRefused } pageInfo { hasNextPage endCursor } } }",
         {}, function (d) { return d.departures; });
     }, function (area, rows) {
       var columns = [
         { label: "name", value: function (d) { return d.name; } },
         { label: "staffId", value: function (d) { return d.staffId; } },
-        { label: "store", value: function (d) { return d.storeId; } },
+        { label: "store", value: function (d) {
+          // The id stays at hand (a filter, a log line names stores by id).
+          return el("span", { title: d.storeId, "data-store-id": d.storeId, text: d.storeName });
+        } },
         { label: "departedAt", value: function (d) { return when(d.departedAt); } },
         { label: "customersRemaining", value: function (d) { return d.customersRemaining; } },
         { label: "groupsRemaining", value: function (d) { return d.groupsRemaining; } },
