@@ -160,9 +160,13 @@ async function operations() {
   await open(page, "departures");
   const row = page.locator(`tr[data-staff="${leaver}"]`);
   const remaining = await row.locator('td[data-col="customersRemaining"]').textContent();
-  const { departures } = await api(token, "{ departures(first: 100) { nodes { staffId customersRemaining } } }");
+  const { departures } = await api(token,
+    "{ departures(first: 100) { nodes { staffId storeId storeName customersRemaining } } }");
   const expected = departures.nodes.find((d) => d.staffId === leaver);
   assert.equal(Number(remaining), expected.customersRemaining);
+  const store = row.locator('td[data-col="store"] span');
+  assert.equal(await store.textContent(), expected.storeName, "the store by name");
+  assert.equal(await store.getAttribute("data-store-id"), expected.storeId);
   assert.ok(expected.customersRemaining > 0);
 
   step("operations: start a handover to one successor and watch it finish");
@@ -199,6 +203,7 @@ async function operations() {
 
   step("operations: campaigns and the WeCom inbox");
   await open(page, "campaigns");
+  await page.waitForSelector('#campaign-list[data-count="0"]');
   await page.fill("#campaign-id", "Sm9iOm5vbmU");
   await page.click("#campaign button[type=submit]");
   await page.waitForSelector("#campaign-missing");
@@ -209,6 +214,15 @@ async function operations() {
   assert.equal(await page.textContent('td[data-col="reason"]'), env("SCRM_NOTICE_ERROR"), "the reason, as text");
   assert.equal(await page.locator("#injected").count(), 0, "markup in data is never parsed");
   await shot(page, "inbox");
+
+  step("operations: a failed notice is queued again from its row");
+  await page.click('tr[data-dedup-key="console-e2e"] button.retry');
+  await page.waitForSelector('tr[data-dedup-key="console-e2e"][data-retried="true"]');
+  // The server's inbox tick may already have tried it again: either way it left the
+  // failed state it was in, with its attempts started again.
+  const retried = await api(token, "{ wecomNotices(first: 100) { nodes { dedupKey status attempts error } } }");
+  const notice = retried.wecomNotices.nodes.find((n) => n.dedupKey === "console-e2e");
+  assert.ok(notice.attempts < 3, JSON.stringify(notice));
 
   step("operations: the pages an analyst uses are not offered, nor reachable by URL");
   await page.goto(`${CONSOLE}#/funnel`);
@@ -264,9 +278,15 @@ async function admin() {
     conversionUplift redemptionUplift reached { customers buyers } heldOut { customers buyers } } }`,
   { id: campaign });
   assert.ok(r && r.reached.customers > 0 && r.heldOut && r.heldOut.customers > 0, JSON.stringify(r));
-  await page.fill("#campaign-id", campaign);
-  await page.click("#campaign button[type=submit]");
+  step("admin: the campaigns are listed, and one opens with a click");
+  const { campaigns } = await api(token, "{ campaigns(first: 100) { nodes { id text } } }");
+  assert.ok(campaigns.nodes.some((c) => c.id === campaign), JSON.stringify(campaigns));
+  await page.waitForSelector(`#campaign-list[data-count="${campaigns.nodes.length}"]`);
+  assert.deepEqual(await page.$$eval("#campaign-list tr[data-campaign-id]", (trs) => trs.map((tr) => tr.dataset.campaignId)),
+    campaigns.nodes.map((c) => c.id), "newest first, as the API lists them");
+  await page.click(`#campaign-list tr[data-campaign-id="${campaign}"] button.open-campaign`);
   await page.waitForSelector("#campaign-results dl.uplift");
+  assert.equal(await page.inputValue("#campaign-id"), campaign);
   const pct = (x) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);
   assert.equal(await page.textContent('[data-uplift="conversion"]'), pct(r.conversionUplift));
   assert.equal(await page.textContent('[data-uplift="redemption"]'), pct(r.redemptionUplift));

@@ -420,6 +420,36 @@ impl CoreQuery {
         }))
     }
 
+    /// The tenant's campaigns (`startCampaign` jobs), newest first: each one's id is
+    /// what `campaignResults` takes.
+    #[graphql(
+        guard = "RoleGuard(OPS_AND_ANALYSTS)",
+        complexity = "(first.max(0) as usize) * child_complexity"
+    )]
+    async fn campaigns(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Page<Campaign>> {
+        let (paging, after) = Paging::timed(first, after.as_deref())?;
+        let rows = reads(ctx)?
+            .jobs_of_kind(engine::campaign::KIND, after, paging.fetch())
+            .await?;
+        let campaigns = rows
+            .into_iter()
+            .map(|job| {
+                let input = serde_json::from_str(&job.input).map_err(ApiError::internal)?;
+                Ok(Campaign { job, input })
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok(paging.page(
+            campaigns,
+            |c| c,
+            |c| ids::time_cursor(c.job.created_at, &c.job.job_id),
+        ))
+    }
+
     /// What a campaign (a `startCampaign` job) brought back: the customers it reached
     /// and those it held out, each arm's orders, amounts and coupon redemptions in the
     /// `windowDays` (1 to 90) after each customer was reached or held out, and the

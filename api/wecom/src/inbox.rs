@@ -378,6 +378,68 @@ pub async fn retry(db: &Database, tenant: &TenantId, status: Status) -> Result<u
     })?)
 }
 
+/// What [`retry_notices`] did with one dedup key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeued {
+    /// Back in the queue, due now.
+    Queued,
+    /// The tenant has no notice with this key (another tenant's keys look the same).
+    Unknown,
+    /// Already applied: running it again would apply it twice.
+    Processed,
+    /// Already waiting for the processor; left as it is so its backoff and its place
+    /// ahead of its subject's later notices hold.
+    Pending,
+}
+
+/// Puts the tenant's unhandled or failed notices named by `dedup_keys` back in the
+/// queue, due at once, as [`retry`] does for a whole status: an operator's retry from the
+/// console after fixing the cause. The attempts start again from zero so the processor
+/// gives the notice its full round of tries instead of failing it after one; what an
+/// earlier run read from WeCom is kept, so the steps it already applied repeat as
+/// replays. Each key is moved by one conditional update, so a notice the processor
+/// concludes meanwhile, or one already processed, is never queued twice.
+pub async fn retry_notices(
+    db: &Database,
+    tenant: &TenantId,
+    dedup_keys: &[String],
+) -> Result<Vec<Requeued>, InboxError> {
+    let mut outcomes = Vec::with_capacity(dedup_keys.len());
+    for key in dedup_keys {
+        let moved = on_pool!(db, |pool| {
+            sqlx::query(
+                "UPDATE wecom_inbox SET status = 'pending', attempts = 0, \
+                 next_attempt_at = NULL, processed_at = NULL \
+                 WHERE tenant_id = $1 AND dedup_key = $2 AND status IN ('unhandled', 'failed')",
+            )
+            .bind(tenant.as_str())
+            .bind(key)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if moved == 1 {
+            outcomes.push(Requeued::Queued);
+            continue;
+        }
+        let status: Option<(String,)> = on_pool!(db, |pool| {
+            sqlx::query_as("SELECT status FROM wecom_inbox WHERE tenant_id = $1 AND dedup_key = $2")
+                .bind(tenant.as_str())
+                .bind(key)
+                .fetch_optional(pool)
+                .await
+        })?;
+        outcomes.push(match status.as_ref().map(|(s,)| s.as_str()) {
+            None => Requeued::Unknown,
+            Some("processed") => Requeued::Processed,
+            // Moved back to failed between the two statements is not worth a loop: the
+            // operator sees it failed and retries again.
+            _ => Requeued::Pending,
+        });
+    }
+    Ok(outcomes)
+}
+
 /// Whether `stream` already holds an event appended under idempotency key `key`: how a
 /// command whose shape depends on the stream's state (which handover to accept or
 /// refuse) learns that an earlier run already applied the notice.

@@ -136,6 +136,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             &[StoreManager, Operations, Admin],
         ),
         (
+            "campaigns",
+            "{ campaigns(first: 5) { nodes { id text } } }".into(),
+            json!({}),
+            OPS_AND_ANALYSTS,
+        ),
+        (
             "campaignResults",
             "query($id: ID!) { campaignResults(id: $id) { windowDays } }".into(),
             json!({ "id": "Sm9iOm5vbmU" }),
@@ -371,6 +377,16 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
                 "userErrors { code }",
             ),
             json!({ "i": { "idempotencyKey": key() } }),
+            OPS,
+        ),
+        (
+            "retryWecomNotices",
+            m(
+                "retryWecomNotices",
+                "RetryWecomNoticesInput",
+                "retried userErrors { code }",
+            ),
+            json!({ "i": { "dedupKeys": ["none"], "idempotencyKey": key() } }),
             OPS,
         ),
         (

@@ -549,3 +549,80 @@ on_both_backends! {
         api.stop().await;
     }
 }
+
+const CAMPAIGNS: &str = "query($after: String) { campaigns(first: 2, after: $after) { \
+    pageInfo { hasNextPage endCursor } nodes { id text channel status sendAt } } }";
+
+on_both_backends! {
+    /// The console's list of campaigns: the tenant's campaign jobs only, newest first,
+    /// page by page, each id the one `campaignResults` takes; for operations and
+    /// analysts of that tenant alone.
+    async fn campaigns_are_listed_newest_first_with_the_ids_their_results_take(db: TestDb) {
+        let api = server(&db).await;
+        let fake = FakeWecom::start(CORP).await;
+        fake.connect(
+            &api.engine.db,
+            &tenant(T),
+            "QDG6eK",
+            "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+        )
+        .await;
+        // Scheduled a day ahead: the runner takes them but sends nothing yet.
+        let send_at = (api.clock.now() + chrono::Duration::days(1)).to_rfc3339();
+        let mut ids = Vec::new();
+        for text in ["one", "two", "three"] {
+            api.clock.advance(chrono::Duration::seconds(1));
+            let started = start(&api, json!({
+                "kind": "MASS_MESSAGE", "text": text, "sendAt": send_at,
+                "idempotencyKey": Uuid::new_v4().to_string(),
+            }))
+            .await;
+            assert_eq!(started["userErrors"], json!([]), "{started}");
+            ids.push(started["job"]["id"].as_str().unwrap().to_string());
+        }
+        // Another kind of job is not a campaign.
+        let analyst = token(T, Role::Analyst, None, &[]);
+        let rebuild = api
+            .gql(
+                Some(&analyst),
+                "mutation($i: StartRebuildInput!) { startRebuild(input: $i) { userErrors { code } } }",
+                json!({ "i": { "idempotencyKey": Uuid::new_v4().to_string() } }),
+            )
+            .await;
+        assert_eq!(rebuild["data"]["startRebuild"]["userErrors"], json!([]), "{rebuild}");
+
+        let list = |who: String, after: Value| {
+            let api = &api;
+            async move {
+                let body = api.gql(Some(&who), CAMPAIGNS, json!({ "after": after })).await;
+                (body["data"]["campaigns"].clone(), body["errors"].clone())
+            }
+        };
+        let (first, errors) = list(analyst.clone(), Value::Null).await;
+        assert!(errors.is_null(), "{errors}");
+        let texts = |page: &Value| {
+            page["nodes"].as_array().unwrap().iter().map(|n| n["text"].clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(texts(&first), [json!("three"), json!("two")]);
+        assert_eq!(first["nodes"][0]["id"], ids[2].as_str());
+        assert_eq!(first["nodes"][0]["channel"], "MASS_MESSAGE");
+        let status = &first["nodes"][0]["status"];
+        assert!(status == "QUEUED" || status == "RUNNING", "not sent yet: {status}");
+        assert_eq!(first["pageInfo"]["hasNextPage"], true);
+        let (second, _) = list(ops(), first["pageInfo"]["endCursor"].clone()).await;
+        assert_eq!(texts(&second), [json!("one")]);
+        assert_eq!(second["nodes"][0]["id"], ids[0].as_str());
+        assert_eq!(second["pageInfo"]["hasNextPage"], false);
+        let results = results(&api, ids[0].as_str()).await;
+        assert_eq!(results["text"], "one", "{results}");
+
+        for role in [Role::Guide, Role::StoreManager] {
+            let (_, errors) = list(token(T, role, Some("g1"), &["s1"]), Value::Null).await;
+            assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN", "{errors}");
+        }
+        let (elsewhere, errors) = list(token("globex", Role::Operations, None, &[]), Value::Null).await;
+        assert!(errors.is_null(), "{errors}");
+        assert_eq!(elsewhere["nodes"], json!([]));
+        api.stop().await;
+    }
+}

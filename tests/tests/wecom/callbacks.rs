@@ -1904,6 +1904,115 @@ async fn operations_list_unapplied_notices_and_queue_them_again() {
     );
 }
 
+on_both_backends! {
+    /// The console's retry: operations queue chosen unhandled notices again, each key
+    /// answered for itself. The notice is then applied with what WeCom answers; a
+    /// processed one is refused (never applied twice), as are unknown keys, another
+    /// tenant's notice and roles other than operations.
+    async fn operations_retry_chosen_notices_and_the_processor_applies_them(db: TestDb) {
+        let fake = FakeWecom::start(CORP).await;
+        let api = configured(&db).await;
+        seed_library(&api).await;
+        seed_customer(&api, "woLI").await;
+        fake.set_contact("woLI", contact_answer("woLI", "VIP", json!([])));
+        api.clock.advance(chrono::Duration::seconds(1));
+        post_ok(&api, &contact("edit_external_contact", "zhangsan", "woLI", T0, "")).await;
+        settled(&api).await;
+        let rows = inbox_rows(&api).await;
+        let key_of = |kind: &str| {
+            rows.iter()
+                .find(|(_, (k, _, _))| k.ends_with(kind))
+                .map(|(key, _)| key.clone())
+                .unwrap()
+        };
+        let (edit, add) = (key_of("edit_external_contact"), key_of("add_external_contact"));
+        assert_eq!(rows[&edit].1, "unhandled");
+        assert_eq!(rows[&add].1, "processed");
+
+        const RETRY: &str = "mutation($keys: [String!]!, $key: String!) { \
+            retryWecomNotices(input: { dedupKeys: $keys, idempotencyKey: $key }) { \
+              retried replayed userErrors { field code message } } }";
+        let retry = |who: String, keys: Value, key: String| {
+            let api = &api;
+            async move {
+                let body = api.gql(Some(&who), RETRY, json!({ "keys": keys, "key": key })).await;
+                (body["data"]["retryWecomNotices"].clone(), body["errors"].clone())
+            }
+        };
+        let ops = token(T, Role::Operations, None, &[]);
+        let (_, errors) = retry(
+            token(T, Role::StoreManager, Some("zhangsan"), &[]),
+            json!([edit]),
+            Uuid::new_v4().to_string(),
+        )
+        .await;
+        assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN", "{errors}");
+        let (elsewhere, errors) = retry(
+            token(OTHER, Role::Operations, None, &[]),
+            json!([edit]),
+            Uuid::new_v4().to_string(),
+        )
+        .await;
+        assert!(errors.is_null(), "{errors}");
+        assert_eq!(elsewhere["retried"], json!([]));
+        assert_eq!(elsewhere["userErrors"][0]["code"], "NOT_FOUND");
+        assert_eq!(inbox_rows(&api).await[&edit].1, "unhandled");
+
+        enable_api_reads(&api, &fake).await;
+        let before = types_of(&events(&api).await, "woLI").len();
+        let key = Uuid::new_v4().to_string();
+        let keys = json!([add, edit, "no-such-notice"]);
+        let (done, errors) = retry(ops.clone(), keys.clone(), key.clone()).await;
+        assert!(errors.is_null(), "{errors}");
+        assert_eq!(done["retried"], json!([edit]), "{done}");
+        assert_eq!(done["replayed"], false);
+        let refused: Vec<_> = done["userErrors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["field"].clone(), e["code"].clone()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                (json!(["input", "dedupKeys", "0"]), json!("CONFLICT")),
+                (json!(["input", "dedupKeys", "2"]), json!("NOT_FOUND")),
+            ]
+        );
+        assert_eq!(inbox_rows(&api).await[&edit].1, "pending");
+        // Asked twice before the processor ran: the second finds it waiting.
+        let (again, _) = retry(ops.clone(), json!([edit]), Uuid::new_v4().to_string()).await;
+        assert_eq!(again["retried"], json!([]));
+        assert_eq!(again["userErrors"][0]["code"], "CONFLICT");
+        // The same request again is the stored answer, not a second retry.
+        let (replay, _) = retry(ops.clone(), keys, key).await;
+        assert_eq!(replay["retried"], json!([edit]));
+        assert_eq!(replay["replayed"], true);
+
+        // The server's next tick applies it with WeCom's answer: its remark, and no
+        // tags (Silver goes); the processed add_external_contact is not applied again.
+        let done = wecom::process_pending(&api.engine, &api.wecom, api.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(done.processed, 1);
+        assert_eq!(
+            only_row(&api, "change_external_contact/edit_external_contact").await,
+            ("processed".into(), None)
+        );
+        let after = types_of(&events(&api).await, "woLI");
+        assert_eq!(after[before..], ["RemarkChanged", "Untagged"]);
+        let body = api
+            .gql(
+                Some(&ops),
+                "{ wecomNotices(first: 5, status: PROCESSED) { nodes { dedupKey attempts } } }",
+                json!({}),
+            )
+            .await;
+        let nodes = body["data"]["wecomNotices"]["nodes"].as_array().unwrap().clone();
+        assert_eq!(nodes.len(), 2, "{body}");
+    }
+}
+
 // ------------------------------------------------------- what the engine cannot apply
 
 on_both_backends! {

@@ -136,6 +136,67 @@ on_both_backends! {
 }
 
 on_both_backends! {
+    /// The console shows stores by name: a mapped store by its department's name, a
+    /// `dept-<id>` store by that department's, any other store by its id.
+    async fn staff_show_their_stores_by_the_directorys_names(db: TestDb) {
+        let (_fake, api) = corp(&db, users(3)).await;
+        map(&api, &ops(T), 2, "north-1").await;
+        assert_eq!(sync(&api).await["status"], "SUCCEEDED");
+        // A guide registered outside the directory, in a store no department names.
+        api.engine
+            .staff
+            .execute(
+                &domain::stamp::stream_id(&harness::ids::tenant(T), "solo"),
+                domain::stamp::Stamped::new(
+                    api.clock.now(),
+                    domain::staff::StaffCommand::Register {
+                        name: "Solo".into(),
+                        store: domain::values::StoreId::parse("store-7").unwrap(),
+                        title: "导购".into(),
+                    },
+                ),
+                &engine::commands::CommandMeta::new(
+                    harness::ids::tenant(T),
+                    engine::commands::Actor::operator("test"),
+                    Uuid::new_v4(),
+                ),
+            )
+            .await
+            .unwrap();
+        api.settle().await;
+
+        let body = api
+            .gql(
+                Some(&ops(T)),
+                "{ staffMembers(first: 10) { nodes { staffId storeId storeName } } }",
+                json!({}),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let stores: Vec<(String, String, String)> = body["data"]["staffMembers"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                let s = |k: &str| n[k].as_str().unwrap().to_string();
+                (s("staffId"), s("storeId"), s("storeName"))
+            })
+            .collect();
+        let row = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            stores,
+            [
+                row("guide00", "north-1", "North"),
+                row("guide01", "dept-3", "South"),
+                row("guide02", "dept-4", "South mall"),
+                row("solo", "store-7", "store-7"),
+            ]
+        );
+        api.stop().await;
+    }
+}
+
+on_both_backends! {
     async fn a_move_changes_the_store_and_the_gone_depart(db: TestDb) {
         // Given a synced corp of 6
         let (fake, api) = corp(&db, users(6)).await;

@@ -80,6 +80,33 @@ impl Reads {
         Ok(rows.into_iter().next())
     }
 
+    /// The tenant's jobs of `kind`, newest first, after `after` (created at, job id).
+    pub async fn jobs_of_kind(
+        &self,
+        kind: &str,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> Result<Vec<JobRecord>, ReadError> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = "
+        ));
+        sql.bind(Arg::Text(self.tenant.to_string()))
+            .push(" AND kind = ")
+            .bind(Arg::Text(kind.to_string()));
+        if let Some((at, id)) = after {
+            sql.push(" AND (created_at < ")
+                .bind(Arg::Time(at))
+                .push(" OR (created_at = ")
+                .bind(Arg::Time(at))
+                .push(" AND job_id < ")
+                .bind(Arg::Text(id))
+                .push("))");
+        }
+        sql.push(" ORDER BY created_at DESC, job_id DESC LIMIT ")
+            .bind(Arg::Int(limit));
+        Ok(scoped!(self, |conn| fetch_all!(sql, JobRecord, &mut *conn)))
+    }
+
     /// A handover job's customers and groups, customers first, by id after `after`
     /// (`kind/item_id`), optionally only those with outcome `code`.
     pub async fn handover_items(

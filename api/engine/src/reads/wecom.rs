@@ -125,6 +125,50 @@ impl Reads {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct StoreName {
+    name: String,
+}
+
+impl Reads {
+    /// A store's name as the WeCom directory gives it: the department a `dept-<id>`
+    /// store stands for, else the first department (by id) operations mapped to it.
+    /// `None` when no synced department names it: stores exist only as ids otherwise.
+    pub async fn store_name(&self, store_id: &str) -> Result<Option<String>, ReadError> {
+        let department = store_id
+            .strip_prefix("dept-")
+            .and_then(|d| d.parse::<i64>().ok());
+        let mut sql = match department {
+            Some(id) => {
+                let mut sql = Sql::new("SELECT name FROM wecom_departments WHERE tenant_id = ");
+                sql.bind(Arg::Text(self.tenant.to_string()))
+                    .push(" AND department_id = ")
+                    .bind(Arg::Int(id));
+                sql
+            }
+            None => {
+                let mut sql = Sql::new(
+                    "SELECT d.name FROM wecom_department_stores m JOIN wecom_departments d \
+                     ON d.tenant_id = m.tenant_id AND d.department_id = m.department_id \
+                     WHERE m.tenant_id = ",
+                );
+                sql.bind(Arg::Text(self.tenant.to_string()))
+                    .push(" AND m.store_id = ")
+                    .bind(Arg::Text(store_id.to_string()))
+                    .push(" ORDER BY d.department_id");
+                sql
+            }
+        };
+        sql.push(" LIMIT 1");
+        let rows = scoped!(self, |conn| fetch_all!(sql, StoreName, &mut *conn));
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|r| r.name)
+            .filter(|n| !n.is_empty()))
+    }
+}
+
 /// How far a WeCom import job got, and what it brought in (`wecom_import`).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct WecomImportRecord {

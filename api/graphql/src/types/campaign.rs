@@ -1,15 +1,63 @@
 //! What a campaign brought back, as operations and analysts read it.
 
-use async_graphql::{Enum, Object, SimpleObject};
+use async_graphql::{Enum, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
 use engine::campaign::{CampaignInput, KindInput};
 use engine::reads::{CampaignArmRecord, JobRecord};
 
-use super::{int, Job};
+use super::{int, Job, JobStatus};
+use crate::ids;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum CampaignChannel {
     MassMessage,
     Moment,
+}
+
+fn channel(kind: &KindInput) -> CampaignChannel {
+    match kind {
+        KindInput::MassMessage => CampaignChannel::MassMessage,
+        KindInput::Moment => CampaignChannel::Moment,
+    }
+}
+
+/// A campaign as the list of them shows it: what to pick one by before asking for its
+/// results.
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    pub job: JobRecord,
+    pub input: CampaignInput,
+}
+
+#[Object]
+impl Campaign {
+    /// The campaign's job id: what `campaignResults(id:)` and `job(id:)` take.
+    async fn id(&self) -> ID {
+        ids::encode("Job", &self.job.job_id)
+    }
+    async fn channel(&self) -> CampaignChannel {
+        channel(&self.input.kind)
+    }
+    /// What the guides send: campaigns have no name of their own.
+    async fn text(&self) -> &str {
+        &self.input.text
+    }
+    async fn status(&self) -> JobStatus {
+        JobStatus::of(&self.job.status)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.job.created_at
+    }
+    async fn send_at(&self) -> DateTime<Utc> {
+        self.input.send_at
+    }
+    async fn coupon_campaign_id(&self) -> Option<&str> {
+        self.input.coupon_campaign.as_deref()
+    }
+    /// Its share held out, in thousandths.
+    async fn holdout_per_mille(&self) -> i32 {
+        i32::from(self.input.holdout_per_mille)
+    }
 }
 
 /// One arm of a campaign and what its customers did in the window after it.
@@ -88,10 +136,7 @@ impl CampaignResults {
     }
 
     async fn channel(&self) -> CampaignChannel {
-        match self.input.kind {
-            KindInput::MassMessage => CampaignChannel::MassMessage,
-            KindInput::Moment => CampaignChannel::Moment,
-        }
+        channel(&self.input.kind)
     }
 
     async fn text(&self) -> &str {

@@ -39,6 +39,18 @@ pub enum JobStatus {
     Failed,
 }
 
+impl JobStatus {
+    /// The member for a job row's stored status.
+    pub fn of(raw: &str) -> Self {
+        match engine::reads::JobStatus::parse(raw) {
+            engine::reads::JobStatus::Queued => Self::Queued,
+            engine::reads::JobStatus::Running => Self::Running,
+            engine::reads::JobStatus::Succeeded => Self::Succeeded,
+            engine::reads::JobStatus::Failed => Self::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Job(pub engine::reads::JobRecord);
 
@@ -51,12 +63,7 @@ impl Job {
         &self.0.kind
     }
     async fn status(&self) -> JobStatus {
-        match engine::reads::JobStatus::parse(&self.0.status) {
-            engine::reads::JobStatus::Queued => JobStatus::Queued,
-            engine::reads::JobStatus::Running => JobStatus::Running,
-            engine::reads::JobStatus::Succeeded => JobStatus::Succeeded,
-            engine::reads::JobStatus::Failed => JobStatus::Failed,
-        }
+        JobStatus::of(&self.0.status)
     }
     async fn progress_done(&self) -> i32 {
         int(self.0.progress_done)

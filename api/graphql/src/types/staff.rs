@@ -17,6 +17,13 @@ pub enum StaffStatus {
     Departed,
 }
 
+/// A store's name, or its id when the directory names it nowhere: a list shows one or
+/// the other, never a blank.
+async fn store_name(ctx: &Context<'_>, store_id: &str) -> ApiResult<String> {
+    let name = reads(ctx)?.store_name(store_id).await?;
+    Ok(name.unwrap_or_else(|| store_id.to_string()))
+}
+
 #[derive(Debug, Clone)]
 pub struct Staff(pub StaffRecord);
 
@@ -34,6 +41,10 @@ impl Staff {
     }
     async fn store_id(&self) -> &str {
         &self.0.store_id
+    }
+    /// The store's name from the WeCom directory (its department's), else its id.
+    async fn store_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        store_name(ctx, &self.0.store_id).await
     }
     async fn title(&self) -> &str {
         &self.0.title
@@ -70,6 +81,10 @@ impl Departure {
     }
     async fn store_id(&self) -> &str {
         &self.0.store_id
+    }
+    /// The store's name from the WeCom directory (its department's), else its id.
+    async fn store_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        store_name(ctx, &self.0.store_id).await
     }
     async fn departed_at(&self) -> Option<DateTime<Utc>> {
         self.0.departed_at

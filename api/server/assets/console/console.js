@@ -85,6 +85,13 @@
       expired: "过期",
       noData: "暂无数据。",
       campaignId: "活动任务 ID",
+      campaignText: "内容",
+      channel: "渠道",
+      createdAt: "创建时间",
+      sendAt: "发送时间",
+      results: "效果",
+      MASS_MESSAGE: "群发消息",
+      MOMENT: "朋友圈",
       windowDays: "统计天数",
       show: "查看",
       notFound: "未找到。",
@@ -107,7 +114,9 @@
       reason: "原因",
       attempts: "尝试次数",
       receivedAt: "接收时间",
-      retryHint: "API 暂不提供重试；在服务器上运行：",
+      retryHint: "逐条重试用“重试”按钮；同一状态全部重试，在服务器上运行：",
+      retry: "重试",
+      retried: "已排队",
       projection: "投影",
       codeVersion: "代码版本",
       storedVersion: "存储版本",
@@ -195,6 +204,13 @@
       expired: "Expired",
       noData: "No data yet.",
       campaignId: "Campaign job id",
+      campaignText: "Text",
+      channel: "Channel",
+      createdAt: "Created",
+      sendAt: "Send at",
+      results: "Results",
+      MASS_MESSAGE: "Mass message",
+      MOMENT: "Moment",
       windowDays: "Window (days)",
       show: "Show",
       notFound: "Not found.",
@@ -217,7 +233,9 @@
       reason: "Reason",
       attempts: "Attempts",
       receivedAt: "Received",
-      retryHint: "The API offers no retry yet; on the server run:",
+      retryHint: "Retry one notice with its button; all of a status at once, on the server run:",
+      retry: "Retry",
+      retried: "Queued",
       projection: "Projection",
       codeVersion: "Code version",
       storedVersion: "Stored version",
@@ -254,7 +272,7 @@
     { id: "inbox", roles: OPS, render: inboxPage },
     { id: "projections", roles: ANALYSTS, render: projectionsPage }
   ];
-  var MAY = { startHandover: OPS, startRebuild: ANALYSTS };
+  var MAY = { startHandover: OPS, startRebuild: ANALYSTS, retryWecomNotices: OPS };
 
   var state = {
     lang: readLang(),
@@ -676,14 +694,17 @@
   function departuresTable(section, formBox, jobBox, reload) {
     loadInto(section, function () {
       return all("query($first: Int!, $after: String) { departures(first: $first, after: $after) { " +
-        "nodes { staffId name storeId departedAt customersRemaining groupsRemaining " +
+        "nodes { staffId name storeId storeName departedAt customersRemaining groupsRemaining " +
         "handoversAccepted handoversWaiting handoversRefused } pageInfo { hasNextPage endCursor } } }",
         {}, function (d) { return d.departures; });
     }, function (area, rows) {
       var columns = [
         { label: "name", value: function (d) { return d.name; } },
         { label: "staffId", value: function (d) { return d.staffId; } },
-        { label: "store", value: function (d) { return d.storeId; } },
+        { label: "store", value: function (d) {
+          // The id stays at hand (a filter, a log line names stores by id).
+          return el("span", { title: d.storeId, "data-store-id": d.storeId, text: d.storeName });
+        } },
         { label: "departedAt", value: function (d) { return when(d.departedAt); } },
         { label: "customersRemaining", value: function (d) { return d.customersRemaining; } },
         { label: "groupsRemaining", value: function (d) { return d.groupsRemaining; } },
@@ -967,7 +988,7 @@
     var id = el("input", { id: "campaign-id", type: "text", size: 40, required: true });
     var days = el("input", { id: "window-days", type: "number", min: 1, max: 90, value: 7 });
     var out = el("div", { id: "campaign-results" });
-    section.appendChild(el("form", { id: "campaign", onsubmit: function (e) {
+    var form = el("form", { id: "campaign", onsubmit: function (e) {
       e.preventDefault();
       clear(out).appendChild(el("p", { text: t("loading") }));
       gql("query($id: ID!, $w: Int!) { campaignResults(id: $id, windowDays: $w) { text channel windowDays " +
@@ -986,7 +1007,7 @@
           if (r.heldOut) {
             arms.push({ arm: "heldOut", v: r.heldOut });
           }
-          out.appendChild(el("p", { text: r.channel + " · " + r.text + " · " + t(r.job.status) }));
+          out.appendChild(el("p", { text: t(r.channel) + " · " + r.text + " · " + t(r.job.status) }));
           out.appendChild(el("dl", { "class": "uplift" }, [
             el("dt", { text: t("conversionUplift") }),
             el("dd", { "data-uplift": "conversion", text: pct(r.conversionUplift) }),
@@ -1018,8 +1039,40 @@
       el("label", {}, [t("campaignId") + " ", id]), " ",
       el("label", {}, [t("windowDays") + " ", days]), " ",
       el("button", { type: "submit", text: t("show") })
-    ]));
+    ]);
+    section.appendChild(form);
     section.appendChild(out);
+    // The tenant's campaigns, newest first, under the results so that a pick shows
+    // them where the eye is: picking one fills the id the form takes, and the id field
+    // stays for a job named elsewhere (a log line, a link).
+    loadInto(section, function () {
+      return all("query($first: Int!, $after: String) { campaigns(first: $first, after: $after) { nodes { " +
+        "id text channel status createdAt sendAt } pageInfo { hasNextPage endCursor } } }", {},
+      function (d) { return d.campaigns; }, 200);
+    }, function (area, rows) {
+      area.setAttribute("id", "campaign-list");
+      area.setAttribute("data-count", rows.length);
+      area.appendChild(rows.length ? table([
+        { label: "createdAt", value: function (c) { return when(c.createdAt); } },
+        { label: "campaignText", value: function (c) { return c.text; } },
+        { label: "channel", value: function (c) { return t(c.channel); } },
+        { label: "status", value: function (c) { return t(c.status); } },
+        { label: "sendAt", value: function (c) { return when(c.sendAt); } },
+        { label: "results", value: function (c) {
+          return el("button", { type: "button", "class": "open-campaign", text: t("show"), onclick: function () {
+            var current = area.querySelector("tr.current");
+            if (current) {
+              current.classList.remove("current");
+            }
+            this.closest("tr").classList.add("current");
+            id.value = c.id;
+            form.requestSubmit();
+          } });
+        } }
+      ], rows, function (c) {
+        return { "data-campaign-id": c.id };
+      }) : el("p", { text: t("noData") }));
+    });
   }
 
   function inboxPage(section) {
@@ -1054,8 +1107,39 @@
           { label: "status", value: function (n) { return n.status; } },
           { label: "reason", value: function (n) { return n.error; } },
           { label: "attempts", value: function (n) { return n.attempts; } }
-        ], rows) : el("p", { text: t("noData") }));
+        ].concat(status.value !== "PENDING" && may("retryWecomNotices") ? [
+          { label: "retry", value: retryButton }
+        ] : []), rows, function (n) {
+          return { "data-dedup-key": n.dedupKey };
+        }) : el("p", { text: t("noData") }));
       });
+    }
+    // Queues one notice again; the row stays, marked, until the list is reloaded, so
+    // the operator sees what was asked. A refusal (processed meanwhile, already
+    // pending) is shown on the row.
+    function retryButton(n) {
+      var note = el("span", { "class": "error", role: "alert" });
+      var button = el("button", { type: "button", "class": "retry", text: t("retry"), onclick: function () {
+        button.disabled = true;
+        gql("mutation($i: RetryWecomNoticesInput!) { retryWecomNotices(input: $i) { retried " +
+          "userErrors { code message } } }", { i: { dedupKeys: [n.dedupKey], idempotencyKey: newKey() } })
+          .then(function (d) {
+            var p = d.retryWecomNotices;
+            if (p.retried.indexOf(n.dedupKey) >= 0) {
+              button.closest("tr").setAttribute("data-retried", "true");
+              button.textContent = t("retried");
+              return;
+            }
+            button.disabled = false;
+            note.textContent = p.userErrors.map(function (e) {
+              return e.code + ": " + e.message;
+            }).join("; ");
+          }, function (err) {
+            button.disabled = false;
+            note.textContent = t("error") + (err && err.message ? err.message : err);
+          });
+      } });
+      return el("span", {}, [button, " ", note]);
     }
     status.addEventListener("change", show);
     show();
