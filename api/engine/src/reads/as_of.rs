@@ -16,7 +16,7 @@ use projections::model::ReadModel;
 use projections::pii::Keys;
 use projections::portrait::fold::PortraitSet;
 
-use super::names::{mentions, DisplayNames};
+use super::names::{mentions, DisplayNames, Mentioned};
 use super::portrait::{PortraitParts, PortraitWants};
 use super::sql::fetch_all;
 use super::{
@@ -65,6 +65,7 @@ impl Reads {
         let customer_stream = self.stream("Customer", &[customer_id]).await?;
         let keys = self.keys(&customer_stream).await?;
         let mut timeline = Vec::new();
+        let mut events_kept = Vec::new();
         let (mut staff, mut groups) = (Vec::new(), Vec::new());
         for stored in &customer_stream {
             if let Some(event) = self.happened(stored, at, &keys)? {
@@ -75,6 +76,7 @@ impl Reads {
                 }
                 set.apply(&event);
                 timeline.push(stored);
+                events_kept.push(event);
             }
         }
         let key = (tenant.clone(), customer_id.to_string());
@@ -200,7 +202,25 @@ impl Reads {
                 })
                 .collect()
         });
+        // Campaigns' names are operations' settings, not facts of the log: today's.
+        let opened: Vec<&domain::customer::CustomerEvent> = events_kept
+            .iter()
+            .filter_map(|e| match &e.event {
+                AnyEvent::Customer(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let mentioned = Mentioned::of(opened);
+        let campaigns = self
+            .display_names(&Mentioned {
+                campaigns: mentioned.campaigns,
+                coupon_campaigns: mentioned.coupon_campaigns,
+                ..Mentioned::default()
+            })
+            .await?;
         let names = DisplayNames {
+            campaigns: campaigns.campaigns,
+            coupon_campaigns: campaigns.coupon_campaigns,
             staff: set
                 .staff
                 .values()

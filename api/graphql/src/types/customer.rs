@@ -5,7 +5,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, ID};
 use chrono::{DateTime, Utc};
 use engine::reads::{
-    mentions, CouponRecord, CustomerRecord, DisplayNames, GroupRecord, PortraitParts,
+    CouponRecord, CustomerRecord, DisplayNames, GroupRecord, Mentioned, PortraitParts,
     PortraitWants, RelationRecord, TagRecord,
 };
 
@@ -328,18 +328,8 @@ impl Customer {
         let names = if let Some(names) = as_of_names {
             names
         } else if summaries_wanted(ctx) {
-            let (mut staff, mut tags, mut groups) = (Vec::new(), Vec::new(), Vec::new());
-            for (_, event) in &events {
-                let (s, t, g) = mentions(event);
-                staff.extend(s);
-                tags.extend(t);
-                groups.extend(g);
-            }
-            for ids in [&mut staff, &mut tags, &mut groups] {
-                ids.sort_unstable();
-                ids.dedup();
-            }
-            reads(ctx)?.display_names(&staff, &tags, &groups).await?
+            let mentioned = Mentioned::of(events.iter().map(|(_, event)| event));
+            reads(ctx)?.display_names(&mentioned).await?
         } else {
             DisplayNames::default()
         };
