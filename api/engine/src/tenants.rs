@@ -55,6 +55,35 @@ pub async fn time_zone(db: &Database, tenant: &TenantId) -> Result<chrono_tz::Tz
         .unwrap_or(chrono_tz::Asia::Shanghai))
 }
 
+/// The languages a tenant may read descriptions in, as the `locale` column holds them.
+pub const LOCALES: &[&str] = &[ZH_CN, EN];
+pub const ZH_CN: &str = "zh-CN";
+pub const EN: &str = "en";
+
+/// The language the tenant's people read descriptions in when a request names none:
+/// Chinese (the column's default) for tenants without a settings row.
+pub async fn locale(db: &Database, tenant: &TenantId) -> Result<String, sqlx::Error> {
+    let row: Option<(String,)> = on_pool!(db, |pool| {
+        sqlx::query_as("SELECT locale FROM tenants WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(row.map_or_else(|| ZH_CN.to_string(), |(locale,)| locale))
+}
+
+/// Sets the tenant's language (one of [`LOCALES`], checked by the caller).
+pub async fn set_locale(db: &Database, tenant: &TenantId, locale: &str) -> Result<(), sqlx::Error> {
+    on_pool!(db, |pool| {
+        sqlx::query("UPDATE tenants SET locale = $1 WHERE tenant_id = $2")
+            .bind(locale)
+            .bind(tenant.as_str())
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+}
+
 /// Whether a tenant may be served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantStatus {

@@ -128,6 +128,9 @@ impl Gate {
             request
                 .data
                 .insert(Reads::new(&self.state.engine.db, &caller.tenant));
+            request
+                .data
+                .insert(crate::timeline::TenantLanguage::default());
         }
         Ok((request, cost))
     }

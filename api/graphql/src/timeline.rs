@@ -22,12 +22,54 @@ pub struct TimelineEntry {
 }
 
 /// The language of a timeline's summaries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, async_graphql::Enum, serde::Serialize)]
 pub enum Language {
     /// 简体中文.
     #[default]
     ZhCn,
     En,
+}
+
+impl Language {
+    /// As the tenant's settings store it.
+    pub fn locale(self) -> &'static str {
+        match self {
+            Self::ZhCn => engine::tenants::ZH_CN,
+            Self::En => engine::tenants::EN,
+        }
+    }
+
+    fn of_locale(locale: &str) -> Self {
+        if locale == engine::tenants::EN {
+            Self::En
+        } else {
+            Self::ZhCn
+        }
+    }
+}
+
+/// The caller's tenant's language, read at most once per request: a page of customers
+/// each with a timeline would otherwise ask the settings once per customer.
+#[derive(Debug, Clone, Default)]
+pub struct TenantLanguage(std::sync::Arc<tokio::sync::OnceCell<Language>>);
+
+/// The language a timeline is described in: the one asked for, else the tenant's.
+pub async fn language(
+    ctx: &async_graphql::Context<'_>,
+    asked: Option<Language>,
+) -> crate::errors::ApiResult<Language> {
+    if let Some(language) = asked {
+        return Ok(language);
+    }
+    let read = || async {
+        let tenant = &crate::guard::caller(ctx)?.tenant;
+        let locale = engine::tenants::locale(&crate::state(ctx)?.engine.db, tenant).await?;
+        Ok::<_, crate::errors::ApiError>(Language::of_locale(&locale))
+    };
+    match ctx.data_opt::<TenantLanguage>() {
+        Some(cached) => cached.0.get_or_try_init(read).await.copied(),
+        None => read().await,
+    }
 }
 
 fn yuan(fen: i64) -> String {

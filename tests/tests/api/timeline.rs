@@ -161,3 +161,73 @@ on_both_backends! {
         api.stop().await;
     }
 }
+
+/// A customer of `tenant` someone tagged, with that guide's token and the tagging's
+/// summary in each language.
+async fn tagged_in(api: &harness::live::TestApi, tenant: &str) -> (String, String, [String; 2]) {
+    let (guide, customer, staff_name, tag_name): (String, String, String, String) =
+        on_pool!(&api.engine.db, |pool| {
+            sqlx::query_as(
+                "SELECT x.staff_id, x.customer_id, s.name, t.name FROM rm_customer_tag x \
+                 JOIN rm_staff s ON s.tenant_id = x.tenant_id AND s.staff_id = x.staff_id \
+                 JOIN rm_tag t ON t.tenant_id = x.tenant_id AND t.tag_id = x.tag_id \
+                 WHERE x.tenant_id = $1 ORDER BY x.customer_id, x.tag_id LIMIT 1",
+            )
+            .bind(tenant)
+            .fetch_one(pool)
+            .await
+        })
+        .unwrap();
+    (
+        token(tenant, Role::Guide, Some(&guide), &[]),
+        graphql::ids::encode("Customer", &customer).to_string(),
+        [
+            format!("{staff_name} 给客户打了标签「{tag_name}」"),
+            format!("{staff_name} tagged \"{tag_name}\""),
+        ],
+    )
+}
+
+on_both_backends! {
+    async fn a_tenant_set_to_english_reads_english_unless_a_request_asks_otherwise(db: TestDb) {
+        let (_db, api) = served(db, harness::world::TWO_TENANTS).await;
+        let read = |who: String, id: String, language: Option<&'static str>| {
+            let api = &api;
+            async move {
+                let (doc, vars) = match language {
+                    Some(l) => (TIMELINE, json!({ "id": id, "language": l })),
+                    None => (NAMED, json!({ "id": id })),
+                };
+                of_kind(&api.gql(Some(&who), doc, vars).await, "Tagged")
+            }
+        };
+        let (acme, acme_customer, acme_said) = tagged_in(&api, "acme").await;
+        let (beta, beta_customer, beta_said) = tagged_in(&api, "beta").await;
+        // Until an admin says otherwise, everyone reads Chinese.
+        assert!(read(acme.clone(), acme_customer.clone(), None).await.contains(&acme_said[0]));
+
+        let set = "mutation($i: SetTenantLanguageInput!) { setTenantLanguage(input: $i) { \
+            id userErrors { code } } }";
+        let admin = token("acme", Role::Admin, None, &[]);
+        let body = api.gql(Some(&admin), set, json!({ "i": { "language": "EN",
+            "idempotencyKey": uuid::Uuid::new_v4().to_string() } })).await;
+        assert_eq!(body["data"]["setTenantLanguage"]["userErrors"], json!([]), "{body}");
+
+        let english = read(acme.clone(), acme_customer.clone(), None).await;
+        assert!(english.contains(&acme_said[1]), "{english:?}");
+        assert!(!english.contains(&acme_said[0]), "{english:?}");
+        // A request that names a language reads it.
+        let asked = read(acme.clone(), acme_customer.clone(), Some("ZH_CN")).await;
+        assert!(asked.contains(&acme_said[0]), "{asked:?}");
+        // The other tenant is still Chinese.
+        let other = read(beta.clone(), beta_customer.clone(), None).await;
+        assert!(other.contains(&beta_said[0]), "{other:?}");
+        assert!(!other.contains(&beta_said[1]), "{other:?}");
+        // Back to Chinese, and so it reads.
+        let body = api.gql(Some(&admin), set, json!({ "i": { "language": "ZH_CN",
+            "idempotencyKey": uuid::Uuid::new_v4().to_string() } })).await;
+        assert_eq!(body["data"]["setTenantLanguage"]["userErrors"], json!([]), "{body}");
+        assert!(read(acme, acme_customer, None).await.contains(&acme_said[0]));
+        api.stop().await;
+    }
+}

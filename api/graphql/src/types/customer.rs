@@ -274,14 +274,15 @@ impl Customer {
         page_vec(rows.into_iter().map(Coupon).collect(), first, after)
     }
 
-    /// Everything that happened to the customer, newest first, from their own stream.
+    /// Everything that happened to the customer, newest first, from their own stream,
+    /// in `language`, or else the tenant's (Chinese until its admin sets another).
     #[graphql(complexity = "(first.max(0) as usize) * child_complexity")]
     async fn timeline(
         &self,
         ctx: &Context<'_>,
         first: i32,
         after: Option<String>,
-        #[graphql(default)] language: Language,
+        language: Option<Language>,
     ) -> ApiResult<Page<TimelineEntry>> {
         let limit = page_size(first)?;
         let before = match after {
@@ -332,6 +333,11 @@ impl Customer {
             reads(ctx)?.display_names(&mentioned).await?
         } else {
             DisplayNames::default()
+        };
+        let language = if summaries_wanted(ctx) {
+            crate::timeline::language(ctx, language).await?
+        } else {
+            language.unwrap_or_default()
         };
         let mut page = Connection::new(before.is_some(), more);
         for (row, event) in &events {
