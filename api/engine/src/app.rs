@@ -60,6 +60,8 @@ pub struct Engine {
     /// Today's portraits kept in memory; served only while a server listens for the
     /// projection's announcements (`reads::cache::listen`).
     pub portraits: Arc<crate::reads::cache::PortraitCache>,
+    /// Tenants' timeline languages, read a moment ago.
+    pub locales: crate::tenants::Locales,
 }
 
 impl Engine {
@@ -86,6 +88,7 @@ impl Engine {
             portraits: Arc::new(crate::reads::cache::PortraitCache::new(
                 crate::reads::cache::DEFAULT_BYTES,
             )),
+            locales: Default::default(),
             wake,
             db,
         }

@@ -55,6 +55,82 @@ pub async fn time_zone(db: &Database, tenant: &TenantId) -> Result<chrono_tz::Tz
         .unwrap_or(chrono_tz::Asia::Shanghai))
 }
 
+/// The languages a tenant may read descriptions in, as the `locale` column holds them.
+pub const LOCALES: &[&str] = &[ZH_CN, EN];
+pub const ZH_CN: &str = "zh-CN";
+pub const EN: &str = "en";
+
+/// The language the tenant's people read descriptions in when a request names none:
+/// Chinese (the column's default) for tenants without a settings row.
+pub async fn locale(db: &Database, tenant: &TenantId) -> Result<String, sqlx::Error> {
+    let row: Option<(String,)> = on_pool!(db, |pool| {
+        sqlx::query_as("SELECT locale FROM tenants WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(row.map_or_else(|| ZH_CN.to_string(), |(locale,)| locale))
+}
+
+/// Sets the tenant's language (one of [`LOCALES`], checked by the caller).
+pub async fn set_locale(db: &Database, tenant: &TenantId, locale: &str) -> Result<(), sqlx::Error> {
+    on_pool!(db, |pool| {
+        sqlx::query("UPDATE tenants SET locale = $1 WHERE tenant_id = $2")
+            .bind(locale)
+            .bind(tenant.as_str())
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// Tenants' languages as read a moment ago: every portrait with a timeline asks, and
+/// a tenant's language changes once in a while. Read again after [`Locales::TTL`] (a
+/// change made by another process), at once after one made through this process.
+#[derive(Debug, Default)]
+pub struct Locales {
+    seen: std::sync::Mutex<std::collections::HashMap<TenantId, (String, std::time::Instant)>>,
+}
+
+impl Locales {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+    pub async fn get(&self, db: &Database, tenant: &TenantId) -> Result<String, sqlx::Error> {
+        let now = std::time::Instant::now();
+        if let Some((locale, at)) = self.lock().get(tenant) {
+            if now.saturating_duration_since(*at) < Self::TTL {
+                return Ok(locale.clone());
+            }
+        }
+        let locale = locale(db, tenant).await?;
+        let mut seen = self.lock();
+        if seen.len() >= CACHED_TENANTS {
+            seen.clear();
+        }
+        seen.insert(tenant.clone(), (locale.clone(), now));
+        Ok(locale)
+    }
+
+    /// Sets the tenant's language and forgets the one read before.
+    pub async fn set(
+        &self,
+        db: &Database,
+        tenant: &TenantId,
+        locale: &str,
+    ) -> Result<(), sqlx::Error> {
+        set_locale(db, tenant, locale).await?;
+        self.lock().remove(tenant);
+        Ok(())
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<TenantId, (String, std::time::Instant)>>
+    {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Whether a tenant may be served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantStatus {

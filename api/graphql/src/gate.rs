@@ -129,6 +129,9 @@ impl Gate {
                 Reads::new(&self.state.engine.db, &caller.tenant)
                     .with_cache(self.state.engine.portraits.clone()),
             );
+            request
+                .data
+                .insert(crate::timeline::TenantLanguage::default());
         }
         Ok((request, cost))
     }

@@ -1,5 +1,6 @@
 //! A customer's timeline entry, read from the customer's own stream, described for a
-//! person: people and things by the names the guide knows them by, in Chinese unless
+//! person: people and things by the names the guide knows them by (campaigns by the
+//! names operations gave them), in Chinese unless
 //! English is asked for. Personal data in events (a phone number) is never part of the
 //! description.
 
@@ -21,12 +22,55 @@ pub struct TimelineEntry {
 }
 
 /// The language of a timeline's summaries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, async_graphql::Enum, serde::Serialize)]
 pub enum Language {
     /// 简体中文.
     #[default]
     ZhCn,
     En,
+}
+
+impl Language {
+    /// As the tenant's settings store it.
+    pub fn locale(self) -> &'static str {
+        match self {
+            Self::ZhCn => engine::tenants::ZH_CN,
+            Self::En => engine::tenants::EN,
+        }
+    }
+
+    fn of_locale(locale: &str) -> Self {
+        if locale == engine::tenants::EN {
+            Self::En
+        } else {
+            Self::ZhCn
+        }
+    }
+}
+
+/// The caller's tenant's language, read at most once per request: a page of customers
+/// each with a timeline would otherwise ask the settings once per customer.
+#[derive(Debug, Clone, Default)]
+pub struct TenantLanguage(std::sync::Arc<tokio::sync::OnceCell<Language>>);
+
+/// The language a timeline is described in: the one asked for, else the tenant's.
+pub async fn language(
+    ctx: &async_graphql::Context<'_>,
+    asked: Option<Language>,
+) -> crate::errors::ApiResult<Language> {
+    if let Some(language) = asked {
+        return Ok(language);
+    }
+    let read = || async {
+        let tenant = &crate::guard::caller(ctx)?.tenant;
+        let engine = &crate::state(ctx)?.engine;
+        let locale = engine.locales.get(&engine.db, tenant).await?;
+        Ok::<_, crate::errors::ApiError>(Language::of_locale(&locale))
+    };
+    match ctx.data_opt::<TenantLanguage>() {
+        Some(cached) => cached.0.get_or_try_init(read).await.copied(),
+        None => read().await,
+    }
 }
 
 fn yuan(fen: i64) -> String {
@@ -53,6 +97,7 @@ pub fn describe(
 fn chinese(event: &CustomerEvent, names: &DisplayNames) -> String {
     use CustomerEvent as E;
     let staff = |id: &domain::values::StaffId| name(&names.staff, id.as_str()).to_string();
+    let campaign = |id: &domain::values::MessageId| name(&names.campaigns, id.as_str()).to_string();
     match event {
         E::FriendAdded {
             staff: s,
@@ -96,7 +141,8 @@ fn chinese(event: &CustomerEvent, names: &DisplayNames) -> String {
             value,
             ..
         } => format!(
-            "获得优惠券 {coupon}（活动 {campaign}，{}）",
+            "获得优惠券 {coupon}（活动「{}」，{}）",
+            name(&names.coupon_campaigns, campaign.as_str()),
             yuan(value.fen())
         ),
         E::CouponRedeemed { coupon, order, .. } => match order {
@@ -118,12 +164,12 @@ fn chinese(event: &CustomerEvent, names: &DisplayNames) -> String {
         } => format!("在 {store} 消费 {}（订单 {order}）", yuan(amount.fen())),
         E::MassMessageDelivered {
             message, sender, ..
-        } => format!("收到 {} 的群发消息 {message}", staff(sender)),
+        } => format!("收到 {} 的群发消息「{}」", staff(sender), campaign(message)),
         E::MomentDelivered { moment, sender, .. } => {
-            format!("收到 {} 的朋友圈 {moment}", staff(sender))
+            format!("收到 {} 的朋友圈「{}」", staff(sender), campaign(moment))
         }
-        E::CampaignHeldOut { campaign, .. } => {
-            format!("作为对照组，未收到活动 {campaign} 的消息")
+        E::CampaignHeldOut { campaign: c, .. } => {
+            format!("作为对照组，未收到活动「{}」的消息", campaign(c))
         }
         E::WelcomeMessageSent {
             sender, channel, ..
@@ -160,6 +206,7 @@ fn chinese(event: &CustomerEvent, names: &DisplayNames) -> String {
 fn english(event: &CustomerEvent, names: &DisplayNames) -> String {
     use CustomerEvent as E;
     let staff = |id: &domain::values::StaffId| name(&names.staff, id.as_str()).to_string();
+    let campaign = |id: &domain::values::MessageId| name(&names.campaigns, id.as_str()).to_string();
     match event {
         E::FriendAdded {
             staff: s,
@@ -197,7 +244,8 @@ fn english(event: &CustomerEvent, names: &DisplayNames) -> String {
             value,
             ..
         } => format!(
-            "coupon {coupon} of {campaign} issued ({})",
+            "coupon {coupon} of \"{}\" issued ({})",
+            name(&names.coupon_campaigns, campaign.as_str()),
             yuan(value.fen())
         ),
         E::CouponRedeemed { coupon, order, .. } => match order {
@@ -219,11 +267,17 @@ fn english(event: &CustomerEvent, names: &DisplayNames) -> String {
         } => format!("purchase {order} of {} at {store}", yuan(amount.fen())),
         E::MassMessageDelivered {
             message, sender, ..
-        } => format!("mass message {message} from {}", staff(sender)),
+        } => format!(
+            "mass message \"{}\" from {}",
+            campaign(message),
+            staff(sender)
+        ),
         E::MomentDelivered { moment, sender, .. } => {
-            format!("Moment {moment} from {}", staff(sender))
+            format!("Moment \"{}\" from {}", campaign(moment), staff(sender))
         }
-        E::CampaignHeldOut { campaign, .. } => format!("held out of campaign {campaign}"),
+        E::CampaignHeldOut { campaign: c, .. } => {
+            format!("held out of campaign \"{}\"", campaign(c))
+        }
         E::WelcomeMessageSent {
             sender, channel, ..
         } => match channel {

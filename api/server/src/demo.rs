@@ -60,6 +60,7 @@ async fn register_campaigns(db: &Database) -> anyhow::Result<Option<String>> {
     for (campaign, first_s, _) in &found {
         let send_at = chrono::DateTime::from_timestamp(*first_s, 0).unwrap_or_default();
         let input = engine::campaign::CampaignInput {
+            name: Some(format!("门店群发 {campaign}")),
             kind: engine::campaign::KindInput::MassMessage,
             text: format!("门店群发 {campaign}"),
             attachments: Vec::new(),

@@ -354,6 +354,16 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
             OPS,
         ),
         (
+            "setTenantLanguage",
+            m(
+                "setTenantLanguage",
+                "SetTenantLanguageInput",
+                "userErrors { code }",
+            ),
+            json!({ "i": { "language": "ZH_CN", "idempotencyKey": key() } }),
+            &[Admin],
+        ),
+        (
             "startRebuild",
             m("startRebuild", "StartRebuildInput", "userErrors { code }"),
             json!({ "i": { "projection": "no_such_projection", "idempotencyKey": key() } }),

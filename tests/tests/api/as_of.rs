@@ -96,3 +96,82 @@ on_both_backends! {
         api.stop().await;
     }
 }
+
+const GROUPS: &str = "query($id: ID!, $at: DateTime) { customer(id: $id, asOf: $at) { \
+    groups(first: 20) { edges { node { groupId name } } } \
+    timeline(first: 50, language: ZH_CN) { edges { node { kind summary } } } } }";
+
+on_both_backends! {
+    async fn a_group_renamed_after_an_instant_reads_its_old_name_as_of_then(db: TestDb) {
+        let (_db, api) = served(db, ONE_TENANT).await;
+        let (guide, customer, group, old): (String, String, String, String) =
+            on_pool!(&api.engine.db, |pool| {
+                sqlx::query_as(
+                    "SELECT r.staff_id, m.customer_id, m.group_id, g.name \
+                     FROM rm_customer_group m \
+                     JOIN rm_group_owner g ON g.tenant_id = m.tenant_id \
+                     AND g.group_id = m.group_id \
+                     JOIN rm_customer_staff r ON r.tenant_id = m.tenant_id \
+                     AND r.customer_id = m.customer_id WHERE m.tenant_id = 'acme' \
+                     ORDER BY m.customer_id, m.group_id, r.staff_id LIMIT 1",
+                )
+                .fetch_one(pool)
+                .await
+            })
+            .unwrap();
+        let me = token("acme", Role::Guide, Some(&guide), &[]);
+        let id = graphql::ids::encode("Customer", &customer).to_string();
+        let name_of = |body: &serde_json::Value| -> String {
+            body["data"]["customer"]["groups"]["edges"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .find(|e| e["node"]["groupId"] == group.as_str())
+                .map(|e| e["node"]["name"].as_str().unwrap_or_default().to_string())
+                .unwrap_or_else(|| panic!("{group} in {body}"))
+        };
+        let joined = |body: &serde_json::Value, name: &str| -> bool {
+            let said = format!("加入了客户群「{name}」");
+            body["data"]["customer"]["timeline"]["edges"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .any(|e| e["node"]["summary"] == said.as_str())
+        };
+        let instant = api.clock.now();
+        let renamed = "金饰会员二群（改名后）";
+        assert_ne!(old, renamed);
+        // WeCom reports the group's new name a second after the instant.
+        let meta = engine::commands::CommandMeta::new(
+            domain::values::TenantId::parse_slug("acme").unwrap(),
+            engine::commands::Actor::integration("wecom"),
+            Uuid::new_v4(),
+        );
+        let rename = domain::group::GroupCommand::Rename { name: renamed.into() };
+        api.engine
+            .groups
+            .execute(
+                &format!("acme:{group}"),
+                domain::stamp::Stamped::new(instant + chrono::Duration::seconds(1), rename),
+                &meta,
+            )
+            .await
+            .unwrap();
+        api.settle().await;
+
+        let today = api.gql(Some(&me), GROUPS, json!({ "id": id, "at": null })).await;
+        assert_eq!(name_of(&today), renamed, "{today}");
+        assert!(joined(&today, renamed), "{today}");
+        let then = api
+            .gql(Some(&me), GROUPS, json!({ "id": id, "at": instant.to_rfc3339() }))
+            .await;
+        assert_eq!(name_of(&then), old, "{then}");
+        assert!(joined(&then, &old), "{then}");
+        assert!(!then.to_string().contains(renamed), "{then}");
+        // From the rename on, the past reads the new name too.
+        let after = instant + chrono::Duration::seconds(2);
+        let later = api.gql(Some(&me), GROUPS, json!({ "id": id, "at": after.to_rfc3339() })).await;
+        assert_eq!(name_of(&later), renamed, "{later}");
+        api.stop().await;
+    }
+}

@@ -80,6 +80,10 @@ impl KindInput {
 /// A campaign job's input (the `jobs.input` column).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignInput {
+    /// What operations call it: the name a guide reads in a customer's timeline.
+    /// Campaigns started before it had a name have none, and are shown by their id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub kind: KindInput,
     pub text: String,
     /// WeCom-shaped attachments (image, link, mini-program card), sent as given.

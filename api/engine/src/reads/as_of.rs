@@ -1,22 +1,24 @@
 //! A customer's portrait as it stood at an instant, folded from the log: the customer's
-//! own stream, the tag library's (tag names as they were then) and the streams of the
-//! staff who served or tagged them (their names and stores then), each up to the events
-//! that had occurred by that instant, through the portrait projection's own fold
-//! ([`PortraitSet`]), so the answer is the row the read model held then. Only chats'
-//! group names and owners are today's: they belong to another projection.
+//! own stream, the tag library's (tag names as they were then), the streams of the
+//! staff who served or tagged them (their names and stores then) and of the chat groups
+//! they were in (names, owners and notices then), each up to the events that had
+//! occurred by that instant, through the folds of the projections that own those rows
+//! ([`PortraitSet`]; [`Departures`] for groups), so the answer is the rows the read
+//! models held then.
 //!
-//! Cost: the customer's stream, the tag library and a few staff streams, read whole by
-//! their keys; events after the instant are read and skipped (a stream is ordered by
-//! sequence, and imports put older events after newer ones).
+//! Cost: the customer's stream, the tag library and a few staff and group streams, read
+//! whole by their keys; events after the instant are read and skipped (a stream is
+//! ordered by sequence, and imports put older events after newer ones).
 
 use chrono::{DateTime, Utc};
 use domain::stamp::TAG_LIBRARY_LOCAL_ID;
+use projections::departures::{Departures, GroupOwnerRow};
 use projections::log::{parse_event, AnyEvent, Checkpoint, LoggedEvent};
 use projections::model::ReadModel;
 use projections::pii::Keys;
 use projections::portrait::fold::PortraitSet;
 
-use super::names::{mentions, DisplayNames};
+use super::names::{mentions, DisplayNames, Mentioned};
 use super::portrait::{PortraitParts, PortraitWants};
 use super::sql::fetch_all;
 use super::{
@@ -34,8 +36,9 @@ struct StoredEvent {
     metadata: String,
 }
 
+/// A chat group's name, owner and notice, today's or as they were at an instant.
 #[derive(sqlx::FromRow)]
-struct GroupNow {
+struct GroupFacts {
     group_id: String,
     name: Option<String>,
     owner_staff_id: Option<String>,
@@ -65,6 +68,7 @@ impl Reads {
         let customer_stream = self.stream("Customer", &[customer_id]).await?;
         let keys = self.keys(&customer_stream).await?;
         let mut timeline = Vec::new();
+        let mut events_kept = Vec::new();
         let (mut staff, mut groups) = (Vec::new(), Vec::new());
         for stored in &customer_stream {
             if let Some(event) = self.happened(stored, at, &keys)? {
@@ -75,6 +79,7 @@ impl Reads {
                 }
                 set.apply(&event);
                 timeline.push(stored);
+                events_kept.push(event);
             }
         }
         let key = (tenant.clone(), customer_id.to_string());
@@ -88,13 +93,41 @@ impl Reads {
         groups.sort_unstable();
         groups.dedup();
         let staff: Vec<&str> = staff.iter().map(String::as_str).collect();
+        let group_ids: Vec<&str> = groups.iter().map(String::as_str).collect();
         let mut others = self.stream("TagLibrary", &[TAG_LIBRARY_LOCAL_ID]).await?;
         others.extend(self.stream("Staff", &staff).await?);
+        others.extend(self.stream("CustomerGroup", &group_ids).await?);
+        // Groups' rows belong to the departures projection: its fold, fed only the
+        // groups' streams, holds them as they were.
+        let mut owners = Departures::default();
         for stored in &others {
             if let Some(event) = self.happened(stored, at, &Keys::none())? {
-                set.apply(&event);
+                if let AnyEvent::Group(_) = &event.event {
+                    owners.apply(&event);
+                } else {
+                    set.apply(&event);
+                }
             }
         }
+        let then: Vec<GroupFacts> = owners
+            .rows()
+            .take_rows::<GroupOwnerRow>()
+            .map(|g| GroupFacts {
+                group_id: g.group_id,
+                name: Some(g.name),
+                owner_staff_id: Some(g.owner_staff_id),
+                notice: Some(g.notice),
+            })
+            .collect();
+        // A group whose stream says nothing by then (its creation imported with a later
+        // time than a member's join) is shown as it is now, rather than nameless.
+        let missing: Vec<&str> = group_ids
+            .iter()
+            .copied()
+            .filter(|id| !then.iter().any(|g| g.group_id == *id))
+            .collect();
+        let mut groups_then = self.groups_now(&missing).await?;
+        groups_then.extend(then);
         let portrait = &set.customers[&key];
         let c = &portrait.customer;
         let record = CustomerRecord {
@@ -151,14 +184,12 @@ impl Reads {
         tags.sort_by(|a, b| {
             (a.tagged_at, &a.tag_id, &a.staff_id).cmp(&(b.tagged_at, &b.tag_id, &b.staff_id))
         });
-        let group_ids: Vec<&str> = groups.iter().map(String::as_str).collect();
-        let now = self.groups_now(&group_ids).await?;
         let groups = if wants.groups {
             let mut groups: Vec<GroupRecord> = portrait
                 .groups
                 .values()
                 .map(|g| {
-                    let known = now.iter().find(|n| n.group_id == g.group_id);
+                    let known = groups_then.iter().find(|n| n.group_id == g.group_id);
                     GroupRecord {
                         group_id: g.group_id.clone(),
                         name: known.and_then(|n| n.name.clone()),
@@ -200,7 +231,25 @@ impl Reads {
                 })
                 .collect()
         });
+        // Campaigns' names are operations' settings, not facts of the log: today's.
+        let opened: Vec<&domain::customer::CustomerEvent> = events_kept
+            .iter()
+            .filter_map(|e| match &e.event {
+                AnyEvent::Customer(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let mentioned = Mentioned::of(opened);
+        let campaigns = self
+            .display_names(&Mentioned {
+                campaigns: mentioned.campaigns,
+                coupon_campaigns: mentioned.coupon_campaigns,
+                ..Mentioned::default()
+            })
+            .await?;
         let names = DisplayNames {
+            campaigns: campaigns.campaigns,
+            coupon_campaigns: campaigns.coupon_campaigns,
             staff: set
                 .staff
                 .values()
@@ -211,7 +260,7 @@ impl Reads {
                 .values()
                 .map(|t| (t.tag_id.clone(), t.name.clone()))
                 .collect(),
-            groups: now
+            groups: groups_then
                 .iter()
                 .filter_map(|g| Some((g.group_id.clone(), g.name.clone()?)))
                 .collect(),
@@ -303,7 +352,7 @@ impl Reads {
     }
 
     /// Today's name, owner and notice of these chat groups.
-    async fn groups_now(&self, ids: &[&str]) -> Result<Vec<GroupNow>, ReadError> {
+    async fn groups_now(&self, ids: &[&str]) -> Result<Vec<GroupFacts>, ReadError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -314,6 +363,8 @@ impl Reads {
         sql.bind(Arg::Text(self.tenant.to_string()))
             .push(" AND group_id IN ")
             .bind_list(ids.iter().map(|id| Arg::Text((*id).to_string())));
-        Ok(scoped!(self, |conn| fetch_all!(sql, GroupNow, &mut *conn)))
+        Ok(scoped!(self, |conn| fetch_all!(
+            sql, GroupFacts, &mut *conn
+        )))
     }
 }

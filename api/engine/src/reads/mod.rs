@@ -34,7 +34,7 @@ pub use customers::{
     TimelineRecord,
 };
 pub use jobs::{HandoverItemRecord, JobRecord, JobStatus, JOB_COLUMNS};
-pub use names::{mentions, DisplayNames};
+pub use names::{mentions, DisplayNames, Mentioned};
 pub use portrait::{PortraitParts, PortraitWants};
 pub use sql::{Arg, Sql};
 pub use staff::{

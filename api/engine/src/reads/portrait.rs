@@ -165,21 +165,12 @@ impl Reads {
             events.push(event);
         }
         self.open_customer_events(customer_id, &mut events).await?;
-        let (mut staff, mut tags, mut groups) = (Vec::new(), Vec::new(), Vec::new());
         for (row, event) in timeline.iter_mut().zip(&events) {
             row.payload = serde_json::to_string(event).map_err(|e| {
                 ReadError::BadEvent(format!("timeline event {}: {e}", row.sequence))
             })?;
-            let (s, t, g) = super::mentions(event);
-            staff.extend(s);
-            tags.extend(t);
-            groups.extend(g);
         }
-        for ids in [&mut staff, &mut tags, &mut groups] {
-            ids.sort_unstable();
-            ids.dedup();
-        }
-        self.display_names(&staff, &tags, &groups).await
+        self.display_names(&super::Mentioned::of(&events)).await
     }
 
     /// The PostgreSQL statement of [`Reads::portrait`] (tests EXPLAIN it).

@@ -51,6 +51,9 @@ pub struct CampaignMiniprogramInput {
 
 #[derive(Debug, Clone, InputObject, Serialize)]
 pub struct StartCampaignInput {
+    /// What operations call it (at most 100 characters): guides read it in the
+    /// timelines of the customers it reached.
+    pub name: Option<String>,
     pub kind: CampaignKind,
     /// The message (at most 4,000 bytes, as WeCom takes it).
     pub text: String,
@@ -78,6 +81,7 @@ keyed!(StartCampaignInput);
 /// The most WeCom takes in a message's text.
 const MAX_TEXT_BYTES: usize = 4_000;
 const MAX_HOLDOUT_PER_MILLE: i32 = 500;
+const MAX_NAME_CHARS: usize = 100;
 
 fn invalid(field: &str, message: impl Into<String>) -> Refusal {
     UserError::new(&["input", field], UserErrorCode::InvalidInput, message).into()
@@ -131,6 +135,17 @@ async fn campaign_input(
         )
         .into());
     }
+    let name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+        return Err(invalid(
+            "name",
+            format!("name it in at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
     if !(0..=MAX_HOLDOUT_PER_MILLE).contains(&input.holdout_per_mille) {
         return Err(invalid(
             "holdoutPerMille",
@@ -149,6 +164,7 @@ async fn campaign_input(
         Scope::Staff(_) => return Err(ApiError::Forbidden.into()),
     };
     Ok(CampaignInput {
+        name: name.map(str::to_string),
         kind: match input.kind {
             CampaignKind::MassMessage => KindInput::MassMessage,
             CampaignKind::Moment => KindInput::Moment,

@@ -18,6 +18,7 @@ mod payload;
 mod run;
 mod staff;
 mod tags;
+mod tenant;
 mod wecom;
 
 use async_graphql::MergedObject;
@@ -35,4 +36,5 @@ pub struct Mutation(
     directory::DirectoryMutation,
     wecom::WecomMutation,
     erasure::ErasureMutation,
+    tenant::TenantMutation,
 );

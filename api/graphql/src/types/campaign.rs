@@ -139,6 +139,11 @@ impl CampaignResults {
         channel(&self.input.kind)
     }
 
+    /// What operations named it; null for a campaign started without a name.
+    async fn name(&self) -> Option<&str> {
+        self.input.name.as_deref()
+    }
+
     async fn text(&self) -> &str {
         &self.input.text
     }

@@ -5,7 +5,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, ID};
 use chrono::{DateTime, Utc};
 use engine::reads::{
-    mentions, CouponRecord, CustomerRecord, DisplayNames, GroupRecord, PortraitParts,
+    CouponRecord, CustomerRecord, DisplayNames, GroupRecord, Mentioned, PortraitParts,
     PortraitWants, RelationRecord, TagRecord,
 };
 
@@ -274,14 +274,15 @@ impl Customer {
         page_vec(rows.into_iter().map(Coupon).collect(), first, after)
     }
 
-    /// Everything that happened to the customer, newest first, from their own stream.
+    /// Everything that happened to the customer, newest first, from their own stream,
+    /// in `language`, or else the tenant's (Chinese until its admin sets another).
     #[graphql(complexity = "(first.max(0) as usize) * child_complexity")]
     async fn timeline(
         &self,
         ctx: &Context<'_>,
         first: i32,
         after: Option<String>,
-        #[graphql(default)] language: Language,
+        language: Option<Language>,
     ) -> ApiResult<Page<TimelineEntry>> {
         let limit = page_size(first)?;
         let before = match after {
@@ -328,20 +329,15 @@ impl Customer {
         let names = if let Some(names) = as_of_names {
             names
         } else if summaries_wanted(ctx) {
-            let (mut staff, mut tags, mut groups) = (Vec::new(), Vec::new(), Vec::new());
-            for (_, event) in &events {
-                let (s, t, g) = mentions(event);
-                staff.extend(s);
-                tags.extend(t);
-                groups.extend(g);
-            }
-            for ids in [&mut staff, &mut tags, &mut groups] {
-                ids.sort_unstable();
-                ids.dedup();
-            }
-            reads(ctx)?.display_names(&staff, &tags, &groups).await?
+            let mentioned = Mentioned::of(events.iter().map(|(_, event)| event));
+            reads(ctx)?.display_names(&mentioned).await?
         } else {
             DisplayNames::default()
+        };
+        let language = if summaries_wanted(ctx) {
+            crate::timeline::language(ctx, language).await?
+        } else {
+            language.unwrap_or_default()
         };
         let mut page = Connection::new(before.is_some(), more);
         for (row, event) in &events {
