@@ -61,14 +61,21 @@ CUSTOMER_IDS=$(psql "$DB_URL" -At -c "SELECT customer_id FROM rm_customer_staff
 CUSTOMERS=$(echo "$CUSTOMER_IDS" |
     python3 -c 'import sys,base64,json; print(json.dumps([base64.urlsafe_b64encode(("Customer:"+l.strip()).encode()).decode().rstrip("=") for l in sys.stdin if l.strip()]))')
 echo "guide $GUIDE ($STORE), $(echo "$CUSTOMER_IDS" | grep -c .) customers in the portrait rotation"
+# The cold rotation (`portrait-cold`): 100,000 customers across the tenant, in an order
+# unrelated to their ids, each asked once per 100,000 requests, by operations (the whole
+# tenant is in their scope). A portrait cache holds a fraction of them: mostly misses.
+OPS_TOKEN=$("$BIN" token --tenant bench --role operations --hours 2)
+COLD_IDS_FILE=$(mktemp)
+psql "$DB_URL" -At -c "SELECT customer_id FROM rm_customer WHERE tenant_id = 'bench'
+    ORDER BY md5(customer_id) LIMIT 100000" > "$COLD_IDS_FILE"
 
 # Writes the request files both systems are asked with into directory $1:
 # {scrm,postgraphile}-{portrait,list}.jsonl, a JSON line per request (token and body).
 write_requests() {
 local WORK=$1
-python3 - "$WORK" "$TOKEN" "$GUIDE" "$CUSTOMERS" "$CUSTOMER_IDS" <<'PY'
-import json, sys
-work, token, guide, node_ids, raw_ids = sys.argv[1:]
+python3 - "$WORK" "$TOKEN" "$GUIDE" "$CUSTOMERS" "$CUSTOMER_IDS" "$OPS_TOKEN" "$COLD_IDS_FILE" <<'PY'
+import base64, json, sys
+work, token, guide, node_ids, raw_ids, ops_token, cold_file = sys.argv[1:]
 auth = "Bearer " + token
 node_ids = json.loads(node_ids)
 raw_ids = [l.strip() for l in raw_ids.splitlines() if l.strip()]
@@ -97,6 +104,17 @@ def write(name, bodies):
         for b in bodies:
             f.write(json.dumps({"authorization": auth, "body": b}) + "\n")
 write("scrm-portrait", [{"query": ours_portrait, "variables": {"id": i}} for i in node_ids])
+cold = [l.strip() for l in open(cold_file) if l.strip()]
+def node(raw):
+    return base64.urlsafe_b64encode(("Customer:" + raw).encode()).decode().rstrip("=")
+def write_as(name, auth_token, bodies):
+    with open(f"{work}/{name}.jsonl", "w") as f:
+        for b in bodies:
+            f.write(json.dumps({"authorization": "Bearer " + auth_token, "body": b}) + "\n")
+write_as("scrm-portrait-cold", ops_token,
+         [{"query": ours_portrait, "variables": {"id": node(i)}} for i in cold])
+write_as("postgraphile-portrait-cold", ops_token,
+         [{"query": peer_portrait, "variables": {"id": i}} for i in cold])
 write("postgraphile-portrait", [{"query": peer_portrait, "variables": {"id": i}} for i in raw_ids])
 write("scrm-list", [{"query": ours_list}])
 import datetime
