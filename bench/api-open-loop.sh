@@ -52,8 +52,9 @@ for system in $SYSTEMS; do
     for doc in $DOCS; do
         line=$(head -1 "$WORK/$system-$doc.jsonl")
         body=$(echo "$line" | python3 -c 'import sys,json; print(json.dumps(json.load(sys.stdin)["body"]))')
+        auth=$(echo "$line" | python3 -c 'import sys,json; print(json.load(sys.stdin)["authorization"])')
         out=$(curl -s "$(url_of "$system")" -H 'content-type: application/json' \
-            -H "authorization: Bearer $TOKEN" -d "$body")
+            -H "authorization: $auth" -d "$body")
         echo "$out" | python3 -c '
 import sys, json
 d = json.load(sys.stdin)
