@@ -12,6 +12,8 @@ BEGIN
         -- and a NOTIFY cannot be prepared for a two-phase commit: the application
         -- notifies after it commits instead.
         DROP TRIGGER IF EXISTS events_notify ON events;
+        -- Likewise a departure's: servers then ask the log on every request.
+        DROP TRIGGER IF EXISTS events_staff_departed ON events;
         PERFORM create_distributed_table('events', 'aggregate_id');
         PERFORM create_distributed_table('snapshots', 'aggregate_id', colocate_with => 'events');
     END IF;

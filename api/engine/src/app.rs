@@ -58,10 +58,13 @@ pub struct Engine {
     pub staff: CommandService<Staff>,
     pub tags: CommandService<TagLibrary>,
     /// Today's portraits kept in memory; served only while a server listens for the
-    /// projection's announcements (`reads::cache::listen`).
+    /// projection's announcements (`hearing::listen`).
     pub portraits: Arc<crate::reads::cache::PortraitCache>,
     /// Tenants' timeline languages, read a moment ago.
     pub locales: crate::tenants::Locales,
+    /// Staff known to be still here; trusted only while a server hears departures
+    /// (`hearing::listen`).
+    pub presence: Arc<crate::auth::presence::Presence>,
 }
 
 impl Engine {
@@ -89,6 +92,7 @@ impl Engine {
                 crate::reads::cache::DEFAULT_BYTES,
             )),
             locales: Default::default(),
+            presence: Default::default(),
             wake,
             db,
         }

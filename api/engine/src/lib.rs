@@ -32,6 +32,7 @@ pub mod commands;
 pub mod coupons;
 pub use projections::db;
 pub mod handover;
+pub mod hearing;
 pub mod idempotency;
 pub mod jobs;
 pub mod lease;

@@ -142,7 +142,11 @@ impl App {
         let http = Arc::new(GraphqlHttp {
             gate,
             schema,
-            auth: Authenticator::new(self.settings.jwt.clone(), &self.engine.db),
+            auth: Authenticator::new(
+                self.settings.jwt.clone(),
+                &self.engine.db,
+                self.engine.presence.clone(),
+            ),
             metrics: self.metrics.clone(),
             timeout: self.settings.request_timeout,
             limits: Arc::new(RateLimiter::new(self.settings.rate_limits)),
@@ -220,8 +224,9 @@ impl App {
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
         if let engine::db::Database::Postgres(pool) = &self.engine.db {
-            tokio::spawn(engine::reads::cache::listen(
+            tokio::spawn(engine::hearing::listen(
                 self.engine.portraits.clone(),
+                self.engine.presence.clone(),
                 pool.clone(),
                 stop.subscribe(),
             ));
@@ -350,6 +355,26 @@ async fn metrics(State(observed): State<Observed>) -> impl IntoResponse {
     out.push_str(&format!(
         "scrm_portrait_cache_live {}\n",
         u8::from(cache.is_live())
+    ));
+    let presence = &observed.engine.presence;
+    out.push_str(
+        "# HELP scrm_staff_presence_lookups_total Callers' departure checks, by whether memory answered.\n",
+    );
+    out.push_str("# TYPE scrm_staff_presence_lookups_total counter\n");
+    for (result, n) in [
+        ("hit", &presence.stats.hits),
+        ("miss", &presence.stats.misses),
+    ] {
+        out.push_str(&format!(
+            "scrm_staff_presence_lookups_total{{result=\"{result}\"}} {}\n",
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        ));
+    }
+    out.push_str("# HELP scrm_staff_presence_live Whether departures are heard.\n");
+    out.push_str("# TYPE scrm_staff_presence_live gauge\n");
+    out.push_str(&format!(
+        "scrm_staff_presence_live {}\n",
+        u8::from(presence.is_live())
     ));
     let jobs: Result<Vec<(String, i64)>, sqlx::Error> =
         projections::on_pool!(&observed.engine.db, |pool| {

@@ -1,6 +1,11 @@
 //! A guide who leaves stops being a caller at once (issue 16): once operations mark
 //! them departed, their token and their API key are refused before any read, while
-//! their colleagues go on. On both backends.
+//! their colleagues go on. On both backends. A server that keeps "still here" in
+//! memory (docs/adr/0026-staff-presence.md) refuses them too, whichever server marked
+//! the departure.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use engine::auth::{ApiKeys, Role};
 use fixtures::departure;
@@ -8,6 +13,7 @@ use harness::departure::{guide, mark_departed, world_on, T};
 use harness::ids::tenant;
 use harness::live::{error_code, TestApi};
 use harness::on_both_backends;
+use harness::TestDb;
 use serde_json::json;
 
 const MINE: &str = "{ viewer { subject } customers(first: 5) { edges { node { id } } } }";
@@ -48,4 +54,63 @@ on_both_backends! {
         assert_eq!(body["data"]["viewer"]["subject"], departure::successor(0).as_str(), "{body}");
         api.stop().await;
     }
+}
+
+/// Two servers on one PostgreSQL database: the first has answered "still here" from
+/// memory; the second marks the guide departed. The first refuses the guide's next
+/// requests as soon as the log's notice reaches it, without a restart or a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_departure_marked_on_another_server_reaches_the_one_that_remembered_the_guide() {
+    // Given a server that has checked the guide against the log once and keeps the answer
+    let (db, first) = world_on(TestDb::postgres().await, 40, 2, false).await;
+    let second = TestApi::start_with(&db, |_| {}).await;
+    let presence = first.engine.presence.clone();
+    for _ in 0..250 {
+        if presence.is_live() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        presence.is_live(),
+        "the first server never heard departures"
+    );
+    let jwt = guide(departure::leaver().as_str());
+    assert_eq!(refusal(&first, &jwt).await, None);
+    let hits = presence.stats.hits.load(Relaxed);
+    assert_eq!(refusal(&first, &jwt).await, None);
+    assert!(
+        presence.stats.hits.load(Relaxed) > hits,
+        "the second check came from memory"
+    );
+
+    // when the other server marks the guide departed
+    mark_departed(&second).await;
+
+    // then the first refuses them once the notice arrives (within moments), and keeps
+    // answering their colleague.
+    let mut refused = None;
+    for _ in 0..100 {
+        refused = refusal(&first, &jwt).await;
+        if refused.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(refused.as_deref(), Some("UNAUTHENTICATED"));
+    let colleague = guide(departure::successor(0).as_str());
+    let body = first
+        .gql(Some(&colleague), "{ viewer { subject } }", json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["subject"],
+        departure::successor(0).as_str(),
+        "{body}"
+    );
+    assert_eq!(
+        refusal(&first, &jwt).await.as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    second.stop().await;
+    first.stop().await;
 }

@@ -5,6 +5,7 @@
 mod api_key;
 mod departed;
 mod jwt;
+pub mod presence;
 pub mod scope;
 mod secret;
 
@@ -152,14 +153,21 @@ pub struct Authenticator {
     pub jwt: JwtSettings,
     pub keys: ApiKeys,
     pub tenants: TenantDirectory,
+    /// Staff known to be still here (shared with the server's listener).
+    pub presence: std::sync::Arc<presence::Presence>,
 }
 
 impl Authenticator {
-    pub fn new(jwt: JwtSettings, db: &crate::db::Database) -> Self {
+    pub fn new(
+        jwt: JwtSettings,
+        db: &crate::db::Database,
+        presence: std::sync::Arc<presence::Presence>,
+    ) -> Self {
         Self {
             jwt,
             keys: ApiKeys::new(db),
             tenants: TenantDirectory::new(db),
+            presence,
         }
     }
 
@@ -179,7 +187,9 @@ impl Authenticator {
             TenantStatus::Disabled => return Err(AuthError::DisabledTenant(caller.tenant)),
         }
         if let Some(staff) = caller.staff() {
-            if departed::has_departed(self.keys.db(), &caller.tenant, &staff).await? {
+            if departed::has_departed(self.keys.db(), &self.presence, &caller.tenant, &staff)
+                .await?
+            {
                 return Err(AuthError::Departed(staff));
             }
         }

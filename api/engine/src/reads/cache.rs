@@ -20,12 +20,9 @@
 //!   the SQL predicate checks them; the database still reads as the tenant's role (RLS).
 //! - **Bounded:** by bytes, least recently and least frequently used first.
 
+use projections::announce::Change;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-use projections::announce::{self, Change};
-use tokio::sync::watch;
 
 use super::{CustomerRecord, PortraitParts, PortraitWants, Scope};
 
@@ -85,7 +82,7 @@ impl std::fmt::Debug for PortraitCache {
 
 impl PortraitCache {
     /// A cache holding up to about `bytes` of portraits; 0 turns it off. It serves
-    /// nothing until [`listen`] hears announcements.
+    /// nothing until [`crate::hearing::listen`] hears announcements.
     pub fn new(bytes: u64) -> Self {
         let entries = (bytes > 0).then(|| {
             moka::sync::Cache::builder()
@@ -98,6 +95,11 @@ impl PortraitCache {
             gate: RwLock::new(Gate::default()),
             stats: Stats::default(),
         }
+    }
+
+    /// Whether it was given any room at all.
+    pub fn is_enabled(&self) -> bool {
+        self.entries.is_some()
     }
 
     /// Whether portraits are being served from memory.
@@ -208,7 +210,8 @@ impl PortraitCache {
         }]);
     }
 
-    fn set_live(&self, live: bool) {
+    /// Starts or stops serving from memory; either way everything is forgotten.
+    pub fn set_live(&self, live: bool) {
         let mut gate = self.write_gate();
         gate.epoch += 1;
         gate.live = live;
@@ -258,52 +261,6 @@ pub fn reaches(scope: &Scope, portrait: &Portrait) -> bool {
                 .as_deref()
                 .is_some_and(|s| stores.iter().any(|store| store.as_str() == s))
         }),
-    }
-}
-
-/// Hears announcements on `pool`'s database until `shutdown` turns true, and serves
-/// from `cache` only while it does.
-pub async fn listen(
-    cache: Arc<PortraitCache>,
-    pool: sqlx::PgPool,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    if cache.entries.is_none() {
-        return;
-    }
-    loop {
-        let listener = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(announce::CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        match listener.await {
-            Ok(mut listener) => {
-                cache.set_live(true);
-                loop {
-                    tokio::select! {
-                        heard = listener.try_recv() => match heard {
-                            Ok(Some(notice)) => cache.forget(&announce::parse(notice.payload())),
-                            // The connection dropped: what was said meanwhile is lost.
-                            Ok(None) | Err(_) => break,
-                        },
-                        _ = shutdown.changed() => break,
-                    }
-                }
-                cache.set_live(false);
-                tracing::warn!(
-                    "portrait cache stopped hearing announcements; it is off until it does again"
-                );
-            }
-            Err(error) => tracing::warn!(%error, "portrait cache could not listen; it stays off"),
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return,
-        }
     }
 }
 

@@ -9,6 +9,7 @@ use super::payload::ChangePayload;
 use super::run::{execute, expected, keyed, once, parse};
 use crate::errors::ApiResult;
 use crate::guard::{RoleGuard, OPERATIONS};
+use crate::state;
 
 #[derive(Debug, Default)]
 pub struct StaffMutation;
@@ -46,6 +47,9 @@ impl StaffMutation {
             let (staff, expected) = (staff?, expected?);
             let command = StaffCommand::MarkDeparted;
             let outcome = execute(ctx, &key, staff.as_str(), command, expected, "staffId").await?;
+            // Their next request, on this server, is refused without waiting for the
+            // departure's notice (other servers hear it from the log's trigger).
+            state(ctx)?.engine.presence.forget(&outcome.aggregate_id);
             Ok(ChangePayload::changed(staff.to_string(), &outcome))
         })
         .await
