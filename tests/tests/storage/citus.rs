@@ -26,6 +26,18 @@ async fn eight_writers_on_citus_are_projected_once_per_event() {
     .await
     .unwrap();
     assert_eq!(distributed, 1, "migrate distributes the log");
+    // A row trigger would notify on the workers, where no server listens: servers on
+    // Citus ask the log about departures (docs/adr/0026-staff-presence.md).
+    let departure_triggers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_trigger WHERE tgname = 'events_staff_departed'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        departure_triggers, 0,
+        "the coordinator keeps no departure trigger"
+    );
     let (stop_tx, stop) = watch::channel(false);
     let projector_task = tokio::spawn(projector::run(
         engine.db.clone(),
