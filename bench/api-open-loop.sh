@@ -9,7 +9,8 @@
 #   bash bench/api-open-loop.sh      # RATES=250,500,1000,2000,3000,4000 STEP_SECONDS=30 ROUNDS=3
 #
 # Each step prints the asked and achieved rate, p50/p99/p99.9, errors, the server's peak
-# RSS and CPU (cores) and PostgreSQL's CPU; the summary gives medians over the rounds and
+# RSS and CPU (cores), PostgreSQL's CPU and the generator's own; the summary gives
+# medians over the rounds and
 # each system's sustained rate: the highest step it answered at 95% of the asked rate or
 # more, with no errors and a p99 under 100 ms (above that its queue was growing).
 # Everything runs on this machine: server, peer, PostgreSQL and the load generator.
@@ -91,8 +92,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def ok(r):
     return r["achieved"] >= 0.95 * r["rate"] and r["errors"] == 0 and r["p99_ms"] < 100
 print()
-print("| system | query | asked req/s | achieved (median) | p50 ms | p99 ms | p99.9 ms | errors | server RSS MiB | server cores | PostgreSQL cores | rounds |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| system | query | asked req/s | achieved (median) | p50 ms | p99 ms | p99.9 ms | errors | server RSS MiB | server cores | PostgreSQL cores | generator cores | rounds |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 labels = sorted({r["label"] for r in rows}, key=lambda l: (l.split()[1], l.split()[0] != "scrm"))
 for label in labels:
     for rate in sorted({r["rate"] for r in rows if r["label"] == label}):
@@ -102,7 +103,7 @@ for label in labels:
         print(f"| {system} | {doc} | {rate:,} | {med('achieved'):,.0f} | {med('p50_ms'):.2f} | "
               f"{med('p99_ms'):.2f} | {med('p999_ms'):.2f} | {sum(r['errors'] for r in rs)} | "
               f"{max(r['server_rss_mib'] for r in rs):.0f} | {med('server_cores'):.2f} | "
-              f"{med('postgres_cores'):.2f} | {len(rs)} |")
+              f"{med('postgres_cores'):.2f} | {med('generator_cores'):.2f} | {len(rs)} |")
 print()
 print("sustained rate (highest step at >= 95% of the asked rate, no errors, p99 < 100 ms), per round and median:")
 sustained = {}

@@ -15,7 +15,8 @@
 //! `--requests` holds one request per line: `{"authorization": "Bearer ..", "body": {..}}`,
 //! sent in turn. Each step prints one JSON line: the asked and achieved rate, p50, p99,
 //! p99.9 and max in ms, errors (a non-2xx status, an `errors` member, or no answer within
-//! 10 s), the server's peak RSS and its CPU, and PostgreSQL's CPU (all its processes).
+//! 10 s), the server's peak RSS and its CPU, PostgreSQL's CPU (all its processes) and
+//! the generator's own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -239,6 +240,7 @@ async fn main() -> anyhow::Result<()> {
     }
     for &rate in &args.rates {
         let server_cpu = args.pid.and_then(cpu_seconds);
+        let own_cpu = cpu_seconds(std::process::id());
         let pg_cpu = postgres_cpu();
         let peak_rss = Arc::new(AtomicU64::new(0));
         let sampler = args.pid.map(|pid| {
@@ -262,6 +264,11 @@ async fn main() -> anyhow::Result<()> {
             (Some(a), Some(b)) => (b - a) / elapsed,
             _ => f64::NAN,
         };
+        // The generator shares the machine: its own CPU says how much it took.
+        let generator_cores = match (own_cpu, cpu_seconds(std::process::id())) {
+            (Some(a), Some(b)) => (b - a) / elapsed,
+            _ => f64::NAN,
+        };
         let pg_cores = postgres_cpu_between(&pg_cpu, &postgres_cpu()) / elapsed;
         outcome.latencies_us.sort_unstable();
         let sent = outcome.latencies_us.len();
@@ -282,6 +289,7 @@ async fn main() -> anyhow::Result<()> {
             "server_rss_mib": peak_rss.load(Ordering::Relaxed) as f64 / 10.0,
             "server_cores": (server_cores * 100.0).round() / 100.0,
             "postgres_cores": (pg_cores * 100.0).round() / 100.0,
+            "generator_cores": (generator_cores * 100.0).round() / 100.0,
             "first_error": outcome.first_error,
         });
         println!("{line}");
