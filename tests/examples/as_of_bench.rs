@@ -7,7 +7,8 @@
 //! cargo run --release -p scrm-tests --example as_of_bench -- [events] [requests]
 //! ```
 //! Defaults: 1,000 events, 500 requests of each kind; the instants asked for rotate over
-//! a quarter, half, three quarters and all of the stream.
+//! a quarter, half, three quarters and all of the stream. `SCRM_AS_OF_BACKENDS=sqlite`
+//! (or `postgres`) runs one backend only.
 
 use std::time::{Duration, Instant};
 
@@ -109,6 +110,13 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let events: usize = args.next().map_or(1_000, |a| a.parse().expect("events"));
     let requests: usize = args.next().map_or(500, |a| a.parse().expect("requests"));
-    run("postgres", TestDb::postgres().await, events, requests).await;
-    run("sqlite", TestDb::sqlite().await, events, requests).await;
+    // `SCRM_AS_OF_BACKENDS=sqlite` (or `postgres`) runs one of them, e.g. under a profiler.
+    let only = std::env::var("SCRM_AS_OF_BACKENDS").unwrap_or_default();
+    let runs = |name: &str| only.is_empty() || only.split(',').any(|b| b == name);
+    if runs("postgres") {
+        run("postgres", TestDb::postgres().await, events, requests).await;
+    }
+    if runs("sqlite") {
+        run("sqlite", TestDb::sqlite().await, events, requests).await;
+    }
 }

@@ -7,16 +7,25 @@
 //! same statement, with nothing decided and no job bookkeeping.
 //!
 //! ```text
-//! cargo run --release -p scrm-tests --example handover_bench -- [customers] [rounds]
+//! cargo run --release -p scrm-tests --example handover_bench -- [customers] [rounds] [sealing]
 //! ```
 //! Defaults: 20,000 customers, 350 groups, 3 rounds; medians are printed.
+//!
+//! `sealing` = `both`: every customer also has a name and phone (personal data), and
+//! each round runs the handover twice on fresh databases, once with that data sealed
+//! with each customer's key (as the engine writes it, so every stream the job loads
+//! costs a key lookup and AES-GCM) and once in the clear (as written before sealing):
+//! the cost of crypto-shredding on the job (docs/adr/0024-crypto-shredding.md).
 
 use std::time::{Duration, Instant};
 
-use harness::departure::{handover_input, mark_departed, start, world_with, T};
+use harness::departure::{
+    handover_input, mark_departed, start, world_with, world_with_profiles, T,
+};
 use harness::TestDb;
 use projections::on_pool;
 use serde_json::Value;
+use server::seed::Sealing;
 
 const GROUPS: u32 = 350;
 
@@ -123,12 +132,14 @@ async fn ceiling(db: &engine::db::Database) -> (Duration, usize) {
     (started.elapsed(), rows.len())
 }
 
-async fn round(customers: u64) -> Round {
+async fn round(customers: u64, profiles: Option<Sealing>) -> Round {
     // The server as `scrm serve` runs by default: a 30-second tick.
-    let (db, api) = world_with(TestDb::postgres().await, customers, GROUPS, |s| {
-        s.tick_every = Duration::from_secs(30);
-    })
-    .await;
+    let tick = |s: &mut server::serve::ServerSettings| s.tick_every = Duration::from_secs(30);
+    let db = TestDb::postgres().await;
+    let (db, api) = match profiles {
+        None => world_with(db, customers, GROUPS, tick).await,
+        Some(sealing) => world_with_profiles(db, customers, GROUPS, sealing, tick).await,
+    };
     mark_departed(&api).await;
     api.settle().await;
     let clicked = Instant::now();
@@ -160,33 +171,14 @@ async fn round(customers: u64) -> Round {
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let mut args = std::env::args().skip(1);
-    let customers: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
-    let mut results = Vec::new();
-    for n in 1..=rounds {
-        let r = round(customers).await;
-        println!(
-            "round {n}: planned at {:.2} s; {} requests recorded {:.2} s after the mutation \
-             ({:.0}/s); day's groups moved at {:.2} s; ceiling: same {} events appended in {:.2} s",
-            r.planned.as_secs_f64(),
-            customers,
-            r.requested.as_secs_f64(),
-            customers as f64 / r.requested.as_secs_f64(),
-            r.day_done.as_secs_f64(),
-            r.events,
-            r.ceiling.as_secs_f64(),
-        );
-        results.push(r);
-    }
+fn report(label: &str, customers: u64, results: &[Round]) -> f64 {
+    let rounds = results.len();
     let requested = median(results.iter().map(|r| r.requested.as_secs_f64()).collect());
     let planned = median(results.iter().map(|r| r.planned.as_secs_f64()).collect());
     let day = median(results.iter().map(|r| r.day_done.as_secs_f64()).collect());
     let ceiling = median(results.iter().map(|r| r.ceiling.as_secs_f64()).collect());
     println!(
-        "median of {rounds}: mutation -> planned {planned:.2} s -> {customers} requests recorded {requested:.2} s \
+        "{label}median of {rounds}: mutation -> planned {planned:.2} s -> {customers} requests recorded {requested:.2} s \
          ({:.0}/s); -> day's {} groups moved {day:.2} s; append ceiling {ceiling:.2} s \
          ({:.0}/s); job / ceiling = {:.1}x",
         customers as f64 / requested,
@@ -194,4 +186,53 @@ async fn main() {
         customers as f64 / ceiling,
         requested / ceiling,
     );
+    requested
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let customers: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let sides: Vec<(&str, Option<Sealing>)> = match args.next().as_deref() {
+        None => vec![("", None)],
+        Some("both") => vec![
+            ("sealed ", Some(Sealing::Sealed)),
+            ("in the clear ", Some(Sealing::Plaintext)),
+        ],
+        Some(other) => panic!("sealing: `both` or nothing, not {other}"),
+    };
+    let mut results: Vec<Vec<Round>> = sides.iter().map(|_| Vec::new()).collect();
+    for n in 1..=rounds {
+        // The sides alternate within a round, so both see the same machine.
+        for ((label, profiles), results) in sides.iter().zip(&mut results) {
+            let r = round(customers, *profiles).await;
+            println!(
+                "{label}round {n}: planned at {:.2} s; {} requests recorded {:.2} s after the \
+                 mutation ({:.0}/s); day's groups moved at {:.2} s; ceiling: same {} events \
+                 appended in {:.2} s",
+                r.planned.as_secs_f64(),
+                customers,
+                r.requested.as_secs_f64(),
+                customers as f64 / r.requested.as_secs_f64(),
+                r.day_done.as_secs_f64(),
+                r.events,
+                r.ceiling.as_secs_f64(),
+            );
+            results.push(r);
+        }
+    }
+    let medians: Vec<f64> = sides
+        .iter()
+        .zip(&results)
+        .map(|((label, _), r)| report(label, customers, r))
+        .collect();
+    if let [sealed, clear] = medians[..] {
+        println!(
+            "requests recorded, sealed / in the clear: {sealed:.2} s / {clear:.2} s = {:.2}x the time \
+             ({:.2} of the rate)",
+            sealed / clear,
+            clear / sealed
+        );
+    }
 }

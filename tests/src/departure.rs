@@ -27,6 +27,7 @@ pub fn scenario(customers: u64, groups: u32) -> DepartureScenario {
         members_per_group: 2,
         successors: SUCCESSORS,
         successor_limit: domain::rules::MAX_CUSTOMER_LIMIT,
+        profiles: false,
     }
 }
 
@@ -54,6 +55,28 @@ pub async fn world_with(
 ) -> (TestDb, TestApi) {
     db.db.migrate().await.unwrap();
     seed::seed_departure(&db.db, &scenario(customers, groups))
+        .await
+        .unwrap();
+    let api = TestApi::start_with(&db, tune).await;
+    api.settle().await;
+    (db, api)
+}
+
+/// The world of [`world_with`], each customer with a name and phone written as
+/// `sealing` says: the handover benchmark's two sides (ADR 24).
+pub async fn world_with_profiles(
+    db: TestDb,
+    customers: u64,
+    groups: u32,
+    sealing: seed::Sealing,
+    tune: impl FnOnce(&mut ServerSettings),
+) -> (TestDb, TestApi) {
+    db.db.migrate().await.unwrap();
+    let scenario = DepartureScenario {
+        profiles: true,
+        ..scenario(customers, groups)
+    };
+    seed::seed_departure_as(&db.db, &scenario, sealing)
         .await
         .unwrap();
     let api = TestApi::start_with(&db, tune).await;

@@ -62,6 +62,7 @@ pub async fn register(db: &engine::db::Database, tenant: &str) {
         name: tenant.to_string(),
         time_zone: chrono_tz::Asia::Shanghai,
         group_capacity: engine::tenants::DEFAULT_GROUP_CAPACITY,
+        locale: engine::tenants::ZH_CN,
     };
     engine::tenants::create(db, &new)
         .await

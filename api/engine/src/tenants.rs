@@ -160,19 +160,22 @@ pub struct NewTenant {
     pub name: String,
     pub time_zone: chrono_tz::Tz,
     pub group_capacity: u32,
+    /// The language its people read descriptions in: one of [`LOCALES`].
+    pub locale: &'static str,
 }
 
 /// Registers a tenant; `false` when it already existed (it is left as it was).
 pub async fn create(db: &Database, new: &NewTenant) -> Result<bool, sqlx::Error> {
     let done = on_pool!(db, |pool| {
         sqlx::query(
-            "INSERT INTO tenants (tenant_id, name, time_zone, group_capacity) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO NOTHING",
+            "INSERT INTO tenants (tenant_id, name, time_zone, group_capacity, locale) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO NOTHING",
         )
         .bind(new.tenant.as_str())
         .bind(&new.name)
         .bind(new.time_zone.name())
         .bind(i32::try_from(new.group_capacity).unwrap_or(i32::MAX))
+        .bind(new.locale)
         .execute(pool)
         .await
         .map(|r| r.rows_affected())

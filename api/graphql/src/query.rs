@@ -10,6 +10,7 @@ use super::guard::{
 };
 use super::ids;
 use super::paging::{key_cursor, page_vec, Page, Paging};
+use super::timeline::Language;
 use super::types::*;
 use super::wecom_directory::WecomDepartment;
 use super::wecom_inbox::{WecomNotice, WecomNoticeStatus};
@@ -126,6 +127,17 @@ impl CoreQuery {
             store_ids: caller.stores.iter().map(ToString::to_string).collect(),
             sees_personal_data: caller.sees_pii(),
         })
+    }
+
+    /// The language the caller's tenant reads descriptions in (the timeline's
+    /// summaries) when a request names none: Chinese until an admin sets another with
+    /// `setTenantLanguage`. Read from the tenant's settings as they are now.
+    #[graphql(guard = "RoleGuard(ANYONE)")]
+    async fn tenant_language(&self, ctx: &Context<'_>) -> ApiResult<Language> {
+        let tenant = &caller(ctx)?.tenant;
+        let engine = &state(ctx)?.engine;
+        let locale = engine::tenants::locale(&engine.db, tenant).await?;
+        Ok(Language::of_locale(&locale))
     }
 
     /// One customer's portrait, if the caller may see them (null otherwise, whether or

@@ -39,7 +39,8 @@ impl Language {
         }
     }
 
-    fn of_locale(locale: &str) -> Self {
+    /// As the tenant's settings store it; anything else reads as Chinese.
+    pub(crate) fn of_locale(locale: &str) -> Self {
         if locale == engine::tenants::EN {
             Self::En
         } else {

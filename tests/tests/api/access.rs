@@ -118,6 +118,12 @@ fn root_fields(w: &World) -> Vec<(&'static str, String, Value, &'static [Role])>
     vec![
         ("viewer", "{ viewer { subject } }".into(), json!({}), ANYONE),
         (
+            "tenantLanguage",
+            "{ tenantLanguage }".into(),
+            json!({}),
+            ANYONE,
+        ),
+        (
             "customer",
             "query($id: ID!) { customer(id: $id) { externalUserId } }".into(),
             json!({ "id": c }),

@@ -231,3 +231,41 @@ on_both_backends! {
         api.stop().await;
     }
 }
+
+on_both_backends! {
+    async fn every_role_reads_its_own_tenants_language_back_as_an_admin_set_it(db: TestDb) {
+        let (_db, api) = served(db, harness::world::TWO_TENANTS).await;
+        let roles = [
+            Role::Guide,
+            Role::StoreManager,
+            Role::Operations,
+            Role::Analyst,
+            Role::Admin,
+        ];
+        let read = |tenant: &'static str, role: Role| {
+            let api = &api;
+            async move {
+                let staff = matches!(role, Role::Guide | Role::StoreManager).then_some("g1");
+                let who = token(tenant, role, staff, &[]);
+                let body = api.gql(Some(&who), "{ tenantLanguage }", json!({})).await;
+                assert!(body["errors"].is_null(), "{tenant} {role:?}: {body}");
+                body["data"]["tenantLanguage"].clone()
+            }
+        };
+        for role in roles {
+            assert_eq!(read("acme", role).await, json!("ZH_CN"), "{role:?} before");
+        }
+        let set = "mutation($i: SetTenantLanguageInput!) { setTenantLanguage(input: $i) { \
+            userErrors { code } } }";
+        let admin = token("acme", Role::Admin, None, &[]);
+        let body = api.gql(Some(&admin), set, json!({ "i": { "language": "EN",
+            "idempotencyKey": uuid::Uuid::new_v4().to_string() } })).await;
+        assert_eq!(body["data"]["setTenantLanguage"]["userErrors"], json!([]), "{body}");
+        for role in roles {
+            assert_eq!(read("acme", role).await, json!("EN"), "acme's {role:?}");
+            // The other tenant was not told otherwise: still Chinese.
+            assert_eq!(read("beta", role).await, json!("ZH_CN"), "beta's {role:?}");
+        }
+        api.stop().await;
+    }
+}

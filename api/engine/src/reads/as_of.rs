@@ -287,6 +287,11 @@ impl Reads {
         if local_ids.is_empty() {
             return Ok(Vec::new());
         }
+        if matches!(self.db, crate::db::Database::Sqlite(_)) {
+            if let Some(events) = self.stream_in_one_row(aggregate_type, local_ids).await? {
+                return Ok(events);
+            }
+        }
         let mut sql = Sql::new(
             "SELECT aggregate_type, aggregate_id, sequence, event_type, CAST(payload AS TEXT) AS payload, \
              CAST(metadata AS TEXT) AS metadata FROM events WHERE aggregate_type = ",
@@ -306,6 +311,43 @@ impl Reads {
             StoredEvent,
             &mut *conn
         )))
+    }
+
+    /// [`Self::stream`] on SQLite, as one row: sqlx hands each row of a SQLite query
+    /// from the connection's thread to the caller's over a channel, and for a stream of
+    /// 1,000 events those hand-offs (a thread wake-up each) were the largest share of
+    /// the as-of portrait's time in a profile. The events are joined with separators
+    /// that JSON text never holds unescaped (ASCII RS between events, US between
+    /// fields); `None` (read row by row instead) if what comes back does not split
+    /// into the streams asked for.
+    async fn stream_in_one_row(
+        &self,
+        aggregate_type: &str,
+        local_ids: &[&str],
+    ) -> Result<Option<Vec<StoredEvent>>, ReadError> {
+        #[derive(sqlx::FromRow)]
+        struct Joined {
+            events: Option<String>,
+        }
+        let streams: Vec<String> = local_ids
+            .iter()
+            .map(|id| format!("{}:{id}", self.tenant))
+            .collect();
+        let mut sql = Sql::new(
+            "SELECT group_concat(aggregate_id || char(31) || sequence || char(31) || \
+             event_type || char(31) || payload || char(31) || metadata, char(30) \
+             ORDER BY aggregate_id, sequence) AS events FROM events WHERE aggregate_type = ",
+        );
+        sql.bind(Arg::Text(aggregate_type.to_string()))
+            .push(" AND aggregate_id IN ")
+            .bind_list(streams.iter().cloned().map(Arg::Text))
+            .push(" AND tenant_id = ")
+            .bind(Arg::Text(self.tenant.to_string()));
+        let rows: Vec<Joined> = scoped!(self, |conn| fetch_all!(sql, Joined, &mut *conn));
+        let Some(joined) = rows.into_iter().next().and_then(|r| r.events) else {
+            return Ok(Some(Vec::new()));
+        };
+        Ok(split_events(aggregate_type, &streams, &joined))
     }
 
     /// The keys that open the sealed personal data of `events` (one customer's). Read
@@ -366,5 +408,62 @@ impl Reads {
         Ok(scoped!(self, |conn| fetch_all!(
             sql, GroupFacts, &mut *conn
         )))
+    }
+}
+
+/// The events [`Reads::stream_in_one_row`] joined, if every one splits into a stream
+/// asked for, a sequence, an event type (a Rust name) and two JSON texts.
+fn split_events(
+    aggregate_type: &str,
+    streams: &[String],
+    joined: &str,
+) -> Option<Vec<StoredEvent>> {
+    joined
+        .split('\u{1e}')
+        .map(|event| {
+            let mut fields = event.splitn(5, '\u{1f}');
+            let aggregate_id = fields.next().filter(|id| streams.iter().any(|s| s == id))?;
+            let sequence = fields.next()?.parse().ok()?;
+            let event_type = fields
+                .next()
+                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric()))?;
+            Some(StoredEvent {
+                aggregate_type: aggregate_type.to_string(),
+                aggregate_id: aggregate_id.to_string(),
+                sequence,
+                event_type: event_type.to_string(),
+                payload: fields.next()?.to_string(),
+                metadata: fields.next()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_events;
+
+    #[test]
+    fn joined_events_split_back_only_into_the_streams_asked_for() {
+        let streams = vec!["t:wm1".to_string(), "t:wm2".to_string()];
+        let joined =
+            "t:wm1\u{1f}1\u{1f}FriendAdded\u{1f}{\"a\":\"x\\u001ey\"}\u{1f}{\"m\":1}\u{1e}\
+                      t:wm2\u{1f}2\u{1f}Tagged\u{1f}{}\u{1f}{}";
+        let events = split_events("Customer", &streams, joined).expect("splits");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].aggregate_id, "t:wm1");
+        assert_eq!(events[0].sequence, 1);
+        assert_eq!(events[0].payload, "{\"a\":\"x\\u001ey\"}");
+        assert_eq!(events[1].event_type, "Tagged");
+        assert_eq!(events[1].metadata, "{}");
+        // A stream not asked for, a bad sequence or a missing field: not trusted.
+        for bad in [
+            "t:wm3\u{1f}1\u{1f}Tagged\u{1f}{}\u{1f}{}",
+            "t:wm1\u{1f}x\u{1f}Tagged\u{1f}{}\u{1f}{}",
+            "t:wm1\u{1f}1\u{1f}Tagged\u{1f}{}",
+            "t:wm1\u{1f}1\u{1f}Tag ged\u{1f}{}\u{1f}{}",
+        ] {
+            assert!(split_events("Customer", &streams, bad).is_none(), "{bad:?}");
+        }
     }
 }

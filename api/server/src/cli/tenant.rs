@@ -23,6 +23,12 @@ pub enum TenantCommand {
         #[arg(long, default_value_t = engine::tenants::DEFAULT_GROUP_CAPACITY,
               value_parser = clap::value_parser!(u32).range(1..=2000))]
         group_capacity: u32,
+        /// The language its people read descriptions in (timelines) unless a request
+        /// names one; an admin changes it later with `setTenantLanguage`.
+        #[arg(long, default_value = engine::tenants::ZH_CN,
+              value_parser = clap::builder::PossibleValuesParser::new(
+                  engine::tenants::LOCALES.iter().copied()))]
+        locale: String,
     },
     /// Stop serving a tenant: its tokens and keys are refused, its data stays.
     Disable {
@@ -44,13 +50,20 @@ pub async fn run(settings: &DatabaseSettings, command: TenantCommand) -> anyhow:
             name,
             time_zone,
             group_capacity,
+            locale,
         } => {
             let tenant = TenantId::parse_slug(&tenant)?;
+            let locale = engine::tenants::LOCALES
+                .iter()
+                .copied()
+                .find(|l| *l == locale)
+                .ok_or_else(|| anyhow::anyhow!("unknown locale {locale}: zh-CN or en"))?;
             let new = NewTenant {
                 tenant: tenant.clone(),
                 name,
                 time_zone,
                 group_capacity,
+                locale,
             };
             if engine::tenants::create(&db, &new).await? {
                 println!("registered tenant {tenant}");

@@ -197,3 +197,103 @@ fn only_a_registered_active_tenant_gets_an_api_key() {
     assert!(stderr_line(&ghost).contains("no tenant ghost"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Each tenant's stored language, read straight from the store at `url`.
+fn stored_locales(url: &str) -> Vec<(String, String)> {
+    const SQL: &str = "SELECT tenant_id, locale FROM tenants ORDER BY tenant_id";
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            let rows = sqlx::query_as(SQL).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        } else {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let rows = sqlx::query_as(SQL).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        }
+    })
+}
+
+/// `scrm tenant create` with and without `--locale`, and with one the engine does not
+/// speak, against the store at `url`.
+fn tenant_create_stores_the_language(url: &str) {
+    let dir = temp_dir();
+    let create = |tenant: &str, locale: Option<&str>| {
+        let mut args = vec!["tenant", "create", "--tenant", tenant, "--name", "周大福"];
+        args.extend(locale.map(|l| ["--locale", l]).into_iter().flatten());
+        scrm(&args, url, &dir)
+    };
+    let plain = create("acme", None);
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    let english = create("globex", Some("en"));
+    assert!(
+        english.status.success(),
+        "{}",
+        String::from_utf8_lossy(&english.stderr)
+    );
+    let chinese = create("beta", Some("zh-CN"));
+    assert!(
+        chinese.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chinese.stderr)
+    );
+    for refused in ["fr", "EN", "zh_CN"] {
+        let out = create("other", Some(refused));
+        assert_eq!(out.status.code(), Some(2), "--locale {refused:?}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!text.contains("panicked"), "{text}");
+        assert!(
+            text.starts_with(&format!("error: invalid value '{refused}' for '--locale")),
+            "{text}"
+        );
+        assert!(text.contains("[possible values: zh-CN, en]"), "{text}");
+    }
+    let row = |t: &str, l: &str| (t.to_string(), l.to_string());
+    assert_eq!(
+        stored_locales(url),
+        vec![
+            row("acme", "zh-CN"),
+            row("beta", "zh-CN"),
+            row("globex", "en")
+        ],
+        "nothing registered for a refused language"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn tenant_create_sets_the_language_on_sqlite_and_refuses_others() {
+    let dir = temp_dir();
+    tenant_create_stores_the_language(&format!("sqlite://{}", dir.join("t.db").display()));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn tenant_create_sets_the_language_on_postgres_and_refuses_others() {
+    let server = std::env::var("SCRM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let name = format!("scrm_cli_{}", uuid::Uuid::new_v4().simple());
+    let (base, _) = server
+        .rsplit_once('/')
+        .expect("a database in SCRM_TEST_PG_URL");
+    let url = format!("{base}/{name}");
+    let admin = |sql: String| {
+        let server = server.clone();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                let pool = sqlx::PgPool::connect(&server).await.unwrap();
+                sqlx::query(&sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            });
+    };
+    admin(format!("CREATE DATABASE {name}"));
+    tenant_create_stores_the_language(&url);
+    admin(format!("DROP DATABASE {name} WITH (FORCE)"));
+}
