@@ -3,6 +3,7 @@
 //! announcements (the portrait cache) and for departures (staff presence), and each is
 //! trusted only while that connection is up.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,26 @@ use tokio::sync::watch;
 
 use crate::auth::presence::{self, Presence};
 use crate::reads::cache::PortraitCache;
+
+/// How often what is kept in memory answered, for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+impl Lookups {
+    /// Counts one lookup, and passes its answer on.
+    pub fn count<T>(&self, found: Option<T>) -> Option<T> {
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Relaxed);
+        found
+    }
+}
 
 /// Hears announcements on `pool`'s database until `shutdown` turns true. Portraits are
 /// served from `portraits`, and "still here" from `presence`, only while it does;

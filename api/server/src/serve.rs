@@ -343,47 +343,54 @@ struct Observed {
     metrics: Arc<Metrics>,
 }
 
+/// What a server keeps in memory (`engine::hearing`): `<name>_lookups_total` by result,
+/// and `<name>_live`.
+fn render_memory(
+    out: &mut String,
+    name: &str,
+    asked: &str,
+    live_help: &str,
+    lookups: &engine::hearing::Lookups,
+    live: bool,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    out.push_str(&format!(
+        "# HELP {name}_lookups_total {asked}, by whether memory answered.\n\
+         # TYPE {name}_lookups_total counter\n"
+    ));
+    for (result, n) in [("hit", &lookups.hits), ("miss", &lookups.misses)] {
+        let n = n.load(Relaxed);
+        out.push_str(&format!(
+            "{name}_lookups_total{{result=\"{result}\"}} {n}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "# HELP {name}_live {live_help}.\n# TYPE {name}_live gauge\n{name}_live {}\n",
+        u8::from(live)
+    ));
+}
+
 /// Prometheus text format: requests, jobs, projector lag and progress.
 async fn metrics(State(observed): State<Observed>) -> impl IntoResponse {
     let mut out = String::new();
     observed.metrics.render(&mut out);
-    let cache = &observed.engine.portraits;
-    out.push_str(
-        "# HELP scrm_portrait_cache_lookups_total Portraits asked of the cache, by result.\n",
+    let engine = &observed.engine;
+    render_memory(
+        &mut out,
+        "scrm_portrait_cache",
+        "Portraits asked of the cache",
+        "Whether portraits are served from memory",
+        &engine.portraits.stats,
+        engine.portraits.is_live(),
     );
-    out.push_str("# TYPE scrm_portrait_cache_lookups_total counter\n");
-    for (result, n) in [("hit", &cache.stats.hits), ("miss", &cache.stats.misses)] {
-        out.push_str(&format!(
-            "scrm_portrait_cache_lookups_total{{result=\"{result}\"}} {}\n",
-            n.load(std::sync::atomic::Ordering::Relaxed)
-        ));
-    }
-    out.push_str("# HELP scrm_portrait_cache_live Whether portraits are served from memory.\n");
-    out.push_str("# TYPE scrm_portrait_cache_live gauge\n");
-    out.push_str(&format!(
-        "scrm_portrait_cache_live {}\n",
-        u8::from(cache.is_live())
-    ));
-    let presence = &observed.engine.presence;
-    out.push_str(
-        "# HELP scrm_staff_presence_lookups_total Callers' departure checks, by whether memory answered.\n",
+    render_memory(
+        &mut out,
+        "scrm_staff_presence",
+        "Callers' departure checks",
+        "Whether departures are heard",
+        &engine.presence.stats,
+        engine.presence.is_live(),
     );
-    out.push_str("# TYPE scrm_staff_presence_lookups_total counter\n");
-    for (result, n) in [
-        ("hit", &presence.stats.hits),
-        ("miss", &presence.stats.misses),
-    ] {
-        out.push_str(&format!(
-            "scrm_staff_presence_lookups_total{{result=\"{result}\"}} {}\n",
-            n.load(std::sync::atomic::Ordering::Relaxed)
-        ));
-    }
-    out.push_str("# HELP scrm_staff_presence_live Whether departures are heard.\n");
-    out.push_str("# TYPE scrm_staff_presence_live gauge\n");
-    out.push_str(&format!(
-        "scrm_staff_presence_live {}\n",
-        u8::from(presence.is_live())
-    ));
     let jobs: Result<Vec<(String, i64)>, sqlx::Error> =
         projections::on_pool!(&observed.engine.db, |pool| {
             sqlx::query_as("SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status")

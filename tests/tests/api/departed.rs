@@ -111,6 +111,24 @@ async fn a_departure_marked_on_another_server_reaches_the_one_that_remembered_th
         refusal(&first, &jwt).await.as_deref(),
         Some("UNAUTHENTICATED")
     );
+    // and says so on /metrics.
+    let metrics = first
+        .http
+        .get(format!("{}/metrics", first.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("scrm_staff_presence_live 1"), "{metrics}");
+    let hits = presence.stats.hits.load(Relaxed);
+    assert!(
+        metrics.contains(&format!(
+            "scrm_staff_presence_lookups_total{{result=\"hit\"}} {hits}"
+        )),
+        "{metrics}"
+    );
     second.stop().await;
     first.stop().await;
 }

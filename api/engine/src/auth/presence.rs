@@ -39,18 +39,11 @@ struct Gate {
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket(u64);
 
-/// Counts for the metrics endpoint.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub hits: std::sync::atomic::AtomicU64,
-    pub misses: std::sync::atomic::AtomicU64,
-}
-
 /// Staff streams known to have no `StaffDeparted`, while departures are being heard.
 pub struct Presence {
     present: moka::sync::Cache<String, ()>,
     gate: RwLock<Gate>,
-    pub stats: Stats,
+    pub stats: crate::hearing::Lookups,
 }
 
 impl std::fmt::Debug for Presence {
@@ -66,7 +59,7 @@ impl Default for Presence {
         Self {
             present: moka::sync::Cache::new(CAPACITY),
             gate: RwLock::new(Gate::default()),
-            stats: Stats::default(),
+            stats: Default::default(),
         }
     }
 }
@@ -92,16 +85,9 @@ impl Presence {
 
     /// Whether the staff member of `stream` is known to be still here.
     pub fn is_present(&self, stream: &str) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
         let gate = self.read_gate();
         let known = gate.live && self.present.contains_key(stream);
-        let counter = if known {
-            &self.stats.hits
-        } else {
-            &self.stats.misses
-        };
-        counter.fetch_add(1, Relaxed);
-        known
+        self.stats.count(known.then_some(())).is_some()
     }
 
     /// Keeps that `stream` had not departed when the log was asked after `ticket`,

@@ -58,17 +58,10 @@ struct Gate {
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket(u64);
 
-/// Counts for the metrics endpoint and the benchmarks.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub hits: std::sync::atomic::AtomicU64,
-    pub misses: std::sync::atomic::AtomicU64,
-}
-
 pub struct PortraitCache {
     entries: Option<moka::sync::Cache<(String, String), Arc<Entry>>>,
     gate: RwLock<Gate>,
-    pub stats: Stats,
+    pub stats: crate::hearing::Lookups,
 }
 
 impl std::fmt::Debug for PortraitCache {
@@ -93,7 +86,7 @@ impl PortraitCache {
         Self {
             entries,
             gate: RwLock::new(Gate::default()),
-            stats: Stats::default(),
+            stats: Default::default(),
         }
     }
 
@@ -122,7 +115,6 @@ impl PortraitCache {
 
     /// The portrait of `customer` with the parts `wants` names, if kept.
     pub fn get(&self, tenant: &str, customer: &str, wants: PortraitWants) -> Option<Arc<Portrait>> {
-        use std::sync::atomic::Ordering::Relaxed;
         let entries = self.entries.as_ref()?;
         let gate = self.read_gate();
         if !gate.live {
@@ -137,13 +129,7 @@ impl PortraitCache {
                     .find(|(w, _)| *w == wants)
                     .map(|(_, p)| p.clone())
             });
-        let counter = if found.is_some() {
-            &self.stats.hits
-        } else {
-            &self.stats.misses
-        };
-        counter.fetch_add(1, Relaxed);
-        found
+        self.stats.count(found)
     }
 
     /// Keeps `portrait`, read after `ticket` was taken, unless a change was announced
