@@ -21,6 +21,7 @@ pub mod bench;
 pub mod callback;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod console;
 pub mod demo;
 pub mod graphiql;

@@ -9,7 +9,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use projections::projector;
 use serde_json::json;
@@ -18,6 +17,7 @@ use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::connections::{ConnectionLimits, Limited, OpenConnections};
 use crate::http::{GraphqlHttp, MAX_BODY_BYTES, REQUEST_TIMEOUT};
 use crate::metrics::Metrics;
 use engine::app::Engine;
@@ -61,6 +61,8 @@ pub struct ServerSettings {
     pub wecom_import: ImportSettings,
     /// Bytes of today's portraits kept in memory (PostgreSQL); 0 turns the cache off.
     pub portrait_cache_bytes: u64,
+    /// Connections open at once, and how long one may sit idle (`crate::connections`).
+    pub connections: ConnectionLimits,
 }
 
 impl ServerSettings {
@@ -79,6 +81,7 @@ impl ServerSettings {
             in_flight: None,
             wecom_import: ImportSettings::default(),
             portrait_cache_bytes: engine::reads::cache::DEFAULT_BYTES,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -86,7 +89,7 @@ impl ServerSettings {
 /// A bound, not yet running server.
 #[allow(missing_debug_implementations)]
 pub struct App {
-    listener: TcpListener,
+    listener: Limited,
     engine: Arc<Engine>,
     settings: ServerSettings,
     jobs: Jobs,
@@ -121,7 +124,10 @@ impl App {
             .with_periodic(Arc::new(InboxTick { api: wecom.clone() }))
             .with_periodic(Arc::new(OutboxTick::new(wecom.clone(), settings.outbound)));
         Ok(Self {
-            listener: TcpListener::bind(settings.listen).await?,
+            listener: Limited::new(
+                TcpListener::bind(settings.listen).await?,
+                settings.connections,
+            ),
             engine,
             settings,
             jobs,
@@ -176,6 +182,7 @@ impl App {
             .with_state(Observed {
                 engine: self.engine.clone(),
                 metrics: self.metrics.clone(),
+                connections: self.listener.gauge(),
             })
             .merge(graphql)
             // Static files only; every request the page makes is an API request.
@@ -252,19 +259,7 @@ impl App {
             stop.subscribe(),
         ));
         let router = self.router();
-        // Answers leave at once: a small response must not wait for the client's
-        // delayed ACK of the previous one (Nagle's algorithm).
-        let listener = self.listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = self.listener.serve(router, shutdown).await;
         let _ = stop.send(true);
         let _ = ticker.await;
         match projector.await {
@@ -341,6 +336,7 @@ async fn ready(State(observed): State<Observed>) -> impl IntoResponse {
 struct Observed {
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
+    connections: OpenConnections,
 }
 
 /// What a server keeps in memory (`engine::hearing`): `<name>_lookups_total` by result,
@@ -374,6 +370,15 @@ fn render_memory(
 async fn metrics(State(observed): State<Observed>) -> impl IntoResponse {
     let mut out = String::new();
     observed.metrics.render(&mut out);
+    let connections = &observed.connections;
+    out.push_str(&format!(
+        "# HELP scrm_connections_open Client connections open now.\n\
+         # TYPE scrm_connections_open gauge\nscrm_connections_open {}\n\
+         # HELP scrm_connections_max Client connections kept open at most; more wait to be accepted.\n\
+         # TYPE scrm_connections_max gauge\nscrm_connections_max {}\n",
+        connections.open(),
+        connections.max()
+    ));
     let engine = &observed.engine;
     render_memory(
         &mut out,

@@ -112,15 +112,7 @@ async fn a_departure_marked_on_another_server_reaches_the_one_that_remembered_th
         Some("UNAUTHENTICATED")
     );
     // and says so on /metrics.
-    let metrics = first
-        .http
-        .get(format!("{}/metrics", first.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = first.metrics().await;
     assert!(metrics.contains("scrm_staff_presence_live 1"), "{metrics}");
     let hits = presence.stats.hits.load(Relaxed);
     assert!(

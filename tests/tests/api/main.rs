@@ -12,6 +12,7 @@ mod as_of;
 mod audience;
 mod backends;
 mod campaigns;
+mod connections;
 mod console;
 mod coupons;
 mod departed;

@@ -177,6 +177,13 @@ pub struct ServeArgs {
     /// docs/adr/0025-portrait-cache.md.
     #[arg(long, env = "SCRM_PORTRAIT_CACHE_MB", default_value_t = 64)]
     pub portrait_cache_mb: u64,
+    /// Client connections kept open at once; more wait to be accepted. Each costs the
+    /// server about 25 KiB, more while its request runs.
+    #[arg(long, env = "SCRM_MAX_CLIENT_CONNECTIONS", default_value_t = crate::connections::MAX_CONNECTIONS)]
+    pub max_client_connections: usize,
+    /// Seconds a connection may sit with no byte moving either way before it is closed.
+    #[arg(long, env = "SCRM_IDLE_TIMEOUT_SECONDS", default_value_t = crate::connections::IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout_seconds: u64,
 }
 
 impl ServeArgs {
@@ -322,6 +329,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.auto_accept_handovers = args.auto_accept_handovers;
             settings.tick_every = std::time::Duration::from_secs(args.tick_seconds.max(1));
             settings.portrait_cache_bytes = args.portrait_cache_mb * 1024 * 1024;
+            settings.connections = crate::connections::ConnectionLimits {
+                max: args.max_client_connections.max(1),
+                idle: std::time::Duration::from_secs(args.idle_timeout_seconds.max(1)),
+            };
             let app = crate::serve::App::build(engine, settings).await?;
             tracing::info!(addr = %app.local_addr(), store = %backend.describe(), "serving");
             app.run_until_stopped(crate::serve::shutdown_signal())
@@ -440,5 +451,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// A serve flag named like a global one (`--max-connections`) compiled, and then
+    /// panicked at the first start; clap's own check finds such clashes.
+    #[test]
+    fn given_every_command_when_clap_checks_them_then_no_two_arguments_clash() {
+        super::Cli::command().debug_assert();
     }
 }
