@@ -38,9 +38,11 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-/// The defaults: an overloaded 2-core server's connections then stay under about
-/// 13 MiB, and an idle one is closed after nginx's keep-alive timeout.
-pub const MAX_CONNECTIONS: usize = 512;
+/// The defaults. At 512 connections an overloaded 2-core server stays under 200 MB, but
+/// a keep-alive client's requests then wait in the accept queue until it times out
+/// (BENCHMARKS.md, stop 39), so the default bounds memory only far out: about 250 MB of
+/// connections. An idle one is closed after nginx's keep-alive timeout.
+pub const MAX_CONNECTIONS: usize = 10_000;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// How long a new connection waits for a place before idle ones are asked to make room,
