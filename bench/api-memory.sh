@@ -66,8 +66,8 @@ python3 - "$results" "$@" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(f"\nmachine: 2 cores; one server per build for the whole run; RSS in MiB")
-print("| build | round | peak RSS under load | peak during cold overload | settled after idling | worst step p99, portrait ms | worst step p99, list ms |")
-print("|---|---|---|---|---|---|---|")
+print("| build | round | peak RSS under load | peak during cold overload | settled after idling | worst step p99, portrait ms | worst step p99, list ms | errors, of them busy (503) | cold overload step: answered/s |")
+print("|---|---|---|---|---|---|---|---|---|")
 for binary in sys.argv[2:]:
     for rnd in sorted({r["round"] for r in rows}):
         settled = [r["settled_rss_mib"] for r in rows if r["label"] == binary and r["round"] == rnd]
@@ -75,6 +75,10 @@ for binary in sys.argv[2:]:
         peak = max((r["server_rss_mib"] for r in steps), default=float("nan"))
         cold = max((r["server_rss_mib"] for r in steps if r["label"].endswith("portrait-cold")), default=float("nan"))
         p99 = lambda doc: max((r["p99_ms"] for r in steps if r["label"] == f"{binary} {doc}"), default=float("nan"))
+        errors = sum(r["errors"] for r in steps)
+        busy = sum(r.get("busy", 0) for r in steps)
+        cold_steps = [r for r in steps if r["label"].endswith("portrait-cold")]
+        overload = max(cold_steps, key=lambda r: r["rate"])["achieved"] if cold_steps else float("nan")
         print(f"| {binary} | {rnd} | {peak:.0f} | {cold:.0f} | {settled[0] if settled else float('nan'):.0f} | "
-              f"{p99('portrait'):.2f} | {p99('list'):.2f} |")
+              f"{p99('portrait'):.2f} | {p99('list'):.2f} | {errors}, {busy} | {overload:.0f} |")
 PY

@@ -15,7 +15,8 @@
 //! `--requests` holds one request per line: `{"authorization": "Bearer ..", "body": {..}}`,
 //! sent in turn. Each step prints one JSON line: the asked and achieved rate, p50, p99,
 //! p99.9 and max in ms, errors (a non-2xx status, an `errors` member, or no answer within
-//! 10 s), the server's peak RSS and its CPU, PostgreSQL's CPU (all its processes) and
+//! 10 s), how many of them were answered 503 "busy" at once (a server past its
+//! connection limit), the server's peak RSS and its CPU, PostgreSQL's CPU (all its processes) and
 //! the generator's own.
 
 use std::collections::HashMap;
@@ -145,6 +146,7 @@ fn postgres_cpu_between(before: &HashMap<u32, f64>, after: &HashMap<u32, f64>) -
 struct Outcome {
     latencies_us: Vec<u64>,
     errors: u64,
+    busy: u64,
     first_error: Option<String>,
 }
 
@@ -202,6 +204,7 @@ async fn step(
     let mut outcome = Outcome {
         latencies_us: Vec::with_capacity(total as usize),
         errors: 0,
+        busy: 0,
         first_error: None,
     };
     for task in tasks {
@@ -209,6 +212,7 @@ async fn step(
         outcome.latencies_us.push(latency.as_micros() as u64);
         if let Err(e) = answer {
             outcome.errors += 1;
+            outcome.busy += u64::from(e.starts_with("503 "));
             outcome.first_error.get_or_insert(e);
         }
     }
@@ -282,6 +286,7 @@ async fn main() -> anyhow::Result<()> {
             "achieved": (achieved * 10.0).round() / 10.0,
             "requests": sent,
             "errors": outcome.errors,
+            "busy": outcome.busy,
             "p50_ms": percentile_ms(&outcome.latencies_us, 50.0),
             "p99_ms": percentile_ms(&outcome.latencies_us, 99.0),
             "p999_ms": percentile_ms(&outcome.latencies_us, 99.9),

@@ -1,13 +1,19 @@
-//! How many connections the server holds open, and when it closes one
-//! (docs/adr/0027-connection-limit.md).
+//! How many connections the server holds open, when it closes one, and what it tells
+//! one it has no place for (docs/adr/0027-connection-limit.md).
 //!
 //! Each open HTTP/1 connection keeps hyper's read and write buffers (about 25 KiB with
 //! a request's headers and a portrait's answer) and, while a request waits, its
 //! handler's future. Under an overload a client opens a connection per request it is
 //! still waiting for, and the server held 2,048 of them: a heap profile of the open-loop
 //! ladder's overload step put 65 MiB of the server's 176 MiB peak in connections
-//! (BENCHMARKS.md, issue 19). Past the limit, new connections wait in the kernel's
-//! accept queue, which costs the server nothing, and are accepted as others close.
+//! (BENCHMARKS.md, issue 19). So the server holds at most its limit of them.
+//!
+//! One past the limit is accepted, holds no buffers, and waits a moment for a place,
+//! which places are handed out in the order they were asked for. If none comes free in
+//! time it is answered 503 "busy" with `Retry-After` and closed. Leaving it in the
+//! kernel's accept queue instead (the first version) cost nothing either, but its
+//! client could not tell a busy server from a dead one and gave up after its own
+//! timeout, 10 s later.
 //!
 //! A limit alone would let idle keep-alive connections keep every place while new
 //! ones wait (a client's pool keeps them open for as long as the server does), so:
@@ -17,13 +23,13 @@
 //!
 //! Closing is always hyper's graceful shutdown: an answer being written is finished
 //! first, and an idle connection is closed at once. A connection upgraded to a
-//! WebSocket leaves hyper and is closed by its own keep-alive instead.
+//! WebSocket leaves hyper, keeps its place, and is closed by its own keep-alive.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -38,15 +44,28 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-/// The defaults. At 512 connections an overloaded 2-core server stays under 200 MB, but
-/// a keep-alive client's requests then wait in the accept queue until it times out
-/// (BENCHMARKS.md, stop 39), so the default bounds memory only far out: about 250 MB of
-/// connections. An idle one is closed after nginx's keep-alive timeout.
-pub const MAX_CONNECTIONS: usize = 10_000;
+/// The defaults. 512 connections carry far more than 2 cores serve (at 4,000 req/s and
+/// 1.5 ms each, about 6 are busy) and keep at most about 16 MiB of buffers, which keeps
+/// an overloaded server under 200 MB (BENCHMARKS.md, issue 19). An idle one is closed
+/// after nginx's keep-alive timeout. One past the limit waits a quarter of a second for
+/// a place, then is told the server is busy.
+pub const MAX_CONNECTIONS: usize = 512;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+pub const ADMIT_WITHIN: Duration = Duration::from_millis(250);
+
+/// Connections accepted but not yet given a place (or being told the server is busy).
+/// They hold no buffers while they wait, but each holds its socket; past this many, new
+/// ones wait in the kernel's accept queue.
+const WAITING: usize = 512;
+/// How long a busy answer may take, so that a client that never sends its request does
+/// not keep a waiting slot.
+const REFUSE_WITHIN: Duration = Duration::from_secs(1);
+/// A refused request's body is read (so that closing does not reset the connection
+/// before the client reads the answer) up to this size.
+const REFUSED_BODY: usize = 64 * 1024;
 
 /// How long a new connection waits for a place before idle ones are asked to make room,
-/// and how often again while it still waits.
+/// and how often again while one still waits.
 const MAKE_ROOM_AFTER: Duration = Duration::from_millis(50);
 /// How long a connection must have been idle between requests to give up its place.
 const IDLE_ENOUGH_TO_YIELD: Duration = Duration::from_millis(200);
@@ -56,6 +75,9 @@ const IDLE_ENOUGH_TO_YIELD: Duration = Duration::from_millis(200);
 pub struct ConnectionLimits {
     pub max: usize,
     pub idle: Duration,
+    /// How long a connection past the limit waits for a place before it is answered
+    /// 503 and closed.
+    pub admit_within: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -63,6 +85,7 @@ impl Default for ConnectionLimits {
         Self {
             max: MAX_CONNECTIONS,
             idle: IDLE_TIMEOUT,
+            admit_within: ADMIT_WITHIN,
         }
     }
 }
@@ -72,6 +95,7 @@ impl Default for ConnectionLimits {
 pub struct Limited {
     listener: TcpListener,
     places: Arc<Semaphore>,
+    refused: Arc<AtomicU64>,
     limits: ConnectionLimits,
 }
 
@@ -84,6 +108,7 @@ impl Limited {
         Self {
             listener,
             places: Arc::new(Semaphore::new(limits.max)),
+            refused: Arc::new(AtomicU64::new(0)),
             limits,
         }
     }
@@ -92,10 +117,11 @@ impl Limited {
         self.listener.local_addr()
     }
 
-    /// What tells how many connections are open.
+    /// What tells how many connections are open, and how many were refused.
     pub fn gauge(&self) -> OpenConnections {
         OpenConnections {
             places: self.places.clone(),
+            refused: self.refused.clone(),
             max: self.limits.max,
         }
     }
@@ -108,15 +134,26 @@ impl Limited {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let (stopping, stop) = watch::channel(false);
-        // Bumped to ask idle connections to make room for one that waits.
         let (room, wanted) = watch::channel(0u64);
+        let admission = Arc::new(Admission {
+            places: self.places.clone(),
+            refused: self.refused.clone(),
+            within: self.limits.admit_within,
+            room: Room {
+                wanted: room,
+                asked: Mutex::new(None),
+            },
+        });
+        let waiting = Arc::new(Semaphore::new(WAITING));
         // Every connection's task holds a clone; `recv` ends once all are gone.
         let (alive, mut all_closed) = mpsc::channel::<()>(1);
         tokio::pin!(shutdown);
         loop {
-            let place = tokio::select! {
+            let ticket = tokio::select! {
                 () = &mut shutdown => break,
-                place = self.place(&room) => place,
+                ticket = waiting.clone().acquire_owned() => {
+                    ticket.expect("the waiting semaphore is never closed")
+                }
             };
             let (stream, addr) = tokio::select! {
                 () = &mut shutdown => break,
@@ -135,24 +172,37 @@ impl Limited {
             if let Err(error) = stream.set_nodelay(true) {
                 tracing::debug!(%error, "could not set TCP_NODELAY");
             }
-            let activity = Arc::new(Activity::new());
-            let io = Connection {
-                stream,
-                _place: place,
-                activity: activity.clone(),
-            };
-            tokio::spawn(serve_connection(
-                io,
-                addr,
-                router.clone(),
-                Closing {
-                    activity,
-                    idle: self.limits.idle,
-                    stop: stop.clone(),
-                    wanted: wanted.clone(),
-                },
-                alive.clone(),
-            ));
+            let (idle, stop, mut wanted) = (self.limits.idle, stop.clone(), wanted.clone());
+            // A free place is taken here, in the order connections are accepted; the
+            // rest wait for one in their own tasks, in the order they started to.
+            let free = self.places.clone().try_acquire_owned().ok();
+            let (admission, router, alive) = (admission.clone(), router.clone(), alive.clone());
+            tokio::spawn(async move {
+                let _alive = alive;
+                let place = match free {
+                    Some(place) => Some(place),
+                    None => admission.place().await,
+                };
+                if let Some(place) = place {
+                    drop(ticket);
+                    // Its idleness counts from now, and only asks for room from now on
+                    // concern it: it may have waited for this place behind them.
+                    wanted.borrow_and_update();
+                    let closing = Closing {
+                        activity: Arc::new(Activity::new()),
+                        idle,
+                        stop,
+                        wanted,
+                    };
+                    serve_connection(stream, place, addr, router, closing).await;
+                } else {
+                    admission.refused.fetch_add(1, Ordering::Relaxed);
+                    // The waiting slot is kept until the answer is out, so that refusals
+                    // are bounded too.
+                    refuse(stream).await;
+                    drop(ticket);
+                }
+            });
         }
         drop(self.listener);
         let _ = stopping.send(true);
@@ -160,26 +210,93 @@ impl Limited {
         let _ = all_closed.recv().await;
         Ok(())
     }
+}
 
-    /// A place for the next connection; while none is free, asks idle connections to
-    /// make room.
-    async fn place(&self, room: &watch::Sender<u64>) -> OwnedSemaphorePermit {
-        if let Ok(place) = self.places.clone().try_acquire_owned() {
-            return place;
-        }
+/// Who gets a place, and for how long one past the limit may wait for it.
+#[derive(Debug)]
+struct Admission {
+    places: Arc<Semaphore>,
+    refused: Arc<AtomicU64>,
+    within: Duration,
+    room: Room,
+}
+
+impl Admission {
+    /// A place for a connection that found none free, in the order they asked
+    /// (tokio's semaphore is fair), or none after `within`; while it waits, idle
+    /// connections are asked to make room.
+    async fn place(&self) -> Option<OwnedSemaphorePermit> {
+        let deadline = tokio::time::sleep(self.within);
         let waiting = self.places.clone().acquire_owned();
-        tokio::pin!(waiting);
+        tokio::pin!(deadline, waiting);
         loop {
             tokio::select! {
                 place = &mut waiting => {
-                    return place.expect("the connection semaphore is never closed");
+                    return Some(place.expect("the connection semaphore is never closed"));
                 }
-                () = tokio::time::sleep(MAKE_ROOM_AFTER) => {
-                    room.send_modify(|n| *n += 1);
-                }
+                () = &mut deadline => return None,
+                () = tokio::time::sleep(MAKE_ROOM_AFTER) => self.room.ask(),
             }
         }
     }
+}
+
+/// Asks idle connections to make room, at most once per [`MAKE_ROOM_AFTER`] however
+/// many connections wait: each ask wakes every open connection.
+#[derive(Debug)]
+struct Room {
+    wanted: watch::Sender<u64>,
+    asked: Mutex<Option<Instant>>,
+}
+
+impl Room {
+    fn ask(&self) {
+        let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+        if asked.is_some_and(|at| at.elapsed() < MAKE_ROOM_AFTER) {
+            return;
+        }
+        *asked = Some(Instant::now());
+        self.wanted.send_modify(|n| *n += 1);
+    }
+}
+
+/// Answers every request on `stream` with 503 and closes it; a liveness probe is still
+/// told the process is alive, so that an orchestrator does not restart a server for
+/// being busy.
+async fn refuse(stream: TcpStream) {
+    let service = hyper::service::service_fn(|request: axum::http::Request<Incoming>| async move {
+        let alive = request.uri().path() == "/healthz";
+        let body = axum::body::Body::new(request.into_body());
+        let _ = axum::body::to_bytes(body, REFUSED_BODY).await;
+        Ok::<_, std::convert::Infallible>(if alive {
+            axum::http::Response::new(axum::body::Body::from("ok"))
+        } else {
+            busy()
+        })
+    });
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(false);
+    let answered = builder.serve_connection(TokioIo::new(stream), service);
+    match tokio::time::timeout(REFUSE_WITHIN, answered).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::trace!(%error, "a refused connection ended with an error"),
+        Err(_) => tracing::trace!("a refused connection sent no request in time"),
+    }
+}
+
+/// 503 with a GraphQL error a client can act on, as `RATE_LIMITED` is answered.
+fn busy() -> axum::http::Response<axum::body::Body> {
+    let body = serde_json::json!({ "errors": [{
+        "message": "Server busy; retry later",
+        "extensions": { "code": "BUSY", "retryAfterSeconds": 1 },
+    }] });
+    axum::http::Response::builder()
+        .status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .header(axum::http::header::RETRY_AFTER, "1")
+        .header(axum::http::header::CONNECTION, "close")
+        .body(axum::body::Body::from(body.to_string()))
+        .expect("a static response is valid")
 }
 
 /// What decides when a connection is closed.
@@ -191,12 +308,17 @@ struct Closing {
 }
 
 async fn serve_connection(
-    io: Connection,
+    stream: TcpStream,
+    place: OwnedSemaphorePermit,
     addr: SocketAddr,
     router: Router,
     mut closing: Closing,
-    _alive: mpsc::Sender<()>,
 ) {
+    let io = Connection {
+        stream,
+        _place: place,
+        activity: closing.activity.clone(),
+    };
     let service = router.map_request(move |request: axum::http::Request<Incoming>| {
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(ConnectInfo(addr));
@@ -248,6 +370,7 @@ async fn serve_connection(
 #[derive(Debug, Clone)]
 pub struct OpenConnections {
     places: Arc<Semaphore>,
+    refused: Arc<AtomicU64>,
     max: usize,
 }
 
@@ -258,6 +381,11 @@ impl OpenConnections {
 
     pub fn max(&self) -> usize {
         self.max
+    }
+
+    /// Connections answered "busy" because none made room in time, since the start.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 }
 

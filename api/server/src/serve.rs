@@ -374,10 +374,13 @@ async fn metrics(State(observed): State<Observed>) -> impl IntoResponse {
     out.push_str(&format!(
         "# HELP scrm_connections_open Client connections open now.\n\
          # TYPE scrm_connections_open gauge\nscrm_connections_open {}\n\
-         # HELP scrm_connections_max Client connections kept open at most; more wait to be accepted.\n\
-         # TYPE scrm_connections_max gauge\nscrm_connections_max {}\n",
+         # HELP scrm_connections_max Client connections kept open at most; more wait for a place.\n\
+         # TYPE scrm_connections_max gauge\nscrm_connections_max {}\n\
+         # HELP scrm_connections_refused_total Connections answered 503 busy: no place came free in time.\n\
+         # TYPE scrm_connections_refused_total counter\nscrm_connections_refused_total {}\n",
         connections.open(),
-        connections.max()
+        connections.max(),
+        connections.refused()
     ));
     let engine = &observed.engine;
     render_memory(

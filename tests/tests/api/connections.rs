@@ -1,7 +1,8 @@
 //! The server keeps at most its limit of client connections open; one past it waits
-//! until a connection idle between requests gives up its place, and a connection idle
-//! for the timeout is closed: what bounds its memory under an overload
-//! (`server::connections`, docs/adr/0027-connection-limit.md).
+//! until a connection idle between requests gives up its place, or is answered 503
+//! "busy" if none does in time, and a connection idle for the timeout is closed: what
+//! bounds its memory under an overload (`server::connections`,
+//! docs/adr/0027-connection-limit.md).
 
 use std::time::Duration;
 
@@ -55,7 +56,11 @@ async fn metric(api: &TestApi, name: &str) -> f64 {
 on_both_backends! {
     async fn a_connection_past_the_limit_waits_while_the_others_work_and_takes_an_idle_ones_place(db: TestDb) {
         let api = TestApi::start_with(&db, |s| {
-            s.connections = ConnectionLimits { max: 2, idle: Duration::from_secs(60) };
+            s.connections = ConnectionLimits {
+                max: 2,
+                idle: Duration::from_secs(60),
+                admit_within: Duration::from_secs(30),
+            };
         })
         .await;
         let patience = Duration::from_secs(5);
@@ -98,7 +103,7 @@ on_both_backends! {
     async fn an_idle_connection_is_closed_and_its_place_given_to_the_next(db: TestDb) {
         let idle = Duration::from_millis(300);
         let api = TestApi::start_with(&db, |s| {
-            s.connections = ConnectionLimits { max: 1, idle };
+            s.connections = ConnectionLimits { max: 1, idle, ..ConnectionLimits::default() };
         })
         .await;
         let mut first = connect(&api).await;
@@ -119,5 +124,66 @@ on_both_backends! {
         // Its place is free: the next connection is accepted and answered.
         let mut next = connect(&api).await;
         assert!(health(&mut next, Duration::from_secs(5)).await.is_some());
+    }
+}
+
+on_both_backends! {
+    async fn a_connection_no_place_comes_free_for_is_answered_busy_and_the_next_one_served(db: TestDb) {
+        let admit_within = Duration::from_millis(300);
+        let api = TestApi::start_with(&db, |s| {
+            s.connections = ConnectionLimits { max: 1, idle: Duration::from_secs(60), admit_within };
+        })
+        .await;
+        let patience = Duration::from_secs(5);
+        // The only place is taken by a request in progress.
+        let mut working = connect(&api).await;
+        working.write_all(b"GET /healthz HTTP/1.1\r\nhost: scrm\r\n").await.unwrap();
+
+        // A GraphQL request past the limit: after waiting for a place, it is told the
+        // server is busy, in GraphQL's shape, with when to come back, and is closed.
+        let started = std::time::Instant::now();
+        let mut refused = connect(&api).await;
+        let query = r#"{"query":"{ __typename }"}"#;
+        refused
+            .write_all(format!(
+                "POST /graphql HTTP/1.1\r\nhost: scrm\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\n\r\n{query}",
+                query.len()
+            ).as_bytes())
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        tokio::time::timeout(patience, refused.read_to_end(&mut reply))
+            .await
+            .expect("the connection past the limit was neither answered nor closed")
+            .unwrap();
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(started.elapsed() >= admit_within, "refused before waiting for a place");
+        assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+        let head = reply.to_ascii_lowercase();
+        assert!(head.contains("retry-after: 1\r\n"), "{reply}");
+        assert!(head.contains("connection: close\r\n"), "{reply}");
+        let body: serde_json::Value =
+            serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BUSY", "{body}");
+        assert!(body.get("data").is_none(), "{body}");
+
+        // A liveness probe past the limit is still told the process is alive.
+        let mut probe = connect(&api).await;
+        let alive = health(&mut probe, patience).await.expect("the probe was not answered");
+        assert!(alive.starts_with("HTTP/1.1 200"), "{alive}");
+
+        // The request in progress was not cut; once it is answered and its connection
+        // closed, the next connection takes the place and is served.
+        working.write_all(b"\r\n").await.unwrap();
+        let answered = answer(&mut working, patience).await.expect("the request in progress was cut");
+        assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+        drop(working);
+        let mut next = connect(&api).await;
+        let served = health(&mut next, patience).await.expect("the next connection was not served");
+        assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+        drop(next);
+
+        assert_eq!(metric(&api, "scrm_connections_refused_total").await, 2.0);
     }
 }

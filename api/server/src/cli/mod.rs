@@ -177,13 +177,18 @@ pub struct ServeArgs {
     /// docs/adr/0025-portrait-cache.md.
     #[arg(long, env = "SCRM_PORTRAIT_CACHE_MB", default_value_t = 64)]
     pub portrait_cache_mb: u64,
-    /// Client connections kept open at once; more wait to be accepted. Each costs the
-    /// server about 25 KiB, more while its request runs.
+    /// Client connections kept open at once. Each costs the server about 25 KiB, more
+    /// while its request runs; one past the limit waits for a place, then is answered
+    /// 503 "busy".
     #[arg(long, env = "SCRM_MAX_CLIENT_CONNECTIONS", default_value_t = crate::connections::MAX_CONNECTIONS)]
     pub max_client_connections: usize,
     /// Seconds a connection may sit with no byte moving either way before it is closed.
     #[arg(long, env = "SCRM_IDLE_TIMEOUT_SECONDS", default_value_t = crate::connections::IDLE_TIMEOUT.as_secs())]
     pub idle_timeout_seconds: u64,
+    /// Milliseconds a connection past the limit waits for a place before it is answered
+    /// 503 with `Retry-After`.
+    #[arg(long, env = "SCRM_ADMIT_WITHIN_MS", default_value_t = crate::connections::ADMIT_WITHIN.as_millis() as u64)]
+    pub admit_within_ms: u64,
 }
 
 impl ServeArgs {
@@ -332,6 +337,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.connections = crate::connections::ConnectionLimits {
                 max: args.max_client_connections.max(1),
                 idle: std::time::Duration::from_secs(args.idle_timeout_seconds.max(1)),
+                admit_within: std::time::Duration::from_millis(args.admit_within_ms),
             };
             let app = crate::serve::App::build(engine, settings).await?;
             tracing::info!(addr = %app.local_addr(), store = %backend.describe(), "serving");
